@@ -1,0 +1,126 @@
+import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// A child process started with `posix_spawn`, with a clean signal mask and default signal actions.
+///
+/// Foundation's `Process` passes on the spawning thread's signal mask, and Dispatch's worker threads
+/// block SIGTERM and SIGINT: a mosquitto started from one never sees SIGTERM and cannot be stopped
+/// cleanly. This type resets both, puts the child in its own process group (so a terminal's Ctrl-C
+/// reaches us, and we stop the child in order), and sends its output to a file.
+/// Threading: any thread; `wait` blocks the calling thread.
+public final class ChildProcess: @unchecked Sendable {
+    /// The child's process id.
+    public let pid: pid_t
+    private let lock = NSLock()
+    private var exitStatus: Int32?
+    /// The write end of the child's stdin, when one was asked for.
+    public let standardInput: FileHandle?
+
+    /// Starts `executable` with `arguments`; stdout and stderr are appended to `outputPath`
+    /// (or discarded), stdin is a pipe when `pipeStandardInput`, else /dev/null.
+    public init(executable: String, arguments: [String], outputPath: String?, pipeStandardInput: Bool = false, environment: [String: String]? = nil) throws {
+        var actions = posix_spawn_file_actions_t()
+        posix_spawn_file_actions_init(&actions)
+        defer { posix_spawn_file_actions_destroy(&actions) }
+        var attributes = posix_spawnattr_t()
+        posix_spawnattr_init(&attributes)
+        defer { posix_spawnattr_destroy(&attributes) }
+
+        var inputPipe: [Int32] = [-1, -1]
+        if pipeStandardInput {
+            guard pipe(&inputPipe) == 0 else { throw ChildProcessError.spawn(executable, String(cString: strerror(errno))) }
+            posix_spawn_file_actions_adddup2(&actions, inputPipe[0], 0)
+            posix_spawn_file_actions_addclose(&actions, inputPipe[0])
+            posix_spawn_file_actions_addclose(&actions, inputPipe[1])
+        } else {
+            posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
+        }
+        let output = outputPath ?? "/dev/null"
+        posix_spawn_file_actions_addopen(&actions, 1, output, O_WRONLY | O_CREAT | O_APPEND, 0o644)
+        posix_spawn_file_actions_adddup2(&actions, 1, 2)
+
+        var emptyMask = sigset_t()
+        sigemptyset(&emptyMask)
+        posix_spawnattr_setsigmask(&attributes, &emptyMask)
+        var defaults = sigset_t()
+        sigemptyset(&defaults)
+        for signal in [SIGTERM, SIGINT, SIGHUP, SIGPIPE, SIGQUIT, SIGUSR1, SIGUSR2, SIGCHLD] { sigaddset(&defaults, signal) }
+        posix_spawnattr_setsigdefault(&attributes, &defaults)
+        posix_spawnattr_setpgroup(&attributes, 0)
+        posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETPGROUP))
+
+        let argv = ([executable] + arguments).map { strdup($0) } + [nil]
+        defer { argv.forEach { free($0) } }
+        let env = (environment ?? ProcessInfo.processInfo.environment).map { strdup("\($0.key)=\($0.value)") } + [nil]
+        defer { env.forEach { free($0) } }
+        var pid: pid_t = 0
+        let rc = posix_spawn(&pid, executable, &actions, &attributes, argv, env)
+        if pipeStandardInput { close(inputPipe[0]) }
+        guard rc == 0 else {
+            if pipeStandardInput { close(inputPipe[1]) }
+            throw ChildProcessError.spawn(executable, String(cString: strerror(rc)))
+        }
+        self.pid = pid
+        self.standardInput = pipeStandardInput ? FileHandle(fileDescriptor: inputPipe[1], closeOnDealloc: true) : nil
+    }
+
+    /// Whether the child is still running (reaps it if it has exited).
+    public var isRunning: Bool {
+        lock.lock()
+        defer { lock.unlock() }
+        if exitStatus != nil { return false }
+        var status: Int32 = 0
+        let result = waitpid(pid, &status, WNOHANG)
+        if result == pid {
+            exitStatus = status
+            return false
+        }
+        return result == 0
+    }
+
+    /// The exit code (or 128 + signal), once the child has exited.
+    public var terminationStatus: Int32? {
+        _ = isRunning
+        lock.lock()
+        defer { lock.unlock() }
+        guard let status = exitStatus else { return nil }
+        let signal = status & 0x7f
+        return signal == 0 ? (status >> 8) & 0xff : 128 + signal
+    }
+
+    /// Sends `signal` to the child.
+    public func send(_ signal: Int32) {
+        if isRunning { kill(pid, signal) }
+    }
+
+    /// Sends SIGTERM, waits up to `grace`, then SIGKILL; returns when the child is gone.
+    public func terminate(grace: TimeInterval = 3) {
+        guard isRunning else { return }
+        kill(pid, SIGTERM)
+        let deadline = Date().addingTimeInterval(grace)
+        while isRunning && Date() < deadline { usleep(2_000) }
+        if isRunning {
+            kill(pid, SIGKILL)
+            while isRunning { usleep(2_000) }
+        }
+    }
+
+    /// Blocks until the child exits and returns its status.
+    @discardableResult
+    public func wait() -> Int32 {
+        while isRunning { usleep(2_000) }
+        return terminationStatus ?? -1
+    }
+}
+
+/// Why a child process could not be started.
+public enum ChildProcessError: Error, CustomStringConvertible {
+    case spawn(String, String)
+    public var description: String {
+        switch self {
+        case .spawn(let executable, let reason): return "cannot start \(executable): \(reason)"
+        }
+    }
+}

@@ -1,0 +1,269 @@
+import Foundation
+import Logging
+import Synchronization
+
+/// Why a local broker could not be started.
+public enum BrokerError: Error, Sendable, CustomStringConvertible {
+    /// The `mosquitto` binary is not installed.
+    case mosquittoNotFound(searched: [String])
+    /// mosquitto exited or did not accept connections in time; `log` is the end of its output.
+    case failedToStart(reason: String, log: String)
+    /// Writing the configuration failed.
+    case configuration(String)
+
+    public var description: String {
+        switch self {
+        case .mosquittoNotFound(let searched):
+            return "mosquitto not found (looked in \(searched.joined(separator: ", "))) — run scripts/setup.sh to install it"
+        case .failedToStart(let reason, let log):
+            return "mosquitto did not start: \(reason)\n--- mosquitto log ---\n\(log)"
+        case .configuration(let reason):
+            return "could not write the mosquitto configuration: \(reason)"
+        }
+    }
+}
+
+/// A real `mosquitto` process configured like a DXL broker's listener: mutual TLS on loopback,
+/// `require_certificate true`, `use_identity_as_username true`, and no per-client queue limit that
+/// would silently drop QoS 0 events for a slow subscriber.
+///
+/// Threading: `start`, `stop` and the accessors may be called from any thread.
+public final class LocalBroker: Sendable {
+    /// How the broker is set up.
+    public struct Options: Sendable {
+        /// The address to listen on (loopback unless told otherwise).
+        public var host: String = "127.0.0.1"
+        /// The port; nil picks a free one.
+        public var port: Int?
+        /// mosquitto's `max_queued_messages` per client (0: no limit, the default here; stock mosquitto: 1,000).
+        public var maxQueuedMessages: Int = 0
+        /// Whether mosquitto logs each SUBSCRIBE (`log_type subscribe`), which the scenario player reads.
+        public var logSubscriptions: Bool = true
+        /// Extra lines appended to `mosquitto.conf`.
+        public var extraConfiguration: [String] = []
+        public init() {}
+    }
+
+    private struct State {
+        var process: ChildProcess?
+        var port: Int
+    }
+
+    /// The folder with `mosquitto.conf` and `mosquitto.log`.
+    public let directory: String
+    /// The certificates the broker and its clients use.
+    public let certificates: FabricCertificates
+    /// The options it was made with.
+    public let options: Options
+    private let state: Mutex<State>
+    private let logger: Logger
+
+    /// Prepares a broker whose files go in `directory`, using `certificates`.
+    public init(directory: String, certificates: FabricCertificates, options: Options = Options(), logger: Logger = Logger(label: "tiesim.broker")) {
+        self.directory = URL(fileURLWithPath: directory).standardizedFileURL.path
+        self.certificates = certificates
+        self.options = options
+        self.logger = logger
+        self.state = Mutex(State(process: nil, port: options.port ?? 0))
+    }
+
+    deinit {
+        stop()
+    }
+
+    /// The port the broker listens on (valid after `start`).
+    public var port: Int { state.withLock { $0.port } }
+    /// The path of mosquitto's log.
+    public var logPath: String { (directory as NSString).appendingPathComponent("mosquitto.log") }
+    /// The path of the generated configuration.
+    public var configPath: String { (directory as NSString).appendingPathComponent("mosquitto.conf") }
+    /// Whether the mosquitto process is running.
+    public var isRunning: Bool { state.withLock { $0.process?.isRunning ?? false } }
+    /// The broker's process id while it runs.
+    public var processIdentifier: Int32? { state.withLock { $0.process?.isRunning == true ? $0.process?.pid : nil } }
+
+    /// Finds the `mosquitto` binary: `$TIESIM_MOSQUITTO`, then `PATH`, then Debian's `/usr/sbin`.
+    public static func mosquittoPath() throws(BrokerError) -> String {
+        var candidates: [String] = []
+        if let explicit = ProcessInfo.processInfo.environment["TIESIM_MOSQUITTO"] { candidates.append(explicit) }
+        let path = ProcessInfo.processInfo.environment["PATH"] ?? ""
+        candidates += path.split(separator: ":").map { "\($0)/mosquitto" }
+        candidates += ["/usr/sbin/mosquitto", "/usr/local/sbin/mosquitto", "/usr/bin/mosquitto"]
+        if let found = candidates.first(where: { FileManager.default.isExecutableFile(atPath: $0) }) { return found }
+        throw .mosquittoNotFound(searched: candidates)
+    }
+
+    /// The mosquitto configuration for `port`.
+    public func configuration(port: Int) -> String {
+        var lines = [
+            "# Written by tiesim: a DXL-like mutual-TLS listener for tests.",
+            "per_listener_settings false",
+            "allow_anonymous false",
+            "persistence false",
+            "user \(Self.currentUserName())",
+            "max_queued_messages \(options.maxQueuedMessages)",
+            "max_queued_bytes 0",
+            "max_inflight_messages 0",
+            "log_dest stderr",
+            "log_type error",
+            "log_type warning",
+            "log_type notice",
+            "log_type information",
+            "connection_messages true",
+            "log_timestamp true",
+            "log_timestamp_format %Y-%m-%dT%H:%M:%S",
+        ]
+        if options.logSubscriptions { lines += ["log_type subscribe", "log_type unsubscribe"] }
+        lines += [
+            "",
+            "listener \(port) \(options.host)",
+            "cafile \(certificates.caCertificate)",
+            "certfile \(certificates.brokerCertificate)",
+            "keyfile \(certificates.brokerKey)",
+            "require_certificate true",
+            "use_identity_as_username true",
+        ]
+        lines += options.extraConfiguration
+        return lines.joined(separator: "\n") + "\n"
+    }
+
+    /// Writes the configuration, starts mosquitto, and returns once it accepts TCP connections
+    /// (at most `timeout`). A taken port is retried with another free port when none was asked for.
+    public func start(timeout: Duration = .seconds(10)) async throws(BrokerError) {
+        let binary = try Self.mosquittoPath()
+        do {
+            try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        } catch {
+            throw .configuration(String(describing: error))
+        }
+        var lastError: BrokerError?
+        for _ in 0..<(options.port == nil ? 5 : 1) {
+            let port = options.port ?? Self.freePort()
+            do {
+                try await launch(binary: binary, port: port, timeout: timeout)
+                return
+            } catch {
+                lastError = error
+                if !(self.logTail().contains("Address already in use")) { break }
+            }
+        }
+        throw lastError ?? .failedToStart(reason: "unknown", log: "")
+    }
+
+    private func launch(binary: String, port: Int, timeout: Duration) async throws(BrokerError) {
+        do {
+            try configuration(port: port).write(toFile: configPath, atomically: true, encoding: .utf8)
+        } catch {
+            throw .configuration(String(describing: error))
+        }
+        let process: ChildProcess
+        do {
+            process = try ChildProcess(executable: binary, arguments: ["-c", configPath], outputPath: logPath)
+        } catch {
+            throw .failedToStart(reason: String(describing: error), log: "")
+        }
+        state.withLock {
+            $0.process = process
+            $0.port = port
+        }
+        let clock = ContinuousClock()
+        let deadline = clock.now.advanced(by: timeout)
+        while clock.now < deadline {
+            if !process.isRunning {
+                state.withLock { $0.process = nil }
+                throw .failedToStart(reason: "mosquitto exited with status \(process.terminationStatus ?? -1)", log: logTail())
+            }
+            if Self.acceptsConnections(host: options.host, port: port) {
+                logger.debug("mosquitto \(process.pid) listening on \(options.host):\(port)")
+                return
+            }
+            try? await Task.sleep(for: .milliseconds(20))
+        }
+        stop()
+        throw .failedToStart(reason: "not listening on \(options.host):\(port) after \(timeout)", log: logTail())
+    }
+
+    /// Stops mosquitto (SIGTERM, then SIGKILL after two seconds) and waits for it to exit.
+    public func stop() {
+        guard let process = state.withLock({ state -> ChildProcess? in
+            defer { state.process = nil }
+            return state.process
+        }) else { return }
+        process.terminate(grace: 2)
+    }
+
+    /// Kills mosquitto at once (SIGKILL), as a crash would, without letting it close connections.
+    public func kill() {
+        guard let process = state.withLock({ state -> ChildProcess? in
+            defer { state.process = nil }
+            return state.process
+        }) else { return }
+        process.send(SIGKILL)
+        process.wait()
+    }
+
+    /// Restarts mosquitto on the same port (for tests of reconnects).
+    public func restart() async throws(BrokerError) {
+        let port = self.port
+        stop()
+        try await launch(binary: try Self.mosquittoPath(), port: port, timeout: .seconds(10))
+    }
+
+    /// The last lines of mosquitto's log.
+    public func logTail(lines: Int = 20) -> String {
+        let text = (try? String(contentsOfFile: logPath, encoding: .utf8)) ?? ""
+        return text.split(separator: "\n").suffix(lines).joined(separator: "\n")
+    }
+
+    /// A client configuration for this broker using client certificate `client` (see `FabricCertificates`).
+    public func clientConfig(client: String = "client") -> DXLClientConfig {
+        DXLClientConfig(
+            brokerCertChain: certificates.caCertificate,
+            certFile: certificates.clientCertificate(client),
+            privateKey: certificates.clientKey(client),
+            brokers: [DXLBroker(uniqueId: "local", host: options.host, port: port, ipAddress: options.host)]
+        )
+    }
+
+    // MARK: Helpers
+
+    static func currentUserName() -> String {
+        guard let entry = getpwuid(geteuid()), let name = entry.pointee.pw_name else { return "root" }
+        return String(cString: name)
+    }
+
+    /// A port that was free a moment ago on 127.0.0.1.
+    public static func freePort() -> Int {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        guard fd >= 0 else { return 18_883 }
+        defer { close(fd) }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_port = 0
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        let bound = withUnsafeMutablePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { pointer in
+                bind(fd, pointer, length) == 0 && getsockname(fd, pointer, &length) == 0
+            }
+        }
+        guard bound else { return 18_883 }
+        return Int(UInt16(bigEndian: address.sin_port))
+    }
+
+    /// Whether something accepts TCP connections on `host:port`.
+    public static func acceptsConnections(host: String, port: Int) -> Bool {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        guard fd >= 0 else { return false }
+        defer { close(fd) }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_port = UInt16(port).bigEndian
+        address.sin_addr.s_addr = inet_addr(host == "localhost" ? "127.0.0.1" : host)
+        return withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                Foundation.connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) == 0
+            }
+        }
+    }
+}

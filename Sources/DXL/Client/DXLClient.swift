@@ -1,0 +1,448 @@
+import Foundation
+import Logging
+import Synchronization
+
+/// A DXL client over mutual TLS: events, requests and responses, and services — the Swift counterpart
+/// of the Python `dxlclient.DxlClient`.
+///
+/// Threading: all methods may be called from any thread or task. Callbacks and request handlers run on
+/// the transport's network thread, one at a time, in arrival order; keep them short and hand longer work
+/// to a task. The client's tables live behind one `Mutex`, released before any callback runs.
+public final class DXLClient: Sendable {
+    /// A handle for removing a callback.
+    public struct CallbackToken: Hashable, Sendable {
+        fileprivate let id: UInt64
+        fileprivate let topic: String
+        fileprivate let kind: Kind
+        fileprivate enum Kind: Hashable, Sendable { case event, request }
+    }
+
+    private struct Registration {
+        let id: UInt64
+        let callback: @Sendable (DXLMessage) -> Void
+    }
+
+    private struct PendingRequest {
+        let topic: String
+        let continuation: CheckedContinuation<DXLMessage, any Error>?
+        let callback: (@Sendable (Result<DXLMessage, DXLError>) -> Void)?
+        var timeoutTask: Task<Void, Never>?
+    }
+
+    private struct State {
+        var nextId: UInt64 = 1
+        var eventCallbacks: [String: [Registration]] = [:]
+        var requestCallbacks: [String: [Registration]] = [:]
+        var hasWildcardCallbacks = false
+        var subscriptionCounts: [String: Int] = [:]
+        var pending: [String: PendingRequest] = [:]
+        var services: [String: ServiceRegistrationInfo] = [:]
+        var serviceTokens: [String: [CallbackToken]] = [:]
+        var renewalTasks: [String: Task<Void, Never>] = [:]
+        var sentIds = RecentIds(capacity: 8192)
+        var connected = false
+        var connectedBroker: DXLBroker?
+    }
+
+    /// The configuration this client was made with.
+    public let config: DXLClientConfig
+    /// The MQTT client id, also the suffix of the reply-to topic.
+    public let clientId: String
+    /// Where responses to this client's requests arrive: `/mcafee/client/<clientId>`.
+    public let replyToTopic: String
+    private let transport: MQTTTransport
+    private let state: Mutex<State>
+    private let logger: Logger
+
+    /// Creates a client; call `connect()` before using it.
+    public init(config: DXLClientConfig, logger: Logger = Logger(label: "tiesim.dxl")) throws(DXLError) {
+        self.config = config
+        let clientId = config.clientId ?? DXLMessage.makeMessageId()
+        self.clientId = clientId
+        self.replyToTopic = "/mcafee/client/" + clientId
+        self.logger = logger
+        let state = Mutex(State())
+        self.state = state
+        let box = WeakClientBox()
+        do {
+            let initialDelay = UInt32(max(1, config.reconnectDelay.components.seconds))
+            let maximumDelay = UInt32(max(Int64(initialDelay), config.reconnectDelayMax.components.seconds))
+            transport = try MQTTTransport(
+                clientId: clientId,
+                tls: config.tlsFiles,
+                protocolVersion: config.protocolVersion,
+                reconnectDelay: (initialDelay, maximumDelay),
+                logger: logger,
+                handlers: .init(
+                    message: { topic, payload in box.client?.receive(topic: topic, payload: payload) },
+                    reconnected: { box.client?.restoreAfterReconnect() },
+                    connectionLost: { _ in box.client?.markDisconnected() }
+                )
+            )
+        } catch {
+            throw .transport(error)
+        }
+        box.client = self
+    }
+
+    deinit {
+        transport.disconnect()
+    }
+
+    // MARK: Connection
+
+    /// Connects to the first broker that accepts us, trying the configured brokers in order (host, then
+    /// IP address) for `config.connectRetries` rounds with doubling delays; then subscribes to the reply
+    /// topic and to every topic that has callbacks.
+    public func connect() async throws(DXLError) {
+        var lastError = "no broker configured"
+        var delay = config.reconnectDelay
+        let rounds = max(1, config.connectRetries)
+        for round in 1...rounds {
+            for broker in config.brokers {
+                for host in [broker.host, broker.ipAddress].compactMap({ $0 }) where !host.isEmpty {
+                    do {
+                        try await transport.connect(host: host, port: broker.port, keepAlive: config.keepAliveSeconds, timeout: config.connectTimeout)
+                        state.withLock {
+                            $0.connected = true
+                            $0.connectedBroker = broker
+                        }
+                        logger.info("connected to \(host):\(broker.port) as \(clientId)")
+                        try await subscribeAfterConnect()
+                        return
+                    } catch let error as DXLError {
+                        throw error
+                    } catch {
+                        lastError = String(describing: error)
+                        logger.debug("connect to \(host):\(broker.port) failed: \(lastError)")
+                    }
+                    if broker.ipAddress == broker.host { break }
+                }
+            }
+            if round < rounds {
+                try? await Task.sleep(for: delay)
+                delay = min(delay * 2, config.reconnectDelayMax)
+            }
+        }
+        throw .brokerUnreachable(brokers: config.brokers, attempts: rounds, lastError: lastError)
+    }
+
+    private func subscribeAfterConnect() async throws(DXLError) {
+        let topics = state.withLock { state -> [String] in
+            state.subscriptionCounts[replyToTopic, default: 0] += 1
+            return Array(state.subscriptionCounts.keys)
+        }
+        for topic in topics {
+            do { try await transport.subscribe(topic) } catch { throw .transport(error) }
+        }
+    }
+
+    /// Whether the client is connected now.
+    public var isConnected: Bool { transport.isConnected }
+
+    /// The broker this client connected to.
+    public var connectedBroker: DXLBroker? { state.withLock { $0.connectedBroker } }
+
+    /// Unregisters this client's services (briefly), then disconnects.
+    public func disconnect() async {
+        let services = state.withLock { Array($0.services.values) }
+        for service in services {
+            try? await unregisterService(service, timeout: .seconds(2))
+        }
+        let pending = state.withLock { state in
+            state.connected = false
+            defer { state.pending.removeAll() }
+            return Array(state.pending.values)
+        }
+        for request in pending {
+            request.timeoutTask?.cancel()
+            request.continuation?.resume(throwing: DXLError.notConnected)
+            request.callback?(.failure(.notConnected))
+        }
+        transport.disconnect()
+    }
+
+    private func restoreAfterReconnect() {
+        let (topics, services) = state.withLock { state in
+            state.connected = true
+            return (Array(state.subscriptionCounts.keys), Array(state.services.values))
+        }
+        for topic in topics { transport.subscribeNoWait(topic) }
+        for service in services {
+            Task { try? await self.sendRegistration(service) }
+        }
+    }
+
+    private func markDisconnected() {
+        state.withLock { $0.connected = false }
+    }
+
+    // MARK: Sending
+
+    /// Publishes `message` on its `destinationTopic` (stamping the reply-to topic on requests).
+    public func send(_ message: DXLMessage) throws(DXLError) {
+        var message = message
+        if message.type == .request { message.replyToTopic = replyToTopic }
+        try publish(message)
+    }
+
+    /// Sends an event with `payload` on `topic`.
+    public func sendEvent(topic: String, payload: [UInt8]) throws(DXLError) {
+        try publish(.event(topic: topic, payload: payload))
+    }
+
+    private func publish(_ message: DXLMessage) throws(DXLError) {
+        if config.ignoresOwnMessages && config.protocolVersion == .v311 {
+            state.withLock { $0.sentIds.insert(message.messageId) }
+        }
+        do {
+            try transport.publish(topic: message.destinationTopic, payload: DXLMessageCodec.encode(message))
+        } catch {
+            throw error == .notConnected ? .notConnected : .transport(error)
+        }
+    }
+
+    /// Sends `request` and waits for its response (a Response or an ErrorResponse, which is returned,
+    /// not thrown, as `dxlclient`'s `sync_request` does). Throws `DXLError.timeout` after `timeout`.
+    public func request(_ request: DXLMessage, timeout: Duration = .seconds(3600)) async throws(DXLError) -> DXLMessage {
+        var request = request
+        request.type = .request
+        request.replyToTopic = replyToTopic
+        let id = request.messageId
+        let topic = request.destinationTopic
+        do {
+            return try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<DXLMessage, any Error>) in
+                state.withLock { $0.pending[id] = PendingRequest(topic: topic, continuation: continuation, callback: nil) }
+                startRequest(request, timeout: timeout)
+            }
+        } catch let error as DXLError {
+            throw error
+        } catch {
+            throw .notConnected
+        }
+    }
+
+    /// Sends `request`; `callback` gets the response (or error response) or a timeout, exactly once.
+    public func asyncRequest(_ request: DXLMessage, timeout: Duration = .seconds(3600), callback: @escaping @Sendable (Result<DXLMessage, DXLError>) -> Void) {
+        var request = request
+        request.type = .request
+        request.replyToTopic = replyToTopic
+        let id = request.messageId
+        let topic = request.destinationTopic
+        state.withLock { $0.pending[id] = PendingRequest(topic: topic, continuation: nil, callback: callback) }
+        startRequest(request, timeout: timeout)
+    }
+
+    private func startRequest(_ request: DXLMessage, timeout: Duration) {
+        let id = request.messageId
+        do {
+            try publish(request)
+        } catch {
+            finish(id, with: .failure(error))
+            return
+        }
+        let topic = request.destinationTopic
+        let task = Task { [weak self] in
+            do { try await Task.sleep(for: timeout) } catch { return }
+            self?.finish(id, with: .failure(.timeout(topic: topic, messageId: id, timeout: timeout)))
+        }
+        let stillPending = state.withLock { state -> Bool in
+            guard state.pending[id] != nil else { return false }
+            state.pending[id]?.timeoutTask = task
+            return true
+        }
+        if !stillPending { task.cancel() }
+    }
+
+    private func finish(_ id: String, with result: Result<DXLMessage, DXLError>) {
+        guard let pending = state.withLock({ $0.pending.removeValue(forKey: id) }) else { return }
+        pending.timeoutTask?.cancel()
+        if let continuation = pending.continuation {
+            continuation.resume(with: result.mapError { $0 as any Error })
+        }
+        pending.callback?(result)
+    }
+
+    // MARK: Callbacks and subscriptions
+
+    /// Calls `callback` for every event on `topic` (a trailing `#` matches everything below), and
+    /// subscribes to it if needed, waiting for the broker's SUBACK when connected.
+    @discardableResult
+    public func addEventCallback(topic: String, subscribe: Bool = true, _ callback: @escaping @Sendable (DXLMessage) -> Void) async throws(DXLError) -> CallbackToken {
+        let token = addCallback(kind: .event, topic: topic, callback)
+        if subscribe { try await self.subscribe(topic) }
+        return token
+    }
+
+    /// Calls `callback` for every request on `topic`, and subscribes to it.
+    @discardableResult
+    public func addRequestCallback(topic: String, _ callback: @escaping @Sendable (DXLMessage) -> Void) async throws(DXLError) -> CallbackToken {
+        let token = addCallback(kind: .request, topic: topic, callback)
+        try await subscribe(topic)
+        return token
+    }
+
+    private func addCallback(kind: CallbackToken.Kind, topic: String, _ callback: @escaping @Sendable (DXLMessage) -> Void) -> CallbackToken {
+        state.withLock { state in
+            let id = state.nextId
+            state.nextId += 1
+            let registration = Registration(id: id, callback: callback)
+            switch kind {
+            case .event: state.eventCallbacks[topic, default: []].append(registration)
+            case .request: state.requestCallbacks[topic, default: []].append(registration)
+            }
+            if topic.hasSuffix("#") { state.hasWildcardCallbacks = true }
+            return CallbackToken(id: id, topic: topic, kind: kind)
+        }
+    }
+
+    /// Removes a callback; unsubscribes from its topic when nothing else needs it.
+    public func removeCallback(_ token: CallbackToken) {
+        let removed = state.withLock { state -> Bool in
+            switch token.kind {
+            case .event:
+                guard let before = state.eventCallbacks[token.topic]?.count else { return false }
+                state.eventCallbacks[token.topic]?.removeAll { $0.id == token.id }
+                if state.eventCallbacks[token.topic]?.isEmpty == true { state.eventCallbacks[token.topic] = nil }
+                return (state.eventCallbacks[token.topic]?.count ?? 0) < before
+            case .request:
+                guard let before = state.requestCallbacks[token.topic]?.count else { return false }
+                state.requestCallbacks[token.topic]?.removeAll { $0.id == token.id }
+                if state.requestCallbacks[token.topic]?.isEmpty == true { state.requestCallbacks[token.topic] = nil }
+                return (state.requestCallbacks[token.topic]?.count ?? 0) < before
+            }
+        }
+        if removed { unsubscribe(token.topic) }
+    }
+
+    /// Subscribes to `topic` (reference-counted), waiting for the SUBACK when connected.
+    public func subscribe(_ topic: String) async throws(DXLError) {
+        let isNew = state.withLock { state -> Bool in
+            state.subscriptionCounts[topic, default: 0] += 1
+            return state.subscriptionCounts[topic] == 1 && state.connected
+        }
+        guard isNew else { return }
+        do { try await transport.subscribe(topic) } catch { throw .transport(error) }
+    }
+
+    /// Drops one reference to `topic`; unsubscribes when it was the last.
+    public func unsubscribe(_ topic: String) {
+        let isLast = state.withLock { state -> Bool in
+            guard let count = state.subscriptionCounts[topic] else { return false }
+            if count <= 1 {
+                state.subscriptionCounts[topic] = nil
+                return true
+            }
+            state.subscriptionCounts[topic] = count - 1
+            return false
+        }
+        if isLast { transport.unsubscribe(topic) }
+    }
+
+    /// The topics this client is subscribed to.
+    public var subscriptions: Set<String> { state.withLock { Set($0.subscriptionCounts.keys) } }
+
+    // MARK: Receiving (network thread)
+
+    private func receive(topic: String, payload: UnsafeRawBufferPointer) {
+        let message: DXLMessage
+        do {
+            message = try DXLMessageCodec.decode(payload, topic: topic)
+        } catch {
+            logger.warning("skipped a malformed message on \(topic) (\(payload.count) bytes): \(error)")
+            return
+        }
+        switch message.type {
+        case .response, .errorResponse:
+            if let requestId = message.requestMessageId {
+                finish(requestId, with: .success(message))
+            }
+        case .event, .request:
+            let callbacks: [Registration] = state.withLock { state in
+                if config.ignoresOwnMessages && config.protocolVersion == .v311 && state.sentIds.contains(message.messageId) {
+                    return []
+                }
+                let table = message.type == .event ? state.eventCallbacks : state.requestCallbacks
+                if !state.hasWildcardCallbacks { return table[topic] ?? [] }
+                return DXLTopic.candidates(for: topic).flatMap { table[$0] ?? [] }
+            }
+            for registration in callbacks { registration.callback(message) }
+        }
+    }
+
+    // MARK: Services
+
+    /// Registers `service` with the fabric's service registry: subscribes to its topics, installs its
+    /// handlers, and waits (at most `timeout`) for the registry's answer, as `register_service_sync` does.
+    /// The registration is renewed every TTL and after each reconnect.
+    public func registerService(_ service: ServiceRegistrationInfo, timeout: Duration = .seconds(10)) async throws(DXLError) {
+        var tokens: [CallbackToken] = []
+        for (topic, handler) in service.requestHandlers.sorted(by: { $0.key < $1.key }) {
+            tokens.append(try await addRequestCallback(topic: topic, handler))
+        }
+        state.withLock { state in
+            state.services[service.serviceGuid] = service
+            state.serviceTokens[service.serviceGuid] = tokens
+        }
+        try await sendRegistration(service, timeout: timeout)
+        let ttl = Duration.seconds(max(1, service.ttlMinutes) * 60)
+        let renewal = Task { [weak self] in
+            while !Task.isCancelled {
+                do { try await Task.sleep(for: ttl) } catch { return }
+                try? await self?.sendRegistration(service)
+            }
+        }
+        state.withLock { $0.renewalTasks[service.serviceGuid] = renewal }
+    }
+
+    private func sendRegistration(_ service: ServiceRegistrationInfo, timeout: Duration = .seconds(10)) async throws(DXLError) {
+        var request = DXLMessage.request(topic: ServiceRegistryTopic.register, payload: service.registerPayload)
+        request.destinationTenantGuids = service.destinationTenantGuids
+        let reply = try await self.request(request, timeout: timeout)
+        if reply.type == .errorResponse {
+            throw .registration(serviceType: service.serviceType, reason: "registry refused: \(reply.errorMessage ?? "") (\(reply.errorCode))")
+        }
+    }
+
+    /// Unregisters `service`: removes its handlers and subscriptions and tells the registry.
+    public func unregisterService(_ service: ServiceRegistrationInfo, timeout: Duration = .seconds(60)) async throws(DXLError) {
+        let (tokens, renewal) = state.withLock { state in
+            state.services[service.serviceGuid] = nil
+            return (state.serviceTokens.removeValue(forKey: service.serviceGuid) ?? [], state.renewalTasks.removeValue(forKey: service.serviceGuid))
+        }
+        renewal?.cancel()
+        for token in tokens { removeCallback(token) }
+        let reply = try await request(.request(topic: ServiceRegistryTopic.unregister, payload: service.unregisterPayload), timeout: timeout)
+        if reply.type == .errorResponse {
+            throw .registration(serviceType: service.serviceType, reason: "registry refused unregistration: \(reply.errorMessage ?? "") (\(reply.errorCode))")
+        }
+    }
+}
+
+/// Breaks the reference cycle between the client and the transport's handlers.
+private final class WeakClientBox: @unchecked Sendable {
+    // Written once, before the transport can deliver anything; read-only afterwards.
+    weak var client: DXLClient?
+}
+
+/// The most recent message ids this client sent, to drop them when they come back (MQTT 3.1.1 has no No Local).
+struct RecentIds {
+    private var ring: [String]
+    private var set: Set<String>
+    private var next = 0
+
+    init(capacity: Int) {
+        ring = Array(repeating: "", count: capacity)
+        set = Set(minimumCapacity: capacity)
+    }
+
+    mutating func insert(_ id: String) {
+        let old = ring[next]
+        if !old.isEmpty { set.remove(old) }
+        ring[next] = id
+        set.insert(id)
+        next = (next + 1) % ring.count
+    }
+
+    func contains(_ id: String) -> Bool { set.contains(id) }
+}

@@ -1,0 +1,380 @@
+import CMosquitto
+import Dispatch
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+import Logging
+import Synchronization
+
+/// MQTT protocol versions the transport speaks.
+public enum MQTTProtocolVersion: Sendable, Equatable {
+    /// MQTT 3.1.1, what `dxlclient` uses.
+    case v311
+    /// MQTT 5; subscriptions use No Local so a client never receives its own publications.
+    case v5
+}
+
+/// The files for mutual TLS: the CA bundle the broker's certificate must chain to, and our certificate and key.
+public struct TLSFiles: Sendable, Equatable {
+    public var caBundle: String
+    public var certificate: String
+    public var privateKey: String
+    public init(caBundle: String, certificate: String, privateKey: String) {
+        self.caBundle = caBundle
+        self.certificate = certificate
+        self.privateKey = privateKey
+    }
+}
+
+/// Errors of the MQTT transport, translated from libmosquitto's codes in this one place.
+public enum TransportError: Error, Sendable, Equatable, CustomStringConvertible {
+    /// libmosquitto refused an operation; `reason` is its `mosquitto_strerror` text.
+    case library(operation: String, code: Int32, reason: String)
+    /// The TLS files were rejected before connecting (unreadable or mismatched).
+    case tlsSetup(reason: String)
+    /// The TCP/TLS connection to `host:port` failed.
+    case connectFailed(host: String, port: Int, reason: String)
+    /// The broker refused the MQTT connection (CONNACK code).
+    case refused(host: String, port: Int, reason: String)
+    /// The broker closed the connection before accepting it, which is what a broker that rejects
+    /// our client certificate does under TLS 1.3.
+    case closedDuringHandshake(host: String, port: Int, reason: String)
+    /// No CONNACK arrived in time.
+    case connectTimedOut(host: String, port: Int)
+    /// The operation needs a connection and there is none.
+    case notConnected
+
+    public var description: String {
+        switch self {
+        case .library(let operation, let code, let reason):
+            return "\(operation) failed: \(reason) (libmosquitto error \(code))"
+        case .tlsSetup(let reason):
+            return "TLS set-up failed: \(reason) — check the CA bundle, certificate and key paths and that the key matches the certificate"
+        case .connectFailed(let host, let port, let reason):
+            return "could not connect to \(host):\(port): \(reason)"
+        case .refused(let host, let port, let reason):
+            return "broker \(host):\(port) refused the connection: \(reason)"
+        case .closedDuringHandshake(let host, let port, let reason):
+            return "broker \(host):\(port) closed the connection before accepting it (\(reason)) — is the client certificate signed by the broker's CA?"
+        case .connectTimedOut(let host, let port):
+            return "broker \(host):\(port) did not answer the MQTT connect in time"
+        case .notConnected:
+            return "not connected to a broker"
+        }
+    }
+}
+
+/// A thin wrapper over one libmosquitto client: the only code in tiesim that imports `CMosquitto`.
+///
+/// Threading: every method may be called from any thread except `disconnect()`, which must not be
+/// called from inside a handler. libmosquitto's own network thread (`mosquitto_loop_start`) reads and
+/// writes the socket and reconnects with exponential backoff after a lost connection; it calls the
+/// handlers one at a time, so they must be quick and must not block. Handlers reach Swift through the
+/// userdata pointer; the state they touch is guarded by a `Mutex`.
+public final class MQTTTransport: @unchecked Sendable {
+    /// What the transport reports; each closure runs on the network thread.
+    public struct Handlers: Sendable {
+        /// A message arrived; the buffer is valid only during the call.
+        public var message: @Sendable (_ topic: String, _ payload: UnsafeRawBufferPointer) -> Void
+        /// The connection came back after a loss (not called for the first connect).
+        public var reconnected: @Sendable () -> Void
+        /// The connection was lost unexpectedly; libmosquitto will try to reconnect.
+        public var connectionLost: @Sendable (_ reason: String) -> Void
+
+        public init(
+            message: @escaping @Sendable (String, UnsafeRawBufferPointer) -> Void,
+            reconnected: @escaping @Sendable () -> Void = {},
+            connectionLost: @escaping @Sendable (String) -> Void = { _ in }
+        ) {
+            self.message = message
+            self.reconnected = reconnected
+            self.connectionLost = connectionLost
+        }
+    }
+
+    private struct State {
+        var connectWaiter: CheckedContinuation<Void, any Error>?
+        var connectTarget = (host: "", port: 0)
+        var subscribeWaiters: [Int32: CheckedContinuation<Int32, Never>] = [:]
+        var hasConnected = false
+        var isConnected = false
+        var loopRunning = false
+        var closing = false
+    }
+
+    private static let libraryInitialized: Bool = {
+        mosquitto_lib_init()
+        return true
+    }()
+
+    private let handle: OpaquePointer
+    private let handlers: Handlers
+    private let state = Mutex(State())
+    private let protocolVersion: MQTTProtocolVersion
+    private let logger: Logger
+    /// The MQTT client id.
+    public let clientId: String
+
+    /// Creates a transport with MQTT client id `clientId`, mutual TLS from `tls`, and `handlers`.
+    public init(
+        clientId: String,
+        tls: TLSFiles,
+        protocolVersion: MQTTProtocolVersion = .v311,
+        reconnectDelay: (initial: UInt32, maximum: UInt32) = (1, 60),
+        logger: Logger = Logger(label: "tiesim.transport"),
+        handlers: Handlers
+    ) throws(TransportError) {
+        _ = Self.libraryInitialized
+        guard let handle = mosquitto_new(clientId, true, nil) else {
+            throw .library(operation: "mosquitto_new", code: MOSQ_ERR_NOMEM.rawValue, reason: "out of memory")
+        }
+        self.handle = handle
+        self.handlers = handlers
+        self.protocolVersion = protocolVersion
+        self.logger = logger
+        self.clientId = clientId
+        mosquitto_user_data_set(handle, Unmanaged.passUnretained(self).toOpaque())
+        if protocolVersion == .v5 {
+            _ = mosquitto_int_option(handle, MOSQ_OPT_PROTOCOL_VERSION, Int32(MQTT_PROTOCOL_V5))
+        }
+        // Let the send queue grow as needed for QoS 0 bursts instead of failing publishes.
+        _ = mosquitto_max_inflight_messages_set(handle, 0)
+        _ = mosquitto_reconnect_delay_set(handle, reconnectDelay.initial, reconnectDelay.maximum, true)
+        // Like dxlclient: the broker's certificate must chain to the CA bundle; the host name is not checked.
+        var rc = mosquitto_tls_set(handle, tls.caBundle, nil, tls.certificate, tls.privateKey, nil)
+        guard rc == MOSQ_ERR_SUCCESS.rawValue else {
+            mosquitto_destroy(handle)
+            throw .tlsSetup(reason: "\(Self.errorText(rc)) (CA bundle \(tls.caBundle), certificate \(tls.certificate), key \(tls.privateKey))")
+        }
+        rc = mosquitto_tls_insecure_set(handle, true)
+        if rc != MOSQ_ERR_SUCCESS.rawValue {
+            mosquitto_destroy(handle)
+            throw .tlsSetup(reason: Self.errorText(rc))
+        }
+        installCallbacks()
+    }
+
+    deinit {
+        shutdown()
+        mosquitto_destroy(handle)
+    }
+
+    static func errorText(_ rc: Int32) -> String {
+        if rc == MOSQ_ERR_ERRNO.rawValue {
+            return String(cString: strerror(errno))
+        }
+        return String(cString: mosquitto_strerror(rc))
+    }
+
+    private static func transport(_ userdata: UnsafeMutableRawPointer?) -> MQTTTransport? {
+        guard let userdata else { return nil }
+        return Unmanaged<MQTTTransport>.fromOpaque(userdata).takeUnretainedValue()
+    }
+
+    private func installCallbacks() {
+        mosquitto_connect_callback_set(handle) { _, userdata, rc in
+            MQTTTransport.transport(userdata)?.didConnect(rc)
+        }
+        mosquitto_disconnect_callback_set(handle) { _, userdata, rc in
+            MQTTTransport.transport(userdata)?.didDisconnect(rc)
+        }
+        mosquitto_subscribe_callback_set(handle) { _, userdata, mid, _, _ in
+            MQTTTransport.transport(userdata)?.didSubscribe(mid)
+        }
+        mosquitto_message_callback_set(handle) { _, userdata, message in
+            guard let transport = MQTTTransport.transport(userdata), let message else { return }
+            let msg = message.pointee
+            guard let topicPointer = msg.topic else { return }
+            let topic = String(cString: topicPointer)
+            let payload = UnsafeRawBufferPointer(start: msg.payload, count: Int(msg.payloadlen))
+            transport.handlers.message(topic, payload)
+        }
+    }
+
+    private func didConnect(_ rc: Int32) {
+        let (waiter, isReconnect, target): (CheckedContinuation<Void, any Error>?, Bool, (host: String, port: Int)) = state.withLock { state in
+            let waiter = state.connectWaiter
+            state.connectWaiter = nil
+            if rc == 0 { state.isConnected = true }
+            let isReconnect = waiter == nil && state.hasConnected && rc == 0
+            if rc == 0 { state.hasConnected = true }
+            return (waiter, isReconnect, state.connectTarget)
+        }
+        if let waiter {
+            if rc == 0 {
+                waiter.resume()
+            } else {
+                waiter.resume(throwing: TransportError.refused(host: target.host, port: target.port, reason: String(cString: mosquitto_connack_string(rc))))
+            }
+        } else if isReconnect {
+            logger.info("reconnected to \(target.host):\(target.port)")
+            handlers.reconnected()
+        }
+    }
+
+    private func didDisconnect(_ rc: Int32) {
+        let (waiter, closing, target) = state.withLock { state in
+            let waiter = state.connectWaiter
+            state.connectWaiter = nil
+            state.isConnected = false
+            return (waiter, state.closing, state.connectTarget)
+        }
+        let reason = Self.errorText(rc)
+        if let waiter {
+            waiter.resume(throwing: TransportError.closedDuringHandshake(host: target.host, port: target.port, reason: reason))
+        } else if !closing && rc != 0 {
+            logger.warning("lost connection to \(target.host):\(target.port): \(reason); reconnecting with backoff")
+            handlers.connectionLost(reason)
+        }
+    }
+
+    private func didSubscribe(_ mid: Int32) {
+        let waiter = state.withLock { $0.subscribeWaiters.removeValue(forKey: mid) }
+        waiter?.resume(returning: MOSQ_ERR_SUCCESS.rawValue)
+    }
+
+    /// Whether the broker has accepted the connection and it has not been lost since.
+    public var isConnected: Bool { state.withLock { $0.isConnected } }
+
+    /// Connects to `host:port` over TLS and waits for the broker's CONNACK, at most `timeout`.
+    /// After a success, libmosquitto's network thread keeps the connection up, reconnecting with backoff.
+    public func connect(host: String, port: Int, keepAlive: Int = 1800, timeout: Duration = .seconds(10)) async throws {
+        state.withLock {
+            $0.connectTarget = (host, port)
+            $0.closing = false
+        }
+        // mosquitto_connect does the TCP connect and TLS handshake synchronously: keep it off the
+        // cooperative thread pool.
+        let handle = UncheckedHandle(pointer: self.handle)
+        let rc: Int32 = await withCheckedContinuation { continuation in
+            DispatchQueue.global().async {
+                continuation.resume(returning: mosquitto_connect(handle.pointer, host, Int32(port), Int32(keepAlive)))
+            }
+        }
+        guard rc == MOSQ_ERR_SUCCESS.rawValue else {
+            throw TransportError.connectFailed(host: host, port: port, reason: Self.errorText(rc))
+        }
+        do {
+            try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
+                state.withLock { $0.connectWaiter = continuation }
+                let needsStart = state.withLock { state -> Bool in
+                    defer { state.loopRunning = true }
+                    return !state.loopRunning
+                }
+                if needsStart {
+                    let started = mosquitto_loop_start(self.handle)
+                    if started != MOSQ_ERR_SUCCESS.rawValue {
+                        state.withLock { $0.loopRunning = false }
+                        let waiter = state.withLock { state in
+                            defer { state.connectWaiter = nil }
+                            return state.connectWaiter
+                        }
+                        waiter?.resume(throwing: TransportError.library(operation: "mosquitto_loop_start", code: started, reason: Self.errorText(started)))
+                        return
+                    }
+                }
+                Task { [weak self] in
+                    try? await Task.sleep(for: timeout)
+                    guard let self else { return }
+                    let waiter = self.state.withLock { state in
+                        defer { state.connectWaiter = nil }
+                        return state.connectWaiter
+                    }
+                    waiter?.resume(throwing: TransportError.connectTimedOut(host: host, port: port))
+                }
+            }
+        } catch {
+            shutdown()
+            throw error
+        }
+    }
+
+    /// Publishes `payload` on `topic` at QoS 0. Does not wait for the bytes to leave.
+    public func publish(topic: String, payload: [UInt8]) throws(TransportError) {
+        let rc = payload.withUnsafeBytes { buffer in
+            mosquitto_publish(handle, nil, topic, Int32(buffer.count), buffer.baseAddress, 0, false)
+        }
+        guard rc == MOSQ_ERR_SUCCESS.rawValue else {
+            if rc == MOSQ_ERR_NO_CONN.rawValue { throw .notConnected }
+            throw .library(operation: "publish to \(topic)", code: rc, reason: Self.errorText(rc))
+        }
+    }
+
+    /// Subscribes to `topic` at QoS 0 and waits for the SUBACK.
+    public func subscribe(_ topic: String) async throws(TransportError) {
+        // The waiter is registered under the same lock the SUBACK handler takes, so an early SUBACK
+        // cannot be missed. (libmosquitto's subscribe only queues a packet; it takes no lock we hold.)
+        let rc: Int32 = await withCheckedContinuation { (continuation: CheckedContinuation<Int32, Never>) in
+            let rc = state.withLock { state -> Int32 in
+                var mid: Int32 = 0
+                let rc = self.sendSubscribe(topic, mid: &mid)
+                if rc == MOSQ_ERR_SUCCESS.rawValue {
+                    state.subscribeWaiters[mid] = continuation
+                }
+                return rc
+            }
+            if rc != MOSQ_ERR_SUCCESS.rawValue { continuation.resume(returning: rc) }
+        }
+        guard rc == MOSQ_ERR_SUCCESS.rawValue else {
+            if rc == MOSQ_ERR_NO_CONN.rawValue { throw .notConnected }
+            throw .library(operation: "subscribe to \(topic)", code: rc, reason: Self.errorText(rc))
+        }
+    }
+
+    /// Sends a SUBSCRIBE without waiting for its SUBACK (used to restore subscriptions after a reconnect).
+    public func subscribeNoWait(_ topic: String) {
+        var mid: Int32 = 0
+        let rc = sendSubscribe(topic, mid: &mid)
+        if rc != MOSQ_ERR_SUCCESS.rawValue {
+            logger.warning("could not subscribe to \(topic): \(Self.errorText(rc))")
+        }
+    }
+
+    private func sendSubscribe(_ topic: String, mid: inout Int32) -> Int32 {
+        switch protocolVersion {
+        case .v311:
+            return mosquitto_subscribe(handle, &mid, topic, 0)
+        case .v5:
+            return mosquitto_subscribe_v5(handle, &mid, topic, 0, Int32(MQTT_SUB_OPT_NO_LOCAL.rawValue), nil)
+        }
+    }
+
+    /// Unsubscribes from `topic` (does not wait for the UNSUBACK).
+    public func unsubscribe(_ topic: String) {
+        let rc = mosquitto_unsubscribe(handle, nil, topic)
+        if rc != MOSQ_ERR_SUCCESS.rawValue && rc != MOSQ_ERR_NO_CONN.rawValue {
+            logger.warning("could not unsubscribe from \(topic): \(Self.errorText(rc))")
+        }
+    }
+
+    /// Sends DISCONNECT after everything queued before it, and stops the network thread.
+    /// Must not be called from a handler.
+    public func disconnect() {
+        shutdown()
+    }
+
+    private func shutdown() {
+        let wasRunning = state.withLock { state -> Bool in
+            state.closing = true
+            defer { state.loopRunning = false }
+            return state.loopRunning
+        }
+        _ = mosquitto_disconnect(handle)
+        if wasRunning {
+            _ = mosquitto_loop_stop(handle, false)
+        }
+        let waiters = state.withLock { state in
+            state.isConnected = false
+            defer { state.subscribeWaiters.removeAll() }
+            return Array(state.subscribeWaiters.values)
+        }
+        for waiter in waiters { waiter.resume(returning: MOSQ_ERR_NO_CONN.rawValue) }
+    }
+}
+
+/// A libmosquitto handle passed to a dispatch queue; libmosquitto itself synchronises access to it.
+private struct UncheckedHandle: @unchecked Sendable {
+    let pointer: OpaquePointer
+}

@@ -1,0 +1,73 @@
+import DXL
+import Foundation
+import Synchronization
+
+/// Certificates shared by every test in this process (RSA generation is the slow part); each test
+/// still gets its own broker on its own free port.
+let sharedCertificates: FabricCertificates = {
+    let folder = NSTemporaryDirectory() + "tiesim-tests-\(getpid())/certs"
+    do {
+        return try FabricCertificates.prepare(in: folder, clients: ["client", "python", "service"])
+    } catch {
+        fatalError("cannot create test certificates: \(error)")
+    }
+}()
+
+/// A real mosquitto broker for one test, stopped by `stop()` (call it in `defer`).
+struct TestBroker {
+    let broker: LocalBroker
+    let directory: String
+
+    static func start(options: LocalBroker.Options = LocalBroker.Options()) async throws -> TestBroker {
+        let directory = NSTemporaryDirectory() + "tiesim-tests-\(getpid())/broker-\(UUID().uuidString.prefix(8))"
+        let broker = LocalBroker(directory: directory, certificates: sharedCertificates, options: options)
+        try await broker.start()
+        return TestBroker(broker: broker, directory: directory)
+    }
+
+    /// A client configuration using client certificate `client`.
+    func config(client: String = "client") -> DXLClientConfig {
+        var config = broker.clientConfig(client: client)
+        config.connectRetries = 1
+        return config
+    }
+
+    /// Writes a dxlclient.config for the Python client and returns its path.
+    func writePythonConfig(client: String = "python") throws -> String {
+        let path = (directory as NSString).appendingPathComponent("dxlclient-\(client).config")
+        try broker.clientConfig(client: client).write(to: path)
+        return path
+    }
+
+    /// A connected Swift client.
+    func connectedClient(client: String = "client") async throws -> DXLClient {
+        let dxl = try DXLClient(config: config(client: client))
+        try await dxl.connect()
+        return dxl
+    }
+
+    func stop() {
+        broker.stop()
+        try? FileManager.default.removeItem(atPath: directory)
+    }
+}
+
+/// Thread-safe collection of things callbacks deliver, with a polling wait.
+final class Inbox<Element: Sendable>: Sendable {
+    private let items = Mutex<[Element]>([])
+
+    func append(_ item: Element) { items.withLock { $0.append(item) } }
+    var all: [Element] { items.withLock { $0 } }
+    var count: Int { items.withLock { $0.count } }
+
+    /// Waits until at least `count` items arrived or `timeout` passed; returns what arrived.
+    @discardableResult
+    func wait(for count: Int, timeout: Duration = .seconds(10)) async -> [Element] {
+        let clock = ContinuousClock()
+        let deadline = clock.now.advanced(by: timeout)
+        while self.count < count && clock.now < deadline {
+            try? await Task.sleep(for: .milliseconds(10))
+        }
+        return all
+    }
+}

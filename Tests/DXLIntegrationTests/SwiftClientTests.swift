@@ -1,0 +1,214 @@
+import DXL
+import Foundation
+import Testing
+
+@Suite("Swift DXL client through a real mosquitto broker")
+struct SwiftClientTests {
+    @Test("an event published by one client reaches another client's callback unchanged")
+    func eventRoundTrip() async throws {
+        let fabric = try await TestBroker.start()
+        defer { fabric.stop() }
+        let subscriber = try await fabric.connectedClient()
+        let publisher = try await fabric.connectedClient()
+        let inbox = Inbox<DXLMessage>()
+        try await subscriber.addEventCallback(topic: "/mcafee/event/tie/file/detection") { inbox.append($0) }
+        let event = DXLMessage.event(topic: "/mcafee/event/tie/file/detection", payload: #"{"hash":"abc"}"#)
+        try publisher.send(event)
+        let received = await inbox.wait(for: 1)
+        #expect(received.count == 1)
+        #expect(received.first?.messageId == event.messageId)
+        #expect(received.first?.payload == event.payload)
+        #expect(received.first?.destinationTopic == event.destinationTopic)
+        await publisher.disconnect()
+        await subscriber.disconnect()
+    }
+
+    @Test("a trailing-# callback receives events below it and only those")
+    func wildcardCallbacks() async throws {
+        let fabric = try await TestBroker.start()
+        defer { fabric.stop() }
+        let subscriber = try await fabric.connectedClient()
+        let publisher = try await fabric.connectedClient()
+        let inbox = Inbox<String>()
+        try await subscriber.addEventCallback(topic: "/mcafee/event/tie/#") { inbox.append($0.destinationTopic) }
+        for topic in ["/mcafee/event/tie/file/detection", "/mcafee/event/other", "/mcafee/event/tie/cert/repchange/broadcast"] {
+            try publisher.sendEvent(topic: topic, payload: [])
+        }
+        try await Task.sleep(for: .milliseconds(300))
+        #expect(Set(inbox.all) == ["/mcafee/event/tie/file/detection", "/mcafee/event/tie/cert/repchange/broadcast"])
+        await publisher.disconnect()
+        await subscriber.disconnect()
+    }
+
+    @Test("a client does not receive its own publications", arguments: [MQTTProtocolVersion.v311, .v5])
+    func ignoresOwnPublications(version: MQTTProtocolVersion) async throws {
+        let fabric = try await TestBroker.start()
+        defer { fabric.stop() }
+        var config = fabric.config()
+        config.protocolVersion = version
+        let client = try DXLClient(config: config)
+        try await client.connect()
+        let other = try await fabric.connectedClient()
+        let inbox = Inbox<String>()
+        try await client.addEventCallback(topic: "/echo") { inbox.append($0.payloadString) }
+        try client.sendEvent(topic: "/echo", payload: Array("mine".utf8))
+        try other.sendEvent(topic: "/echo", payload: Array("theirs".utf8))
+        await inbox.wait(for: 1)
+        try await Task.sleep(for: .milliseconds(200))
+        #expect(inbox.all == ["theirs"])
+        await client.disconnect()
+        await other.disconnect()
+    }
+
+    @Test("a request is answered by a service, matched by message id, over MQTT 3.1.1 and 5", arguments: [MQTTProtocolVersion.v311, .v5])
+    func requestResponse(version: MQTTProtocolVersion) async throws {
+        let fabric = try await TestBroker.start()
+        defer { fabric.stop() }
+        var config = fabric.config()
+        config.protocolVersion = version
+        let service = try DXLClient(config: config)
+        try await service.connect()
+        try await service.addRequestCallback(topic: "/tiesim/test/echo") { request in
+            try? service.send(.response(to: request, payload: "echo:" + request.payloadString))
+        }
+        let requester = try await fabric.connectedClient()
+        let request = DXLMessage.request(topic: "/tiesim/test/echo", payload: "ping")
+        let response = try await requester.request(request, timeout: .seconds(5))
+        #expect(response.type == .response)
+        #expect(response.requestMessageId == request.messageId)
+        #expect(response.payloadString == "echo:ping")
+        await requester.disconnect()
+        await service.disconnect()
+    }
+
+    @Test("a request nobody answers times out with a typed error")
+    func requestTimesOut() async throws {
+        let fabric = try await TestBroker.start()
+        defer { fabric.stop() }
+        let requester = try await fabric.connectedClient()
+        let clock = ContinuousClock()
+        let start = clock.now
+        await #expect(throws: DXLError.self) {
+            _ = try await requester.request(.request(topic: "/nobody/home", payload: ""), timeout: .milliseconds(300))
+        }
+        #expect(clock.now - start < .seconds(3))
+        await requester.disconnect()
+    }
+
+    @Test("an async request's callback gets the response exactly once")
+    func asyncRequest() async throws {
+        let fabric = try await TestBroker.start()
+        defer { fabric.stop() }
+        let service = try await fabric.connectedClient()
+        try await service.addRequestCallback(topic: "/svc") { request in
+            // Two answers: the first wins, the second is dropped, as in dxlclient.
+            try? service.send(.response(to: request, payload: "first"))
+            try? service.send(.response(to: request, payload: "second"))
+        }
+        let requester = try await fabric.connectedClient()
+        let inbox = Inbox<String>()
+        requester.asyncRequest(.request(topic: "/svc", payload: ""), timeout: .seconds(5)) { result in
+            inbox.append((try? result.get().payloadString) ?? "error")
+        }
+        await inbox.wait(for: 1)
+        try await Task.sleep(for: .milliseconds(200))
+        #expect(inbox.all == ["first"])
+        await requester.disconnect()
+        await service.disconnect()
+    }
+
+    @Test("a malformed message on a subscribed topic is skipped and the connection stays up")
+    func malformedMessageSkipped() async throws {
+        let fabric = try await TestBroker.start()
+        defer { fabric.stop() }
+        let subscriber = try await fabric.connectedClient()
+        let inbox = Inbox<String>()
+        try await subscriber.addEventCallback(topic: "/garbage") { inbox.append($0.payloadString) }
+        // A raw MQTT publisher (through the same transport, below the DXL codec) sends non-DXL bytes.
+        let raw = try MQTTTransport(clientId: "raw-\(UUID())", tls: fabric.config().tlsFiles, handlers: .init(message: { _, _ in }))
+        try await raw.connect(host: "127.0.0.1", port: fabric.broker.port)
+        try raw.publish(topic: "/garbage", payload: Array("not msgpack at all".utf8))
+        try raw.publish(topic: "/garbage", payload: [0x02, 0x02, 0xda, 0xff])
+        try raw.publish(topic: "/garbage", payload: [])
+        try raw.publish(topic: "/garbage", payload: DXLMessageCodec.encode(.event(topic: "/garbage", payload: "good")))
+        await inbox.wait(for: 1)
+        #expect(inbox.all == ["good"])
+        #expect(subscriber.isConnected)
+        raw.disconnect()
+        await subscriber.disconnect()
+    }
+
+    @Test("after the broker restarts the client reconnects and its subscriptions work again")
+    func reconnectRestoresSubscriptions() async throws {
+        let fabric = try await TestBroker.start()
+        defer { fabric.stop() }
+        var config = fabric.config()
+        config.reconnectDelay = .seconds(1)
+        config.reconnectDelayMax = .seconds(2)
+        let subscriber = try DXLClient(config: config)
+        try await subscriber.connect()
+        let inbox = Inbox<String>()
+        try await subscriber.addEventCallback(topic: "/after/restart") { inbox.append($0.payloadString) }
+        try await fabric.broker.restart()
+        let clock = ContinuousClock()
+        let deadline = clock.now + .seconds(15)
+        while !subscriber.isConnected && clock.now < deadline { try await Task.sleep(for: .milliseconds(50)) }
+        #expect(subscriber.isConnected)
+        try await Task.sleep(for: .milliseconds(300))  // the re-subscription's SUBACK
+        let publisher = try await fabric.connectedClient()
+        try publisher.sendEvent(topic: "/after/restart", payload: Array("back".utf8))
+        await inbox.wait(for: 1)
+        #expect(inbox.all == ["back"])
+        await publisher.disconnect()
+        await subscriber.disconnect()
+    }
+
+    @Test("an unreachable broker gives a clear error after the configured retries, without hanging")
+    func unreachableBroker() async throws {
+        let port = LocalBroker.freePort()
+        var config = DXLClientConfig(
+            brokerCertChain: sharedCertificates.caCertificate,
+            certFile: sharedCertificates.clientCertificate("client"),
+            privateKey: sharedCertificates.clientKey("client"),
+            brokers: [DXLBroker(uniqueId: "gone", host: "127.0.0.1", port: port)]
+        )
+        config.connectRetries = 2
+        config.reconnectDelay = .milliseconds(100)
+        let client = try DXLClient(config: config)
+        let clock = ContinuousClock()
+        let start = clock.now
+        do {
+            try await client.connect()
+            Issue.record("connected to a port where nothing listens")
+        } catch {
+            #expect(String(describing: error).contains("no broker reachable (127.0.0.1:\(port)) after 2 attempt(s)"))
+        }
+        #expect(clock.now - start < .seconds(5))
+    }
+
+    @Test("a client whose certificate another CA signed is refused by the broker")
+    func foreignCertificateRefused() async throws {
+        let fabric = try await TestBroker.start()
+        defer { fabric.stop() }
+        let foreign = try CertificateAuthority.generate(commonName: "someone else's CA")
+        let folder = fabric.directory + "/foreign"
+        try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+        try foreign.issue(commonName: "intruder", role: .client).write(certificate: folder + "/intruder.crt", privateKey: folder + "/intruder.key")
+        var config = fabric.config()
+        config.certFile = folder + "/intruder.crt"
+        config.privateKey = folder + "/intruder.key"
+        config.connectTimeout = .seconds(3)
+        let client = try DXLClient(config: config)
+        await #expect(throws: DXLError.self) { try await client.connect() }
+        #expect(!client.isConnected)
+        #expect(fabric.broker.logTail(lines: 50).contains("intruder") == false)
+    }
+
+    @Test("private keys are written with mode 0600")
+    func keyPermissions() throws {
+        let attributes = try FileManager.default.attributesOfItem(atPath: sharedCertificates.clientKey("client"))
+        #expect((attributes[.posixPermissions] as? Int) == 0o600)
+        let caAttributes = try FileManager.default.attributesOfItem(atPath: sharedCertificates.caKey)
+        #expect((caAttributes[.posixPermissions] as? Int) == 0o600)
+    }
+}
