@@ -82,7 +82,8 @@ def describe(message):
 def encode():
     for line in sys.stdin:
         if line.strip():
-            out(binascii.hexlify(build(json.loads(line))._to_bytes).decode())
+            raw = build(json.loads(line))._to_bytes
+            out(binascii.hexlify(raw() if callable(raw) else raw).decode())
 
 
 def decode():

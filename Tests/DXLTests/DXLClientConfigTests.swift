@@ -1,0 +1,110 @@
+import Foundation
+import Testing
+@testable import DXL
+
+@Suite("dxlclient.config files")
+struct DXLClientConfigTests {
+    let folder: String
+
+    init() throws {
+        folder = NSTemporaryDirectory() + "tiesim-config-\(UUID().uuidString)"
+        try FileManager.default.createDirectory(atPath: folder + "/certs", withIntermediateDirectories: true)
+        for name in ["ca-bundle.crt", "client.crt", "client.key"] {
+            _ = FileManager.default.createFile(atPath: folder + "/certs/" + name, contents: Data("x".utf8))
+        }
+    }
+
+    func write(_ text: String) throws -> String {
+        let path = folder + "/dxlclient.config"
+        try text.write(toFile: path, atomically: true, encoding: .utf8)
+        return path
+    }
+
+    @Test("a config as the broker console writes it is read, with paths resolved against its folder")
+    func consoleSample() throws {
+        let path = try write("""
+        [General]
+        ClientId = {11111111-2222-3333-4444-555555555555}
+
+        [Certs]
+        BrokerCertChain=certs/ca-bundle.crt
+        CertFile=certs/client.crt
+        PrivateKey=certs/client.key
+
+        [Brokers]
+        # comment lines are ignored
+        local=local;8883;localhost;127.0.0.1
+        {aaaa}={aaaa};8993;broker2.example;10.0.0.2
+        third=9999;hostonly
+
+        [BrokersWebSockets]
+        local=local;443;localhost;127.0.0.1
+        """)
+        let config = try DXLClientConfig(contentsOf: path)
+        #expect(config.brokerCertChain == folder + "/certs/ca-bundle.crt")
+        #expect(config.certFile == folder + "/certs/client.crt")
+        #expect(config.privateKey == folder + "/certs/client.key")
+        #expect(config.clientId == "{11111111-2222-3333-4444-555555555555}")
+        #expect(config.brokers.count == 3)
+        #expect(config.brokers[0] == DXLBroker(uniqueId: "local", host: "localhost", port: 8883, ipAddress: "127.0.0.1"))
+        #expect(config.brokers[1] == DXLBroker(uniqueId: "{aaaa}", host: "broker2.example", port: 8993, ipAddress: "10.0.0.2"))
+        #expect(config.brokers[2].host == "hostonly" && config.brokers[2].port == 9999 && config.brokers[2].ipAddress == nil)
+        #expect(config.brokers[2].uniqueId.hasPrefix("{"))
+    }
+
+    @Test("absolute paths stay as they are")
+    func absolutePaths() throws {
+        let path = try write("[Certs]\nBrokerCertChain=\(folder)/certs/ca-bundle.crt\nCertFile=\(folder)/certs/client.crt\nPrivateKey=\(folder)/certs/client.key\n[Brokers]\nb=1883;h\n")
+        let config = try DXLClientConfig(contentsOf: path)
+        #expect(config.brokerCertChain == folder + "/certs/ca-bundle.crt")
+        #expect(config.clientId == nil)
+    }
+
+    @Test("a missing file, section, key or broker is an error naming the file, section and key")
+    func errors() throws {
+        #expect(throws: DXLConfigError.unreadable(file: folder + "/nope.config", reason: "no such file")) {
+            try DXLClientConfig(contentsOf: folder + "/nope.config")
+        }
+        let noCerts = try write("[Brokers]\nb=8883;h\n")
+        #expect(throws: DXLConfigError.missingSection(file: noCerts, section: "Certs")) { try DXLClientConfig(contentsOf: noCerts) }
+        let noKey = try write("[Certs]\nBrokerCertChain=certs/ca-bundle.crt\nCertFile=certs/client.crt\n[Brokers]\nb=8883;h\n")
+        let error = #expect(throws: DXLConfigError.self) { try DXLClientConfig(contentsOf: noKey) }
+        #expect(error == .missingKey(file: noKey, section: "Certs", key: "PrivateKey"))
+        #expect(error?.description.contains("[Certs] has no 'PrivateKey'") == true)
+        let badBroker = try write("[Certs]\nBrokerCertChain=certs/ca-bundle.crt\nCertFile=certs/client.crt\nPrivateKey=certs/client.key\n[Brokers]\nb=local;notaport;h\n")
+        #expect(throws: DXLConfigError.self) { try DXLClientConfig(contentsOf: badBroker) }
+        let noBrokers = try write("[Certs]\nBrokerCertChain=certs/ca-bundle.crt\nCertFile=certs/client.crt\nPrivateKey=certs/client.key\n[Brokers]\n")
+        #expect(throws: DXLConfigError.noBrokers(file: noBrokers)) { try DXLClientConfig(contentsOf: noBrokers) }
+        let missingFile = try write("[Certs]\nBrokerCertChain=certs/missing.crt\nCertFile=certs/client.crt\nPrivateKey=certs/client.key\n[Brokers]\nb=8883;h\n")
+        #expect(throws: DXLConfigError.invalidValue(file: missingFile, section: "Certs", key: "BrokerCertChain", value: folder + "/certs/missing.crt", reason: "no readable file there")) {
+            try DXLClientConfig(contentsOf: missingFile)
+        }
+        let garbage = try write("[Certs\n")
+        #expect(throws: DXLConfigError.malformedLine(file: garbage, line: 1, text: "[Certs")) { try DXLClientConfig(contentsOf: garbage) }
+    }
+
+    @Test("a written config reads back the same, with paths relative to its folder")
+    func writeReadBack() throws {
+        var config = DXLClientConfig(brokerCertChain: folder + "/certs/ca-bundle.crt", certFile: folder + "/certs/client.crt",
+                                     privateKey: folder + "/certs/client.key",
+                                     brokers: [DXLBroker(uniqueId: "local", host: "127.0.0.1", port: 18_883, ipAddress: "127.0.0.1")])
+        config.clientId = "{cid}"
+        let path = folder + "/dxlclient.config"
+        try config.write(to: path)
+        let text = try String(contentsOfFile: path, encoding: .utf8)
+        #expect(text.contains("BrokerCertChain=certs/ca-bundle.crt"))
+        #expect(text.contains("local=local;18883;127.0.0.1;127.0.0.1"))
+        let read = try DXLClientConfig(contentsOf: path)
+        #expect(read == config)
+    }
+
+    @Test("DXL topic wildcards expand the way dxlclient's generator does")
+    func wildcardCandidates() {
+        #expect(DXLTopic.candidates(for: "/a/b/c") == ["/a/b/c", "/a/b/#", "/a/#", "/#", "#"])
+        #expect(DXLTopic.candidates(for: "/a/b/#") == ["/a/b/#", "/a/#", "/#", "#"])
+        #expect(DXLTopic.matches(filter: "/a/#", topic: "/a/b/c"))
+        #expect(DXLTopic.matches(filter: "#", topic: "/x"))
+        #expect(!DXLTopic.matches(filter: "/a/#", topic: "/ab"))
+        #expect(!DXLTopic.matches(filter: "/a/b", topic: "/a/b/c"))
+    }
+}
