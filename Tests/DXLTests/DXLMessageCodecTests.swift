@@ -216,3 +216,19 @@ struct SplitMix64: RandomNumberGenerator {
         return z ^ (z >> 31)
     }
 }
+
+@Suite("Message ids")
+struct MessageIdTests {
+    @Test("generated ids look like dxlclient's: a lowercase version-4 UUID in braces, and never repeat")
+    func shapeAndUniqueness() {
+        var seen = Set<String>()
+        for _ in 0..<100_000 {
+            let id = DXLMessage.makeMessageId()
+            seen.insert(id)
+        }
+        #expect(seen.count == 100_000)
+        let id = DXLMessage.makeMessageId()
+        #expect(id.count == 38)
+        #expect(id.wholeMatch(of: /\{[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}\}/) != nil)
+    }
+}

@@ -34,6 +34,7 @@ public final class DXLClient: Sendable {
         var eventCallbacks: [String: [Registration]] = [:]
         var requestCallbacks: [String: [Registration]] = [:]
         var hasWildcardCallbacks = false
+        var hasWildcardSubscriptions = false
         var subscriptionCounts: [String: Int] = [:]
         var pending: [String: PendingRequest] = [:]
         var services: [String: ServiceRegistrationInfo] = [:]
@@ -193,7 +194,13 @@ public final class DXLClient: Sendable {
 
     private func publish(_ message: DXLMessage) throws(DXLError) {
         if config.ignoresOwnMessages && config.protocolVersion == .v311 {
-            state.withLock { $0.sentIds.insert(message.messageId) }
+            // Only a message that can come back to us needs remembering: one on a topic we subscribe to.
+            state.withLock { state in
+                if state.subscriptionCounts[message.destinationTopic] != nil
+                    || (state.hasWildcardSubscriptions && DXLTopic.candidates(for: message.destinationTopic).contains { state.subscriptionCounts[$0] != nil }) {
+                    state.sentIds.insert(message.messageId)
+                }
+            }
         }
         do {
             try transport.publish(topic: message.destinationTopic, payload: DXLMessageCodec.encode(message))
@@ -319,6 +326,7 @@ public final class DXLClient: Sendable {
     public func subscribe(_ topic: String) async throws(DXLError) {
         let isNew = state.withLock { state -> Bool in
             state.subscriptionCounts[topic, default: 0] += 1
+            if topic.hasSuffix("#") { state.hasWildcardSubscriptions = true }
             return state.subscriptionCounts[topic] == 1 && state.connected
         }
         guard isNew else { return }
@@ -359,7 +367,7 @@ public final class DXLClient: Sendable {
             }
         case .event, .request:
             let callbacks: [Registration] = state.withLock { state in
-                if config.ignoresOwnMessages && config.protocolVersion == .v311 && state.sentIds.contains(message.messageId) {
+                if !state.sentIds.isEmpty && state.sentIds.contains(message.messageId) {
                     return []
                 }
                 let table = message.type == .event ? state.eventCallbacks : state.requestCallbacks
@@ -428,21 +436,23 @@ private final class WeakClientBox: @unchecked Sendable {
 /// The most recent message ids this client sent, to drop them when they come back (MQTT 3.1.1 has no No Local).
 struct RecentIds {
     private var ring: [String]
-    private var set: Set<String>
+    private var members: Set<String>
     private var next = 0
 
     init(capacity: Int) {
         ring = Array(repeating: "", count: capacity)
-        set = Set(minimumCapacity: capacity)
+        members = Set(minimumCapacity: capacity)
     }
 
     mutating func insert(_ id: String) {
         let old = ring[next]
-        if !old.isEmpty { set.remove(old) }
+        if !old.isEmpty { members.remove(old) }
         ring[next] = id
-        set.insert(id)
+        members.insert(id)
         next = (next + 1) % ring.count
     }
 
-    func contains(_ id: String) -> Bool { set.contains(id) }
+    func contains(_ id: String) -> Bool { members.contains(id) }
+
+    var isEmpty: Bool { members.isEmpty }
 }

@@ -103,7 +103,7 @@ public struct DXLMessage: Sendable, Equatable {
 
     /// A new message id in `dxlclient`'s form: a lowercase UUID in braces (38 characters).
     public static func makeMessageId() -> String {
-        "{" + UUID().uuidString.lowercased() + "}"
+        MessageId.make()
     }
 
     /// The error code as the unsigned 32-bit value both wire forms stand for (`0x80000001`).
