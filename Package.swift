@@ -6,6 +6,8 @@ let package = Package(
     platforms: [.macOS(.v15)],
     products: [
         .library(name: "DXL", targets: ["DXL"]),
+        .library(name: "TIE", targets: ["TIE"]),
+        .library(name: "TIESimulator", targets: ["TIESimulator"]),
         .executable(name: "tiesim", targets: ["tiesim"]),
     ],
     dependencies: [
@@ -14,6 +16,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-certificates.git", from: "1.21.1"),
         .package(url: "https://github.com/apple/swift-crypto.git", from: "3.12.3"),
         .package(url: "https://github.com/apple/swift-asn1.git", from: "1.7.4"),
+        .package(url: "https://github.com/jpsim/Yams.git", from: "6.2.2"),
     ],
     targets: [
         // libmosquitto, the MQTT client library. Only DXL's transport imports it.
@@ -34,11 +37,26 @@ let package = Package(
                 .product(name: "SwiftASN1", package: "swift-asn1"),
             ]
         ),
+        // The TIE layer: topics, constants, JSON payloads and hash encodings; the Swift TieClient.
+        .target(
+            name: "TIE",
+            dependencies: ["DXL", .product(name: "Logging", package: "swift-log")]
+        ),
+        // The simulator: scenario files, the fake TIE service, the fabric services, the player.
+        .target(
+            name: "TIESimulator",
+            dependencies: [
+                "DXL", "TIE",
+                .product(name: "Yams", package: "Yams"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Crypto", package: "swift-crypto"),
+            ]
+        ),
         // The command line.
         .executableTarget(
             name: "tiesim",
             dependencies: [
-                "DXL",
+                "DXL", "TIE", "TIESimulator",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]
@@ -52,6 +70,9 @@ let package = Package(
         ),
         .testTarget(name: "DXLTests", dependencies: ["DXL"], exclude: ["Fixtures"]),
         .testTarget(name: "DXLIntegrationTests", dependencies: ["DXL"], exclude: ["python"]),
+        .testTarget(name: "TIETests", dependencies: ["TIE"]),
+        .testTarget(name: "TIESimulatorTests", dependencies: ["TIESimulator", "TIE", "DXL"]),
+        .testTarget(name: "TIESimulatorIntegrationTests", dependencies: ["TIESimulator", "TIE", "DXL"], exclude: ["python"]),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -193,6 +193,11 @@ public final class DXLClient: Sendable {
     }
 
     private func publish(_ message: DXLMessage) throws(DXLError) {
+        var message = message
+        if let brokerId = config.stampedBrokerId {
+            if message.sourceClientId.isEmpty { message.sourceClientId = clientId }
+            if message.sourceBrokerId.isEmpty { message.sourceBrokerId = brokerId }
+        }
         if config.ignoresOwnMessages && config.protocolVersion == .v311 {
             // Only a message that can come back to us needs remembering: one on a topic we subscribe to.
             state.withLock { state in
@@ -208,6 +213,17 @@ public final class DXLClient: Sendable {
             throw error == .notConnected ? .notConnected : .transport(error)
         }
     }
+
+    /// Waits while more than `limit` publishes are queued in this process and not yet written to the
+    /// broker, so that a fast producer keeps memory bounded (flow control for QoS 0 bursts).
+    public func waitForSendCapacity(limit: Int = 10_000) async {
+        while transport.unwrittenPublishes > limit && transport.isConnected {
+            try? await Task.sleep(for: .microseconds(200))
+        }
+    }
+
+    /// Publishes queued in this process and not yet written to the broker.
+    public var unwrittenPublishes: Int { transport.unwrittenPublishes }
 
     /// Sends `request` and waits for its response (a Response or an ErrorResponse, which is returned,
     /// not thrown, as `dxlclient`'s `sync_request` does). Throws `DXLError.timeout` after `timeout`.

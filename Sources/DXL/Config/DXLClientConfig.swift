@@ -102,6 +102,9 @@ public struct DXLClientConfig: Sendable, Equatable {
     public var connectTimeout: Duration = .seconds(10)
     /// Whether messages this client published are dropped when they come back on its own subscriptions.
     public var ignoresOwnMessages: Bool = true
+    /// When set, every message this client sends carries its client id as `source_client_id` and this
+    /// value as `source_broker_id`, as a DXL broker stamps relayed messages (for the fabric's own services).
+    public var stampedBrokerId: String?
 
     public init(brokerCertChain: String, certFile: String, privateKey: String, brokers: [DXLBroker], clientId: String? = nil) {
         self.brokerCertChain = brokerCertChain

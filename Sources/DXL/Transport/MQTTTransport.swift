@@ -111,6 +111,8 @@ public final class MQTTTransport: @unchecked Sendable {
 
     private let handle: OpaquePointer
     private let handlers: Handlers
+    /// QoS 0 publishes handed to libmosquitto and not yet written to the socket.
+    private let unwritten = Atomic<Int>(0)
     private let state = Mutex(State())
     private let protocolVersion: MQTTProtocolVersion
     private let logger: Logger
@@ -180,6 +182,10 @@ public final class MQTTTransport: @unchecked Sendable {
         mosquitto_disconnect_callback_set(handle) { _, userdata, rc in
             MQTTTransport.transport(userdata)?.didDisconnect(rc)
         }
+        mosquitto_publish_callback_set(handle) { _, userdata, _ in
+            // libmosquitto calls this for QoS 0 once the PUBLISH is written to the socket.
+            MQTTTransport.transport(userdata)?.unwritten.subtract(1, ordering: .relaxed)
+        }
         mosquitto_subscribe_callback_set(handle) { _, userdata, mid, _, _ in
             MQTTTransport.transport(userdata)?.didSubscribe(mid)
         }
@@ -221,6 +227,8 @@ public final class MQTTTransport: @unchecked Sendable {
             state.isConnected = false
             return (waiter, state.closing, state.connectTarget)
         }
+        // libmosquitto drops what it had not written; forget it, or flow control would wait forever.
+        unwritten.store(0, ordering: .relaxed)
         let reason = Self.errorText(rc)
         if let waiter {
             waiter.resume(throwing: TransportError.closedDuringHandshake(host: target.host, port: target.port, reason: reason))
@@ -234,6 +242,9 @@ public final class MQTTTransport: @unchecked Sendable {
         let waiter = state.withLock { $0.subscribeWaiters.removeValue(forKey: mid) }
         waiter?.resume(returning: MOSQ_ERR_SUCCESS.rawValue)
     }
+
+    /// How many publishes are queued in libmosquitto and not yet written to the socket.
+    public var unwrittenPublishes: Int { max(0, unwritten.load(ordering: .relaxed)) }
 
     /// Whether the broker has accepted the connection and it has not been lost since.
     public var isConnected: Bool { state.withLock { $0.isConnected } }
@@ -293,10 +304,12 @@ public final class MQTTTransport: @unchecked Sendable {
 
     /// Publishes `payload` on `topic` at QoS 0. Does not wait for the bytes to leave.
     public func publish(topic: String, payload: [UInt8]) throws(TransportError) {
+        unwritten.add(1, ordering: .relaxed)
         let rc = payload.withUnsafeBytes { buffer in
             mosquitto_publish(handle, nil, topic, Int32(buffer.count), buffer.baseAddress, 0, false)
         }
         guard rc == MOSQ_ERR_SUCCESS.rawValue else {
+            unwritten.subtract(1, ordering: .relaxed)
             if rc == MOSQ_ERR_NO_CONN.rawValue { throw .notConnected }
             throw .library(operation: "publish to \(topic)", code: rc, reason: Self.errorText(rc))
         }

@@ -1,0 +1,311 @@
+/// Why bytes are not a JSON value; `offset` is the byte where reading stopped.
+public struct JSONParseError: Error, Equatable, Sendable, CustomStringConvertible {
+    public let offset: Int
+    public let reason: String
+    public var description: String { "invalid JSON at byte \(offset): \(reason)" }
+}
+
+extension JSONValue {
+    /// Output layouts.
+    public enum Style: Sendable {
+        /// No spaces: `{"a":1,"b":[1,2]}`.
+        case compact
+        /// Python's `json.dumps` default separators: `{"a": 1, "b": [1, 2]}`.
+        case python
+        /// Python's `json.dumps(indent=n)`: newlines and n spaces a level, `": "` after keys.
+        case indented(Int)
+    }
+
+    /// Parses UTF-8 JSON. Nesting deeper than `maxDepth` is refused, so hostile input cannot
+    /// exhaust the stack.
+    public static func parse<Bytes: Collection>(_ bytes: Bytes, maxDepth: Int = 512) throws(JSONParseError) -> JSONValue where Bytes.Element == UInt8 {
+        var parser = JSONParser(bytes: Array(bytes), maxDepth: maxDepth)
+        let value = try parser.parseValue(depth: 0)
+        parser.skipWhitespace()
+        guard parser.index == parser.bytes.count else { throw parser.error("unexpected data after the value") }
+        return value
+    }
+
+    /// Parses JSON text.
+    public static func parse(_ text: String) throws(JSONParseError) -> JSONValue {
+        try parse(Array(text.utf8))
+    }
+
+    /// The value as JSON text.
+    public func serialized(style: Style = .compact, sortedKeys: Bool = true) -> String {
+        var output = ""
+        write(to: &output, style: style, sortedKeys: sortedKeys, level: 0)
+        return output
+    }
+
+    /// The value as UTF-8 JSON bytes (compact, sorted keys).
+    public var bytes: [UInt8] { Array(serialized().utf8) }
+
+    private func write(to output: inout String, style: Style, sortedKeys: Bool, level: Int) {
+        switch self {
+        case .null: output += "null"
+        case .bool(let value): output += value ? "true" : "false"
+        case .int(let value): output += String(value)
+        case .double(let value): output += Self.formatDouble(value)
+        case .string(let value): Self.writeString(value, to: &output)
+        case .array(let elements):
+            if elements.isEmpty { output += "[]"; return }
+            output += "["
+            for (index, element) in elements.enumerated() {
+                if index > 0 { output += style.itemSeparator }
+                style.newline(&output, level: level + 1)
+                element.write(to: &output, style: style, sortedKeys: sortedKeys, level: level + 1)
+            }
+            style.newline(&output, level: level)
+            output += "]"
+        case .object(let members):
+            if members.isEmpty { output += "{}"; return }
+            output += "{"
+            let keys = sortedKeys ? members.keys.sorted(by: Self.keyOrder) : Array(members.keys)
+            for (index, key) in keys.enumerated() {
+                if index > 0 { output += style.itemSeparator }
+                style.newline(&output, level: level + 1)
+                Self.writeString(key, to: &output)
+                output += style.keySeparator
+                members[key]?.write(to: &output, style: style, sortedKeys: sortedKeys, level: level + 1)
+            }
+            style.newline(&output, level: level)
+            output += "}"
+        }
+    }
+
+    /// Key order of `sort_keys=True`: Python dicts keyed by ints (reputations by provider id) sort
+    /// numerically, string keys by code point.
+    static func keyOrder(_ a: String, _ b: String) -> Bool {
+        if let x = Int(a), let y = Int(b) { return x < y }
+        return a < b
+    }
+
+    static func formatDouble(_ value: Double) -> String {
+        guard value.isFinite else { return value.isNaN ? "NaN" : (value > 0 ? "Infinity" : "-Infinity") }
+        if value == value.rounded() && abs(value) < 1e16 { return String(Int64(value)) + ".0" }
+        return String(value)
+    }
+
+    /// Writes a string as Python's `json.dumps` does by default (`ensure_ascii`): non-ASCII as `\uXXXX`.
+    static func writeString(_ value: String, to output: inout String) {
+        output += "\""
+        for unit in value.utf16 {
+            switch unit {
+            case 0x22: output += "\\\""
+            case 0x5c: output += "\\\\"
+            case 0x0a: output += "\\n"
+            case 0x0d: output += "\\r"
+            case 0x09: output += "\\t"
+            case 0x08: output += "\\b"
+            case 0x0c: output += "\\f"
+            case 0x20..<0x7f: output.unicodeScalars.append(Unicode.Scalar(UInt8(unit)))
+            default:
+                let hex = String(unit, radix: 16)
+                output += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
+            }
+        }
+        output += "\""
+    }
+}
+
+extension JSONValue.Style {
+    var itemSeparator: String {
+        switch self {
+        case .compact: return ","
+        case .python: return ", "
+        case .indented: return ","
+        }
+    }
+    var keySeparator: String {
+        switch self {
+        case .compact: return ":"
+        case .python, .indented: return ": "
+        }
+    }
+    func newline(_ output: inout String, level: Int) {
+        if case .indented(let width) = self {
+            output += "\n" + String(repeating: " ", count: width * level)
+        }
+    }
+}
+
+/// A recursive-descent JSON parser over bytes, with bounds checks on every read and a depth limit.
+struct JSONParser {
+    let bytes: [UInt8]
+    let maxDepth: Int
+    var index = 0
+
+    init(bytes: [UInt8], maxDepth: Int) {
+        self.bytes = bytes
+        self.maxDepth = maxDepth
+    }
+
+    func error(_ reason: String) -> JSONParseError { JSONParseError(offset: index, reason: reason) }
+
+    mutating func skipWhitespace() {
+        while index < bytes.count, [0x20, 0x0a, 0x0d, 0x09].contains(bytes[index]) { index += 1 }
+    }
+
+    mutating func parseValue(depth: Int) throws(JSONParseError) -> JSONValue {
+        guard depth <= maxDepth else { throw error("nested deeper than \(maxDepth) levels") }
+        skipWhitespace()
+        guard index < bytes.count else { throw error("unexpected end of input") }
+        switch bytes[index] {
+        case UInt8(ascii: "{"): return try parseObject(depth: depth)
+        case UInt8(ascii: "["): return try parseArray(depth: depth)
+        case UInt8(ascii: "\""): return .string(try parseString())
+        case UInt8(ascii: "t"): try expect("true"); return .bool(true)
+        case UInt8(ascii: "f"): try expect("false"); return .bool(false)
+        case UInt8(ascii: "n"): try expect("null"); return .null
+        case UInt8(ascii: "N"): try expect("NaN"); return .double(.nan)
+        case UInt8(ascii: "I"): try expect("Infinity"); return .double(.infinity)
+        default: return try parseNumber()
+        }
+    }
+
+    mutating func expect(_ word: String) throws(JSONParseError) {
+        for byte in word.utf8 {
+            guard index < bytes.count, bytes[index] == byte else { throw error("expected '\(word)'") }
+            index += 1
+        }
+    }
+
+    mutating func parseObject(depth: Int) throws(JSONParseError) -> JSONValue {
+        index += 1
+        var members: [String: JSONValue] = [:]
+        skipWhitespace()
+        if index < bytes.count, bytes[index] == UInt8(ascii: "}") { index += 1; return .object(members) }
+        while true {
+            skipWhitespace()
+            guard index < bytes.count, bytes[index] == UInt8(ascii: "\"") else { throw error("expected a string key") }
+            let key = try parseString()
+            skipWhitespace()
+            guard index < bytes.count, bytes[index] == UInt8(ascii: ":") else { throw error("expected ':' after a key") }
+            index += 1
+            members[key] = try parseValue(depth: depth + 1)
+            skipWhitespace()
+            guard index < bytes.count else { throw error("unexpected end of input in an object") }
+            if bytes[index] == UInt8(ascii: ",") { index += 1; continue }
+            if bytes[index] == UInt8(ascii: "}") { index += 1; return .object(members) }
+            throw error("expected ',' or '}' in an object")
+        }
+    }
+
+    mutating func parseArray(depth: Int) throws(JSONParseError) -> JSONValue {
+        index += 1
+        var elements: [JSONValue] = []
+        skipWhitespace()
+        if index < bytes.count, bytes[index] == UInt8(ascii: "]") { index += 1; return .array(elements) }
+        while true {
+            elements.append(try parseValue(depth: depth + 1))
+            skipWhitespace()
+            guard index < bytes.count else { throw error("unexpected end of input in a list") }
+            if bytes[index] == UInt8(ascii: ",") { index += 1; continue }
+            if bytes[index] == UInt8(ascii: "]") { index += 1; return .array(elements) }
+            throw error("expected ',' or ']' in a list")
+        }
+    }
+
+    mutating func parseNumber() throws(JSONParseError) -> JSONValue {
+        let start = index
+        var isInteger = true
+        if index < bytes.count, bytes[index] == UInt8(ascii: "-") {
+            index += 1
+            if index < bytes.count, bytes[index] == UInt8(ascii: "I") { try expect("Infinity"); return .double(-.infinity) }
+        }
+        while index < bytes.count {
+            let byte = bytes[index]
+            if byte >= UInt8(ascii: "0") && byte <= UInt8(ascii: "9") {
+                index += 1
+            } else if byte == UInt8(ascii: ".") || byte == UInt8(ascii: "e") || byte == UInt8(ascii: "E") || byte == UInt8(ascii: "+") || byte == UInt8(ascii: "-") {
+                isInteger = false
+                index += 1
+            } else {
+                break
+            }
+        }
+        let text = String(decoding: bytes[start..<index], as: UTF8.self)
+        guard !text.isEmpty, text != "-" else { throw error("unexpected character") }
+        if isInteger, let value = Int64(text) { return .int(value) }
+        guard let value = Double(text) else {
+            index = start
+            throw error("malformed number '\(text)'")
+        }
+        return .double(value)
+    }
+
+    mutating func parseString() throws(JSONParseError) -> String {
+        index += 1
+        var runStart = index
+        var result = ""
+        func flush(_ end: Int) throws(JSONParseError) {
+            if end > runStart {
+                guard let run = String(validating: bytes[runStart..<end], as: UTF8.self) else {
+                    throw JSONParseError(offset: runStart, reason: "string is not valid UTF-8")
+                }
+                result += run
+            }
+        }
+        while true {
+            guard index < bytes.count else { throw error("unterminated string") }
+            let byte = bytes[index]
+            if byte == UInt8(ascii: "\"") {
+                try flush(index)
+                index += 1
+                return result
+            }
+            if byte < 0x20 { throw error("control character in a string") }
+            if byte == UInt8(ascii: "\\") {
+                try flush(index)
+                index += 1
+                guard index < bytes.count else { throw error("unterminated escape") }
+                let escape = bytes[index]
+                index += 1
+                switch escape {
+                case UInt8(ascii: "\""): result += "\""
+                case UInt8(ascii: "\\"): result += "\\"
+                case UInt8(ascii: "/"): result += "/"
+                case UInt8(ascii: "b"): result += "\u{08}"
+                case UInt8(ascii: "f"): result += "\u{0c}"
+                case UInt8(ascii: "n"): result += "\n"
+                case UInt8(ascii: "r"): result += "\r"
+                case UInt8(ascii: "t"): result += "\t"
+                case UInt8(ascii: "u"):
+                    var code = try hex4()
+                    if (0xD800...0xDBFF).contains(code), index + 1 < bytes.count, bytes[index] == UInt8(ascii: "\\"), bytes[index + 1] == UInt8(ascii: "u") {
+                        index += 2
+                        let low = try hex4()
+                        if (0xDC00...0xDFFF).contains(low) {
+                            code = 0x10000 + ((code - 0xD800) << 10) + (low - 0xDC00)
+                        }
+                    }
+                    result.unicodeScalars.append(Unicode.Scalar(code) ?? "\u{FFFD}")
+                default:
+                    throw error("unknown escape '\\\(Character(Unicode.Scalar(escape)))'")
+                }
+                runStart = index
+                continue
+            }
+            index += 1
+        }
+    }
+
+    mutating func hex4() throws(JSONParseError) -> UInt32 {
+        guard index + 4 <= bytes.count else { throw error("truncated \\u escape") }
+        var value: UInt32 = 0
+        for _ in 0..<4 {
+            let byte = bytes[index]
+            let digit: UInt32
+            switch byte {
+            case UInt8(ascii: "0")...UInt8(ascii: "9"): digit = UInt32(byte - UInt8(ascii: "0"))
+            case UInt8(ascii: "a")...UInt8(ascii: "f"): digit = UInt32(byte - UInt8(ascii: "a") + 10)
+            case UInt8(ascii: "A")...UInt8(ascii: "F"): digit = UInt32(byte - UInt8(ascii: "A") + 10)
+            default: throw error("bad hex digit in \\u escape")
+            }
+            value = value * 16 + digit
+            index += 1
+        }
+        return value
+    }
+}

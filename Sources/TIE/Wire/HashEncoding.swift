@@ -1,0 +1,84 @@
+import Foundation
+
+/// Why a hash could not be read.
+public enum HashEncodingError: Error, Equatable, Sendable, CustomStringConvertible {
+    case notHex(String)
+    case notBase64(String)
+    public var description: String {
+        switch self {
+        case .notHex(let value): return "'\(value)' is not a hex digest"
+        case .notBase64(let value): return "'\(value)' is not base64"
+        }
+    }
+}
+
+/// The hash conversions of `dxltieclient` (`_hex_to_base64`, `_base64_to_hex`, `_transform_hashes`).
+public enum HashEncoding {
+    /// Decodes hex (either case) to bytes.
+    public static func bytes(hex: String) throws(HashEncodingError) -> [UInt8] {
+        let utf8 = Array(hex.utf8)
+        guard utf8.count % 2 == 0 else { throw .notHex(hex) }
+        var result: [UInt8] = []
+        result.reserveCapacity(utf8.count / 2)
+        var index = 0
+        while index < utf8.count {
+            guard let high = nibble(utf8[index]), let low = nibble(utf8[index + 1]) else { throw .notHex(hex) }
+            result.append(high << 4 | low)
+            index += 2
+        }
+        return result
+    }
+
+    private static func nibble(_ byte: UInt8) -> UInt8? {
+        switch byte {
+        case UInt8(ascii: "0")...UInt8(ascii: "9"): return byte - UInt8(ascii: "0")
+        case UInt8(ascii: "a")...UInt8(ascii: "f"): return byte - UInt8(ascii: "a") + 10
+        case UInt8(ascii: "A")...UInt8(ascii: "F"): return byte - UInt8(ascii: "A") + 10
+        default: return nil
+        }
+    }
+
+    /// Lowercase hex of `bytes`.
+    public static func hex<Bytes: Sequence>(_ bytes: Bytes) -> String where Bytes.Element == UInt8 {
+        let digits = Array("0123456789abcdef".utf8)
+        var out: [UInt8] = []
+        for byte in bytes {
+            out.append(digits[Int(byte >> 4)])
+            out.append(digits[Int(byte & 0xf)])
+        }
+        return String(decoding: out, as: UTF8.self)
+    }
+
+    /// Hex → standard base64, as `_hex_to_base64`.
+    public static func base64(hex: String) throws(HashEncodingError) -> String {
+        Data(try bytes(hex: hex)).base64EncodedString()
+    }
+
+    /// Base64 → lowercase hex, as `_base64_to_hex`.
+    public static func hex(base64: String) throws(HashEncodingError) -> String {
+        guard let data = Data(base64Encoded: base64) else { throw .notBase64(base64) }
+        return hex(data)
+    }
+
+    /// `[{"type": T, "value": b64}, …]` → `{T: hex, …}`, as `_transform_hashes`.
+    public static func transformHashes(_ list: JSONValue) throws(HashEncodingError) -> JSONValue {
+        guard case .array(let entries) = list else { return list }
+        var result: [String: JSONValue] = [:]
+        for entry in entries {
+            guard let type = entry["type"]?.stringValue, let value = entry["value"]?.stringValue else {
+                throw .notBase64(entry.description)
+            }
+            result[type] = .string(try hex(base64: value))
+        }
+        return .object(result)
+    }
+
+    /// `{T: hex}` → `[{"type": T, "value": b64}]` in the order given, as `dxltieclient` builds requests.
+    public static func hashList(_ hashes: [(type: String, hex: String)]) throws(HashEncodingError) -> JSONValue {
+        var list: [JSONValue] = []
+        for (type, hexValue) in hashes {
+            list.append(.object(["type": .string(type), "value": .string(try base64(hex: hexValue))]))
+        }
+        return .array(list)
+    }
+}

@@ -1,0 +1,702 @@
+import Crypto
+import Foundation
+import TIE
+import Yams
+
+/// Reads scenario files: YAML through Yams, then every rule checked with the line and column of the
+/// offending node. All mistakes are collected and reported together.
+///
+/// Limits that keep hostile files from exhausting time or memory: `maxFileBytes` on the file,
+/// `maxNodes` on the nodes walked (YAML aliases can multiply a small file into a huge tree), and
+/// `maxDepth` on nesting.
+public enum ScenarioLoader {
+    /// Largest scenario file read (64 MiB).
+    public static let maxFileBytes = 64 << 20
+    /// Most YAML nodes walked in one file, aliases counted each time they are used.
+    public static let maxNodes = 5_000_000
+    /// Deepest nesting accepted.
+    public static let maxDepth = 64
+
+    /// Reads and validates the scenario at `path`.
+    public static func load(path: String) throws(ScenarioError) -> Scenario {
+        let attributes = try? FileManager.default.attributesOfItem(atPath: path)
+        guard let attributes else {
+            throw ScenarioError(issues: [ScenarioIssue(file: path, line: 1, column: 1, message: "no such scenario file", hint: "check the path (scenarios live in scenarios/*.yaml)")])
+        }
+        if let size = attributes[.size] as? Int, size > maxFileBytes {
+            throw ScenarioError(issues: [ScenarioIssue(file: path, line: 1, column: 1, message: "file is \(size) bytes, more than the \(maxFileBytes)-byte limit for scenarios", hint: "split it, or generate the events with repeat:/agents: instead of listing them")])
+        }
+        guard let data = FileManager.default.contents(atPath: path) else {
+            throw ScenarioError(issues: [ScenarioIssue(file: path, line: 1, column: 1, message: "cannot read the file", hint: "check its permissions")])
+        }
+        return try parse(data: data, file: path)
+    }
+
+    /// Validates scenario bytes as if read from `file`.
+    public static func parse(data: Data, file: String) throws(ScenarioError) -> Scenario {
+        if let nul = data.firstIndex(of: 0) {
+            let (line, column) = position(of: nul - data.startIndex, in: data)
+            throw ScenarioError(issues: [ScenarioIssue(file: file, line: line, column: column, message: "binary data (a NUL byte) in a scenario file", hint: "scenario files are UTF-8 YAML text")])
+        }
+        guard let text = String(data: data, encoding: .utf8) else {
+            var valid = data.startIndex
+            var iterator = data.makeIterator()
+            var decoder = UTF8()
+            var offset = 0
+            loop: while true {
+                switch decoder.decode(&iterator) {
+                case .scalarValue(let scalar): offset += UTF8.width(scalar)
+                case .emptyInput: break loop
+                case .error: break loop
+                }
+            }
+            valid = offset
+            let (line, column) = position(of: valid, in: data)
+            throw ScenarioError(issues: [ScenarioIssue(file: file, line: line, column: column, message: "the file is not UTF-8 text", hint: "save it as UTF-8")])
+        }
+        return try parse(text: text, file: file)
+    }
+
+    static func position(of offset: Int, in data: Data) -> (Int, Int) {
+        var line = 1, column = 1
+        for byte in data.prefix(offset) {
+            if byte == 0x0a { line += 1; column = 1 } else { column += 1 }
+        }
+        return (line, column)
+    }
+
+    /// Validates scenario text as if read from `file`.
+    public static func parse(text: String, file: String) throws(ScenarioError) -> Scenario {
+        let root: Node?
+        do {
+            root = try Yams.compose(yaml: text)
+        } catch let error as YamlError {
+            throw ScenarioError(issues: [yamlIssue(error, file: file)])
+        } catch {
+            throw ScenarioError(issues: [ScenarioIssue(file: file, line: 1, column: 1, message: "not valid YAML: \(error)", hint: "check the indentation and quoting")])
+        }
+        guard let root else {
+            throw ScenarioError(issues: [ScenarioIssue(file: file, line: 1, column: 1, message: "the file is empty", hint: "add files: and timeline: (see scenarios/README.md)")])
+        }
+        var parser = ScenarioParser(file: file)
+        let scenario = parser.scenario(root)
+        if !parser.issues.isEmpty { throw ScenarioError(issues: parser.issues) }
+        guard let scenario else { throw ScenarioError(issues: [ScenarioIssue(file: file, line: 1, column: 1, message: "not a scenario", hint: "see scenarios/README.md")]) }
+        return scenario
+    }
+
+    static func yamlIssue(_ error: YamlError, file: String) -> ScenarioIssue {
+        switch error {
+        case .scanner(let context, let problem, let mark, _), .parser(let context, let problem, let mark, _), .composer(let context, let problem, let mark, _):
+            let detail = [context?.text, problem].compactMap { $0 }.filter { !$0.isEmpty }.joined(separator: ", ")
+            return ScenarioIssue(file: file, line: mark.line, column: mark.column, message: "not valid YAML: \(detail)", hint: "check the indentation and quoting here")
+        case .reader(let problem, _, let offset, _):
+            return ScenarioIssue(file: file, line: 1, column: Int(offset) + 1, message: "unreadable YAML: \(problem)", hint: "save the file as UTF-8 text")
+        default:
+            return ScenarioIssue(file: file, line: 1, column: 1, message: "not valid YAML: \(error)", hint: "check the indentation and quoting")
+        }
+    }
+}
+
+/// The walker behind `ScenarioLoader`: one per file, collecting issues as it goes.
+struct ScenarioParser {
+    let file: String
+    var issues: [ScenarioIssue] = []
+    var nodesSeen = 0
+    var budgetExceeded = false
+    let loadTime = Int64(Date().timeIntervalSince1970)
+
+    init(file: String) { self.file = file }
+
+    // MARK: Issue helpers
+
+    mutating func issue(_ node: Node?, _ message: String, _ hint: String) {
+        let mark = node?.mark
+        issues.append(ScenarioIssue(file: file, line: mark?.line ?? 1, column: mark?.column ?? 1, message: message, hint: hint))
+    }
+
+    /// Counts nodes and refuses trees too big or too deep (alias bombs, runaway nesting).
+    mutating func admit(_ node: Node, depth: Int) -> Bool {
+        if budgetExceeded { return false }
+        nodesSeen += 1
+        if nodesSeen > ScenarioLoader.maxNodes {
+            budgetExceeded = true
+            issue(node, "the document expands to more than \(ScenarioLoader.maxNodes) YAML nodes (aliases are counted each time they are used)", "remove the aliases that multiply each other, or use repeat:/agents: to generate events")
+            return false
+        }
+        if depth > ScenarioLoader.maxDepth {
+            budgetExceeded = true
+            issue(node, "nesting deeper than \(ScenarioLoader.maxDepth) levels", "flatten the structure")
+            return false
+        }
+        return true
+    }
+
+    /// A mapping's entries with string keys, or nil (and an issue) for anything else.
+    mutating func mapping(_ node: Node, _ what: String, depth: Int) -> [(key: String, keyNode: Node, value: Node)]? {
+        guard admit(node, depth: depth) else { return nil }
+        guard case .mapping(let mapping) = node else {
+            issue(node, "\(what) must be a mapping of key: value lines, not \(describe(node))", "indent its keys under it")
+            return nil
+        }
+        var entries: [(String, Node, Node)] = []
+        var seen = Set<String>()
+        for (key, value) in mapping {
+            guard admit(key, depth: depth + 1) else { return nil }
+            guard let name = key.scalar?.string else {
+                issue(key, "a key of \(what) must be a plain name", "write it as name:")
+                continue
+            }
+            if !seen.insert(name).inserted {
+                issue(key, "'\(name)' appears twice in \(what)", "keep one of them")
+                continue
+            }
+            entries.append((name, key, value))
+        }
+        return entries
+    }
+
+    mutating func sequence(_ node: Node, _ what: String, depth: Int) -> [Node]? {
+        guard admit(node, depth: depth) else { return nil }
+        guard case .sequence(let sequence) = node else {
+            issue(node, "\(what) must be a list (lines starting with '- '), not \(describe(node))", "write each entry on its own line starting with '- '")
+            return nil
+        }
+        return Array(sequence)
+    }
+
+    mutating func checkKeys(_ entries: [(key: String, keyNode: Node, value: Node)], allowed: [String], in what: String) {
+        for entry in entries where !allowed.contains(entry.key) {
+            issue(entry.keyNode, "unknown key '\(entry.key)' in \(what)", DidYouMean.hint(for: entry.key, among: allowed, what: "a key here"))
+        }
+    }
+
+    func describe(_ node: Node) -> String {
+        switch node {
+        case .scalar(let scalar): return "the value '\(scalar.string)'"
+        case .mapping: return "a mapping"
+        case .sequence: return "a list"
+        case .alias: return "an alias"
+        }
+    }
+
+    mutating func string(_ node: Node, _ what: String) -> String? {
+        guard admit(node, depth: 0) else { return nil }
+        guard let scalar = node.scalar else {
+            issue(node, "\(what) must be a single value, not \(describe(node))", "write it on the same line after the colon")
+            return nil
+        }
+        return scalar.string
+    }
+
+    mutating func int(_ node: Node, _ what: String, range: ClosedRange<Int64>? = nil) -> Int64? {
+        guard let text = string(node, what) else { return nil }
+        guard let value = Int64(text.replacingOccurrences(of: "_", with: "")) else {
+            issue(node, "\(what) must be a whole number, not '\(text)'", "write digits only, e.g. 5")
+            return nil
+        }
+        if let range, !range.contains(value) {
+            issue(node, "\(what) must be between \(range.lowerBound) and \(range.upperBound), not \(value)", "use a value in that range")
+            return nil
+        }
+        return value
+    }
+
+    /// An epoch time in seconds, or an ISO 8601 date-time.
+    mutating func epoch(_ node: Node, _ what: String) -> Int64? {
+        guard let text = string(node, what) else { return nil }
+        if let value = Int64(text) { return value }
+        let formatter = ISO8601DateFormatter()
+        if let date = formatter.date(from: text) { return Int64(date.timeIntervalSince1970) }
+        issue(node, "\(what) must be epoch seconds or an ISO 8601 time, not '\(text)'", "e.g. 1481301796 or 2016-12-09T16:43:16Z")
+        return nil
+    }
+
+    /// A duration: `500ms`, `2s`, `1.5m`, `1h`, or a number of seconds.
+    mutating func duration(_ node: Node, _ what: String) -> Duration? {
+        guard let text = string(node, what) else { return nil }
+        if let duration = Self.parseDuration(text) { return duration }
+        issue(node, "\(what) '\(text)' is not a duration", "write a number with a unit: 500ms, 2s, 1.5m or 1h")
+        return nil
+    }
+
+    static func parseDuration(_ text: String) -> Duration? {
+        let trimmed = text.trimmingCharacters(in: .whitespaces)
+        let units: [(String, Double)] = [("ms", 0.001), ("s", 1), ("m", 60), ("h", 3600)]
+        for (unit, scale) in units where trimmed.hasSuffix(unit) {
+            let number = trimmed.dropLast(unit.count).trimmingCharacters(in: .whitespaces)
+            if let value = Double(number), value >= 0, value.isFinite { return .milliseconds(Int64((value * scale * 1000).rounded())) }
+            return nil
+        }
+        if let value = Double(trimmed), value >= 0, value.isFinite { return .milliseconds(Int64((value * 1000).rounded())) }
+        return nil
+    }
+
+    /// A rate, `100/s`, `30/m`, or events per second; returns the interval between events.
+    mutating func rateInterval(_ node: Node) -> Duration? {
+        guard let text = string(node, "rate") else { return nil }
+        let parts = text.split(separator: "/").map { $0.trimmingCharacters(in: .whitespaces) }
+        let perSecond: Double?
+        if parts.count == 2, let count = Double(parts[0]) {
+            switch parts[1] {
+            case "s", "sec", "second": perSecond = count
+            case "m", "min", "minute": perSecond = count / 60
+            case "h", "hour": perSecond = count / 3600
+            default: perSecond = nil
+            }
+        } else if parts.count == 1 {
+            perSecond = Double(parts[0])
+        } else {
+            perSecond = nil
+        }
+        guard let perSecond, perSecond > 0, perSecond.isFinite else {
+            issue(node, "rate '\(text)' is not a rate", "write events per time unit: 100/s, 30/m")
+            return nil
+        }
+        return .nanoseconds(Int64((1e9 / perSecond).rounded()))
+    }
+
+    mutating func trustLevel(_ node: Node, _ what: String = "trust level") -> Int? {
+        guard let text = string(node, what) else { return nil }
+        if let number = Int(text) {
+            if TrustLevel(rawValue: number) != nil { return number }
+            issue(node, "\(number) is not a TIE trust level", "use one of \(TrustLevel.allCases.map { "\($0.rawValue)" }.joined(separator: ", ")) or a name such as KNOWN_MALICIOUS")
+            return nil
+        }
+        if let level = TrustLevel(name: text) { return level.rawValue }
+        issue(node, "unknown trust level '\(text)'", DidYouMean.hint(for: text.uppercased(), among: TrustLevel.names, what: "a trust level"))
+        return nil
+    }
+
+    mutating func provider(_ node: Node, certificate: Bool) -> Int? {
+        guard let text = string(node, "provider") else { return nil }
+        let names = certificate ? CertProvider.names : FileProvider.names
+        if let number = Int(text) {
+            let valid = certificate ? CertProvider(rawValue: number) != nil : FileProvider(rawValue: number) != nil
+            if valid { return number }
+            let ids = certificate ? CertProvider.allCases.map { "\($0.rawValue) (\($0.name))" } : FileProvider.allCases.map { "\($0.rawValue) (\($0.name))" }
+            issue(node, "\(number) is not a \(certificate ? "certificate" : "file") reputation provider", "use one of \(ids.joined(separator: ", "))")
+            return nil
+        }
+        if certificate, let provider = CertProvider(name: text) { return provider.rawValue }
+        if !certificate, let provider = FileProvider(name: text) { return provider.rawValue }
+        issue(node, "unknown \(certificate ? "certificate" : "file") reputation provider '\(text)'", DidYouMean.hint(for: text.uppercased(), among: names, what: "a provider"))
+        return nil
+    }
+
+    mutating func hash(_ node: Node, _ type: HashType) -> String? {
+        guard let text = string(node, type.rawValue) else { return nil }
+        let hex = text.lowercased()
+        let expected = type.byteCount * 2
+        guard hex.utf8.allSatisfy({ (48...57).contains($0) || (97...102).contains($0) }) else {
+            issue(node, "\(type.rawValue) '\(text)' is not hexadecimal", "write the digest as \(expected) hex digits (0-9, a-f)")
+            return nil
+        }
+        guard hex.count == expected else {
+            issue(node, "\(type.rawValue) has \(hex.count) hex digits; a \(type.rawValue) has \(expected)", "check that the whole digest was copied")
+            return nil
+        }
+        return hex
+    }
+
+    /// A YAML value as JSON (plain scalars typed as YAML resolves them; quoted ones stay strings).
+    mutating func json(_ node: Node, depth: Int) -> JSONValue? {
+        guard admit(node, depth: depth) else { return nil }
+        switch node {
+        case .scalar(let scalar):
+            if scalar.style != .plain { return .string(scalar.string) }
+            let text = scalar.string
+            if text == "null" || text == "~" || text.isEmpty { return .null }
+            if text == "true" || text == "True" { return .bool(true) }
+            if text == "false" || text == "False" { return .bool(false) }
+            if let value = Int64(text) { return .int(value) }
+            if let value = Double(text), text.contains(where: { $0 == "." || $0 == "e" || $0 == "E" }) { return .double(value) }
+            return .string(text)
+        case .sequence(let sequence):
+            var elements: [JSONValue] = []
+            for element in sequence {
+                guard let value = json(element, depth: depth + 1) else { return nil }
+                elements.append(value)
+            }
+            return .array(elements)
+        case .mapping(let mapping):
+            var members: [String: JSONValue] = [:]
+            for (key, value) in mapping {
+                guard let name = key.scalar?.string else {
+                    issue(key, "JSON object keys must be plain names", "write it as name:")
+                    return nil
+                }
+                guard let converted = json(value, depth: depth + 1) else { return nil }
+                members[name] = converted
+            }
+            return .object(members)
+        case .alias:
+            return nil
+        }
+    }
+
+    // MARK: The document
+
+    static let topLevelKeys = ["name", "description", "settings", "files", "certificates", "timeline"]
+
+    mutating func scenario(_ root: Node) -> Scenario? {
+        guard let entries = mapping(root, "the scenario", depth: 0) else { return nil }
+        checkKeys(entries, allowed: Self.topLevelKeys, in: "the scenario")
+        let value = { (key: String) in entries.first { $0.key == key }?.value }
+        var scenario = Scenario(
+            name: ((file as NSString).lastPathComponent as NSString).deletingPathExtension,
+            description: "", source: file, settings: ScenarioSettings(), files: [], certificates: [], timeline: []
+        )
+        if let node = value("name"), let name = string(node, "name") { scenario.name = name }
+        if let node = value("description"), let text = string(node, "description") { scenario.description = text }
+        if let node = value("settings") { scenario.settings = settings(node) }
+        if let node = value("certificates") { scenario.certificates = certificates(node, seed: scenario.settings.seed) }
+        if let node = value("files") { scenario.files = files(node, seed: scenario.settings.seed, certificates: scenario.certificates) }
+        if let node = value("timeline") { scenario.timeline = timeline(node, scenario: scenario) }
+        if value("files") == nil && value("certificates") == nil && value("timeline") == nil {
+            issue(root, "the scenario defines no files, certificates or timeline", "add at least one of files:, certificates: or timeline: (see scenarios/README.md)")
+        }
+        return scenario
+    }
+
+    mutating func settings(_ node: Node) -> ScenarioSettings {
+        var settings = ScenarioSettings()
+        guard let entries = mapping(node, "settings", depth: 1) else { return settings }
+        checkKeys(entries, allowed: ["seed", "unknownHashes", "waitForSubscribers", "subscriberTimeout"], in: "settings")
+        for entry in entries {
+            switch entry.key {
+            case "seed": if let seed = string(entry.value, "seed") { settings.seed = seed }
+            case "unknownHashes":
+                if let text = string(entry.value, "unknownHashes") {
+                    if let behaviour = UnknownHashBehaviour(rawValue: text) {
+                        settings.unknownHashes = behaviour
+                    } else {
+                        issue(entry.value, "unknownHashes '\(text)' is not a behaviour", DidYouMean.hint(for: text, among: UnknownHashBehaviour.allCases.map(\.rawValue), what: "unknownHashes"))
+                    }
+                }
+            case "waitForSubscribers":
+                if let text = string(entry.value, "waitForSubscribers") {
+                    switch text {
+                    case "true", "yes": settings.waitForSubscribers = true
+                    case "false", "no": settings.waitForSubscribers = false
+                    default: issue(entry.value, "waitForSubscribers must be true or false, not '\(text)'", "write true or false")
+                    }
+                }
+            case "subscriberTimeout": if let duration = duration(entry.value, "subscriberTimeout") { settings.subscriberTimeout = duration }
+            default: break
+            }
+        }
+        return settings
+    }
+
+    // MARK: Knowledge
+
+    mutating func reputations(_ node: Node, certificate: Bool, defaultCreateDate: Int64) -> [Reputation] {
+        guard let entries = mapping(node, "reputations", depth: 3) else { return [] }
+        var result: [Reputation] = []
+        for entry in entries {
+            guard let providerId = provider(entry.keyNode, certificate: certificate) else { continue }
+            if case .scalar = entry.value {
+                if let level = trustLevel(entry.value) {
+                    result.append(Reputation(providerId: providerId, trustLevel: level, createDate: defaultCreateDate))
+                }
+                continue
+            }
+            guard let fields = mapping(entry.value, "the reputation of \(entry.key)", depth: 4) else { continue }
+            checkKeys(fields, allowed: ["trustLevel", "createDate", "attributes"], in: "a reputation")
+            var reputation = Reputation(providerId: providerId, trustLevel: TrustLevel.notSet.rawValue, createDate: defaultCreateDate)
+            var hasLevel = false
+            for field in fields {
+                switch field.key {
+                case "trustLevel":
+                    if let level = trustLevel(field.value) { reputation.trustLevel = level; hasLevel = true }
+                case "createDate":
+                    if let date = epoch(field.value, "createDate") { reputation.createDate = date }
+                case "attributes":
+                    reputation.attributes = attributes(field.value)
+                default: break
+                }
+            }
+            if !hasLevel && !fields.contains(where: { $0.key == "trustLevel" }) {
+                issue(entry.keyNode, "the reputation of \(entry.key) has no trustLevel", "add trustLevel: (a name such as KNOWN_TRUSTED or a number)")
+            }
+            result.append(reputation)
+        }
+        return result
+    }
+
+    mutating func attributes(_ node: Node) -> [String: String] {
+        guard let entries = mapping(node, "attributes", depth: 5) else { return [:] }
+        var result: [String: String] = [:]
+        for entry in entries {
+            let id: String
+            if Int(entry.key) != nil {
+                id = entry.key
+            } else if let known = TieAttribute.byName[entry.key.uppercased()] {
+                id = known
+            } else {
+                issue(entry.keyNode, "unknown attribute '\(entry.key)'", DidYouMean.hint(for: entry.key.uppercased(), among: TieAttribute.byName.keys.sorted(), what: "an attribute (or its numeric id)"))
+                continue
+            }
+            if let value = string(entry.value, "attribute \(entry.key)") { result[id] = value }
+        }
+        return result
+    }
+
+    mutating func firstReferences(_ node: Node) -> [FirstReference] {
+        guard let items = sequence(node, "firstReferences", depth: 3) else { return [] }
+        var result: [FirstReference] = []
+        for item in items {
+            guard let fields = mapping(item, "a first reference", depth: 4) else { continue }
+            checkKeys(fields, allowed: ["agentGuid", "date"], in: "a first reference")
+            var reference = FirstReference(agentGuid: "", date: loadTime)
+            for field in fields {
+                if field.key == "agentGuid", let guid = string(field.value, "agentGuid") { reference.agentGuid = guid }
+                if field.key == "date", let date = epoch(field.value, "date") { reference.date = date }
+            }
+            if reference.agentGuid.isEmpty {
+                issue(item, "a first reference needs an agentGuid", "add agentGuid: \"{…}\"")
+                continue
+            }
+            result.append(reference)
+        }
+        return result
+    }
+
+    static let fileKeys = ["md5", "sha1", "sha256", "reputations", "firstReferences", "createDate", "certificate"]
+
+    mutating func files(_ node: Node, seed: String, certificates: [CertificateKnowledge]) -> [FileKnowledge] {
+        guard let entries = mapping(node, "files", depth: 1) else { return [] }
+        var result: [FileKnowledge] = []
+        for entry in entries {
+            var file = FileKnowledge(
+                name: entry.key,
+                md5: Generated.hash(seed: seed, name: entry.key, type: .md5),
+                sha1: Generated.hash(seed: seed, name: entry.key, type: .sha1),
+                sha256: Generated.hash(seed: seed, name: entry.key, type: .sha256),
+                reputations: [], firstReferences: [], certificate: nil, line: entry.keyNode.mark?.line ?? 1
+            )
+            if case .scalar(let scalar) = entry.value, scalar.string.isEmpty {
+                result.append(file)  // `NAME:` alone: generated hashes, no reputations
+                continue
+            }
+            guard let fields = mapping(entry.value, "file \(entry.key)", depth: 2) else { continue }
+            checkKeys(fields, allowed: Self.fileKeys, in: "file \(entry.key)")
+            var createDate = loadTime
+            if let node = fields.first(where: { $0.key == "createDate" })?.value, let date = epoch(node, "createDate") { createDate = date }
+            for field in fields {
+                switch field.key {
+                case "md5": if let hex = hash(field.value, .md5) { file.md5 = hex }
+                case "sha1": if let hex = hash(field.value, .sha1) { file.sha1 = hex }
+                case "sha256": if let hex = hash(field.value, .sha256) { file.sha256 = hex }
+                case "reputations": file.reputations = reputations(field.value, certificate: false, defaultCreateDate: createDate)
+                case "firstReferences": file.firstReferences = firstReferences(field.value)
+                case "certificate":
+                    if let name = string(field.value, "certificate") {
+                        if certificates.contains(where: { $0.name == name }) {
+                            file.certificate = name
+                        } else {
+                            issue(field.value, "unknown certificate '\(name)'", certificates.isEmpty ? "define it under certificates:" : DidYouMean.hint(for: name, among: certificates.map(\.name), what: "a certificate"))
+                        }
+                    }
+                default: break
+                }
+            }
+            result.append(file)
+        }
+        return result
+    }
+
+    mutating func certificates(_ node: Node, seed: String) -> [CertificateKnowledge] {
+        guard let entries = mapping(node, "certificates", depth: 1) else { return [] }
+        var result: [CertificateKnowledge] = []
+        for entry in entries {
+            var certificate = CertificateKnowledge(
+                name: entry.key, sha1: Generated.hash(seed: seed, name: "cert:" + entry.key, type: .sha1),
+                publicKeySha1: Generated.hash(seed: seed, name: "key:" + entry.key, type: .sha1),
+                reputations: [], firstReferences: [], line: entry.keyNode.mark?.line ?? 1
+            )
+            guard let fields = mapping(entry.value, "certificate \(entry.key)", depth: 2) else { continue }
+            checkKeys(fields, allowed: ["sha1", "publicKeySha1", "reputations", "firstReferences", "createDate"], in: "certificate \(entry.key)")
+            var createDate = loadTime
+            if let node = fields.first(where: { $0.key == "createDate" })?.value, let date = epoch(node, "createDate") { createDate = date }
+            for field in fields {
+                switch field.key {
+                case "sha1": if let hex = hash(field.value, .sha1) { certificate.sha1 = hex }
+                case "publicKeySha1": if let hex = hash(field.value, .sha1) { certificate.publicKeySha1 = hex }
+                case "reputations": certificate.reputations = reputations(field.value, certificate: true, defaultCreateDate: createDate)
+                case "firstReferences": certificate.firstReferences = firstReferences(field.value)
+                default: break
+                }
+            }
+            result.append(certificate)
+        }
+        return result
+    }
+
+    // MARK: Timeline
+
+    static let actionKeys = ["detection", "firstInstance", "fileReputationChange", "certificateReputationChange", "event"]
+    static let modifierKeys = ["name", "at", "after", "repeat", "rate", "interval", "agents", "waitForSubscriber"]
+
+    mutating func timeline(_ node: Node, scenario: Scenario) -> [TimelineStep] {
+        guard let items = sequence(node, "timeline", depth: 1) else { return [] }
+        var steps: [TimelineStep] = []
+        for item in items {
+            guard let entries = mapping(item, "a timeline step", depth: 2) else { continue }
+            checkKeys(entries, allowed: Self.actionKeys + Self.modifierKeys, in: "a timeline step")
+            let actions = entries.filter { Self.actionKeys.contains($0.key) }
+            guard actions.count == 1, let actionEntry = actions.first else {
+                if actions.isEmpty {
+                    issue(item, "this step does nothing", "give it one of: \(Self.actionKeys.joined(separator: ", "))")
+                } else {
+                    issue(actions[1].keyNode, "a step does one thing; this one has \(actions.map(\.key).joined(separator: " and "))", "split it into one step each")
+                }
+                continue
+            }
+            guard let action = action(actionEntry, scenario: scenario) else { continue }
+            let line = actionEntry.keyNode.mark?.line ?? 1
+            var step = TimelineStep(name: "\(actionEntry.key) (line \(line))", line: line, action: action)
+            var hasRate = false
+            for entry in entries {
+                switch entry.key {
+                case "name": if let name = string(entry.value, "name") { step.name = name }
+                case "at": step.at = duration(entry.value, "at")
+                case "after": if let delay = duration(entry.value, "after") { step.after = delay }
+                case "repeat": if let count = int(entry.value, "repeat", range: 1...100_000_000) { step.count = Int(count) }
+                case "rate":
+                    if hasRate { issue(entry.keyNode, "give either rate: or interval:, not both", "remove one") }
+                    if let interval = rateInterval(entry.value) { step.interval = interval }
+                    hasRate = true
+                case "interval":
+                    if hasRate { issue(entry.keyNode, "give either rate: or interval:, not both", "remove one") }
+                    if let interval = duration(entry.value, "interval") { step.interval = interval }
+                    hasRate = true
+                case "agents": if let agents = int(entry.value, "agents", range: 1...10_000_000) { step.agents = Int(agents) }
+                case "waitForSubscriber":
+                    if let text = string(entry.value, "waitForSubscriber") {
+                        switch text {
+                        case "false", "no": step.waitForSubscriber = nil
+                        case "true", "yes": step.waitForSubscriber = step.topic
+                        default:
+                            if text.hasPrefix("/") || text == "#" { step.waitForSubscriber = text } else {
+                                issue(entry.value, "waitForSubscriber must be true, false or a topic, not '\(text)'", "write true to wait for a subscriber of this step's topic")
+                            }
+                        }
+                    }
+                default: break
+                }
+            }
+            if !entries.contains(where: { $0.key == "waitForSubscriber" }) && scenario.settings.waitForSubscribers {
+                step.waitForSubscriber = step.topic
+            }
+            steps.append(step)
+        }
+        return steps
+    }
+
+    mutating func fileReference(_ node: Node, scenario: Scenario) -> String? {
+        guard let name = string(node, "file") else { return nil }
+        guard scenario.file(named: name) != nil else {
+            issue(node, "unknown file '\(name)'", scenario.files.isEmpty ? "define it under files:" : (DidYouMean.suggestion(for: name, among: scenario.files.map(\.name)).map { "did you mean '\($0)'? (or define it under files:)" } ?? "define it under files:"))
+            return nil
+        }
+        return name
+    }
+
+    mutating func action(_ entry: (key: String, keyNode: Node, value: Node), scenario: Scenario) -> TimelineStep.Action? {
+        guard let fields = mapping(entry.value, entry.key, depth: 3) else { return nil }
+        let field = { (key: String) in fields.first { $0.key == key }?.value }
+        switch entry.key {
+        case "detection":
+            checkKeys(fields, allowed: ["file", "agentGuid", "detectionTime", "localReputation", "remediationAction", "name", "extra"], in: "a detection")
+            guard let fileNode = field("file") else {
+                issue(entry.keyNode, "a detection needs a file", "add file: <a name under files:>")
+                return nil
+            }
+            guard let file = fileReference(fileNode, scenario: scenario) else { return nil }
+            var spec = DetectionSpec(file: file, agentGuid: nil, detectionTime: nil, localReputation: TrustLevel.knownMalicious.rawValue, remediationAction: 5, name: nil, extra: [:])
+            if let node = field("agentGuid") { spec.agentGuid = string(node, "agentGuid") }
+            if let node = field("detectionTime") { spec.detectionTime = epoch(node, "detectionTime") }
+            if let node = field("localReputation"), let level = trustLevel(node, "localReputation") { spec.localReputation = level }
+            if let node = field("remediationAction"), let action = int(node, "remediationAction", range: 0...Int64(Int32.max)) { spec.remediationAction = Int(action) }
+            if let node = field("name") { spec.name = string(node, "name") }
+            if let node = field("extra") { spec.extra = json(node, depth: 4)?.objectValue ?? [:] }
+            return .detection(spec)
+        case "firstInstance":
+            checkKeys(fields, allowed: ["file", "agentGuid", "name", "extra"], in: "a first instance")
+            guard let fileNode = field("file") else {
+                issue(entry.keyNode, "a first instance needs a file", "add file: <a name under files:>")
+                return nil
+            }
+            guard let file = fileReference(fileNode, scenario: scenario) else { return nil }
+            var spec = FirstInstanceSpec(file: file, agentGuid: nil, name: nil, extra: [:])
+            if let node = field("agentGuid") { spec.agentGuid = string(node, "agentGuid") }
+            if let node = field("name") { spec.name = string(node, "name") }
+            if let node = field("extra") { spec.extra = json(node, depth: 4)?.objectValue ?? [:] }
+            return .firstInstance(spec)
+        case "fileReputationChange", "certificateReputationChange":
+            let isCertificate = entry.key == "certificateReputationChange"
+            let subjectKey = isCertificate ? "certificate" : "file"
+            checkKeys(fields, allowed: [subjectKey, "provider", "trustLevel", "updateTime"], in: "a reputation change")
+            guard let subjectNode = field(subjectKey) else {
+                issue(entry.keyNode, "a reputation change needs a \(subjectKey)", "add \(subjectKey): <a name under \(isCertificate ? "certificates" : "files"):>")
+                return nil
+            }
+            let subject: String?
+            if isCertificate {
+                subject = string(subjectNode, "certificate")
+                if let name = subject, scenario.certificate(named: name) == nil {
+                    issue(subjectNode, "unknown certificate '\(name)'", "define it under certificates:")
+                    return nil
+                }
+            } else {
+                subject = fileReference(subjectNode, scenario: scenario)
+            }
+            guard let subject else { return nil }
+            guard let levelNode = field("trustLevel") else {
+                issue(entry.keyNode, "a reputation change needs the new trustLevel", "add trustLevel: (e.g. KNOWN_MALICIOUS)")
+                return nil
+            }
+            guard let level = trustLevel(levelNode) else { return nil }
+            var provider = isCertificate ? CertProvider.enterprise.rawValue : FileProvider.enterprise.rawValue
+            if let node = field("provider") {
+                guard let id = self.provider(node, certificate: isCertificate) else { return nil }
+                provider = id
+            }
+            var spec = ReputationChangeSpec(subject: subject, providerId: provider, trustLevel: level, updateTime: nil)
+            if let node = field("updateTime") { spec.updateTime = epoch(node, "updateTime") }
+            return isCertificate ? .certificateReputationChange(spec) : .fileReputationChange(spec)
+        case "event":
+            checkKeys(fields, allowed: ["topic", "payload"], in: "an event")
+            guard let topicNode = field("topic"), let topic = string(topicNode, "topic") else {
+                if field("topic") == nil { issue(entry.keyNode, "an event needs a topic", "add topic: /your/topic") }
+                return nil
+            }
+            guard topic.hasPrefix("/") || !topic.isEmpty else { return nil }
+            let payload = field("payload").flatMap { json($0, depth: 4) } ?? .object([:])
+            return .event(topic: topic, payload: payload)
+        default:
+            return nil
+        }
+    }
+}
+
+/// Deterministic stand-ins for what a scenario leaves out: hashes and agent GUIDs derived from the
+/// scenario's seed, so that runs repeat.
+public enum Generated {
+    /// A `type` digest for file `name` under `seed` (hex).
+    public static func hash(seed: String, name: String, type: HashType) -> String {
+        let digest = SHA256.hash(data: Data("\(seed)|\(name)|\(type.rawValue)".utf8))
+        return HashEncoding.hex(Array(digest).prefix(type.byteCount))
+    }
+
+    /// Agent number `index` under `seed`, as a `{uuid}` GUID.
+    public static func agentGuid(seed: String, index: Int) -> String {
+        let bytes = Array(SHA256.hash(data: Data("\(seed)|agent|\(index)".utf8)))
+        let hex = HashEncoding.hex(bytes.prefix(16))
+        let characters = Array(hex)
+        return "{" + String(characters[0..<8]) + "-" + String(characters[8..<12]) + "-" + String(characters[12..<16]) + "-"
+            + String(characters[16..<20]) + "-" + String(characters[20..<32]) + "}"
+    }
+}

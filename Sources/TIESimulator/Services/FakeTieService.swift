@@ -1,0 +1,320 @@
+import DXL
+import Foundation
+import Logging
+import Synchronization
+import TIE
+
+/// The fake TIE server: answers the six TIE request topics from a `ReputationStore` with the real
+/// server's response shapes, changes the store on set requests and external reports, and broadcasts the
+/// reputation-change events the real server broadcasts.
+///
+/// Bad requests get a DXL ErrorResponse saying what was wrong and leave the store unchanged.
+/// Threading: handlers run on the DXL client's network thread; the store is thread-safe.
+public final class FakeTieService: Sendable {
+    /// What a request handler produced: a JSON reply, or an error reply.
+    enum Reply {
+        case json(JSONValue)
+        case error(code: Int64, message: String)
+    }
+
+    /// A request that could not be served as asked.
+    struct BadRequest: Error {
+        let message: String
+    }
+
+    /// The error code of TIE's own error replies (the server's "Could not find reputation (0)" form).
+    public static let tieErrorCode: Int64 = 0
+
+    public let store: ReputationStore
+    private let client: DXLClient
+    private let unknownHashes: Mutex<UnknownHashBehaviour>
+    private let logger: Logger
+    private let tokens = Mutex<[DXLClient.CallbackToken]>([])
+    /// The TIE server version the enterprise records report (1.4.0.190, as in dxltieclient's examples).
+    public static let serverVersion = "73183493944770750"
+    /// Called for every request served and every report received (for journals and tests).
+    private let observer: (@Sendable (DXLMessage, String?) -> Void)?
+
+    /// A service answering through `client` from `store`.
+    public init(client: DXLClient, store: ReputationStore, unknownHashes: UnknownHashBehaviour = .realServer,
+                logger: Logger = Logger(label: "tiesim.tie"), observer: (@Sendable (DXLMessage, String?) -> Void)? = nil) {
+        self.client = client
+        self.store = store
+        self.unknownHashes = Mutex(unknownHashes)
+        self.logger = logger
+        self.observer = observer
+    }
+
+    /// How unknown hashes are answered from now on.
+    public var unknownHashBehaviour: UnknownHashBehaviour {
+        get { unknownHashes.withLock { $0 } }
+        set { unknownHashes.withLock { $0 = newValue } }
+    }
+
+    /// The topics this service answers.
+    public static let servedTopics = TieTopic.requestTopics
+
+    /// Subscribes to the TIE request topics and the external report topic.
+    public func start() async throws {
+        var added: [DXLClient.CallbackToken] = []
+        for topic in Self.servedTopics {
+            added.append(try await client.addRequestCallback(topic: topic) { [weak self] request in self?.handle(request) })
+        }
+        added.append(try await client.addEventCallback(topic: TieTopic.externalFileReport) { [weak self] event in self?.handleExternalReport(event) })
+        tokens.withLock { $0 += added }
+    }
+
+    /// Stops answering.
+    public func stop() {
+        for token in tokens.withLock({ tokens in defer { tokens.removeAll() }; return tokens }) { client.removeCallback(token) }
+    }
+
+    // MARK: Requests
+
+    func handle(_ request: DXLMessage) {
+        let reply: Reply
+        do {
+            let body = try parseBody(request)
+            switch request.destinationTopic {
+            case TieTopic.getFileReputation: reply = try getFileReputation(body)
+            case TieTopic.setFileReputation: reply = try setFileReputation(body)
+            case TieTopic.getCertificateReputation: reply = try getCertificateReputation(body)
+            case TieTopic.setCertificateReputation: reply = try setCertificateReputation(body)
+            case TieTopic.getFileFirstReferences: reply = try fileFirstReferences(body)
+            case TieTopic.getCertificateFirstReferences: reply = try certificateFirstReferences(body)
+            default: reply = .error(code: Self.tieErrorCode, message: "unknown TIE topic \(request.destinationTopic)")
+            }
+        } catch let error as BadRequest {
+            logger.notice("bad request on \(request.destinationTopic) (\(request.messageId)): \(error.message)")
+            reply = .error(code: Self.tieErrorCode, message: error.message)
+        } catch {
+            reply = .error(code: Self.tieErrorCode, message: String(describing: error))
+        }
+        let response: DXLMessage
+        switch reply {
+        case .json(let value):
+            response = .response(to: request, payload: Array(value.serialized(style: .python).utf8))
+            observer?(request, nil)
+        case .error(let code, let message):
+            response = .errorResponse(to: request, code: code, message: message)
+            observer?(request, message)
+        }
+        do {
+            try client.send(response)
+        } catch {
+            logger.warning("could not answer \(request.messageId) on \(request.destinationTopic): \(error)")
+        }
+    }
+
+    func parseBody(_ request: DXLMessage) throws -> JSONValue {
+        let value: JSONValue
+        do {
+            value = try JSONValue.parse(request.payload)
+        } catch {
+            throw BadRequest(message: "the request is not JSON: \(error)")
+        }
+        guard case .object = value else { throw BadRequest(message: "the request must be a JSON object, not \(value.kindDescription)") }
+        return value
+    }
+
+    /// Reads `hashes: [{"type", "value": b64}]`, checking types, base64 and digest lengths.
+    func hashes(_ body: JSONValue, allowed: [HashType]) throws -> [(type: String, hex: String)] {
+        guard let value = body["hashes"] else { throw BadRequest(message: "missing 'hashes'") }
+        guard case .array(let entries) = value else { throw BadRequest(message: "'hashes' must be a list of {type, value}, not \(value.kindDescription)") }
+        guard !entries.isEmpty else { throw BadRequest(message: "'hashes' is empty") }
+        var result: [(type: String, hex: String)] = []
+        for entry in entries {
+            guard let typeName = entry["type"]?.stringValue else { throw BadRequest(message: "a hash has no string 'type'") }
+            guard let type = HashType(rawValue: typeName.lowercased()), allowed.contains(type) else {
+                throw BadRequest(message: "unsupported hash type '\(typeName)' (expected \(allowed.map(\.rawValue).joined(separator: ", ")))")
+            }
+            guard let b64 = entry["value"]?.stringValue else { throw BadRequest(message: "the \(typeName) hash has no string 'value'") }
+            guard let data = Data(base64Encoded: b64) else { throw BadRequest(message: "the \(typeName) value '\(b64)' is not base64") }
+            guard data.count == type.byteCount else { throw BadRequest(message: "the \(typeName) value is \(data.count) bytes; a \(typeName) is \(type.byteCount)") }
+            result.append((type.rawValue, HashEncoding.hex(data)))
+        }
+        return result
+    }
+
+    func trustLevel(_ body: JSONValue) throws -> Int {
+        guard let value = body["trustLevel"] else { throw BadRequest(message: "missing 'trustLevel'") }
+        guard let level = value.intValue else { throw BadRequest(message: "'trustLevel' must be an integer, not \(value.kindDescription)") }
+        guard TrustLevel(rawValue: Int(level)) != nil else { throw BadRequest(message: "unknown trust level \(level)") }
+        return Int(level)
+    }
+
+    func optionalString(_ body: JSONValue, _ key: String) throws -> String? {
+        guard let value = body[key], value != .null else { return nil }
+        guard let text = value.stringValue else { throw BadRequest(message: "'\(key)' must be a string, not \(value.kindDescription)") }
+        return text
+    }
+
+    func publicKey(_ body: JSONValue) throws -> String? {
+        guard let b64 = try optionalString(body, "publicKeySha1") else { return nil }
+        guard let data = Data(base64Encoded: b64), data.count == 20 else { throw BadRequest(message: "'publicKeySha1' is not a base64 SHA-1") }
+        return HashEncoding.hex(data)
+    }
+
+    func queryLimit(_ body: JSONValue) throws -> Int {
+        guard let value = body["queryLimit"] else { return 500 }
+        guard let limit = value.intValue, limit >= 0 else { throw BadRequest(message: "'queryLimit' must be a non-negative integer") }
+        return Int(limit)
+    }
+
+    static var now: Int64 { Int64(Date().timeIntervalSince1970) }
+
+    static func props() -> JSONValue { ["serverTime": .int(now), "submitMetaData": 1] }
+
+    func reputationsReply(_ reputations: [Int: Reputation]) -> Reply {
+        .json(TiePayloads.reputationsBlock(reputations, props: Self.props()))
+    }
+
+    func getFileReputation(_ body: JSONValue) throws -> Reply {
+        let hashes = try hashes(body, allowed: HashType.allCases)
+        switch store.file(hashes: hashes) {
+        case .found(let record): return reputationsReply(record.reputations)
+        case .conflict(let names): throw BadRequest(message: "the hashes belong to different files (\(names.joined(separator: ", ")))")
+        case .unknown:
+            switch unknownHashBehaviour {
+            case .error: return .error(code: Self.tieErrorCode, message: "Could not find reputation")
+            case .realServer:
+                let now = Self.now
+                return reputationsReply([
+                    FileProvider.gti.rawValue: Reputation(providerId: FileProvider.gti.rawValue, trustLevel: TrustLevel.unknown.rawValue, createDate: now,
+                                                          attributes: [TieAttribute.GTI.originalResponse: "2139160704"]),
+                    FileProvider.enterprise.rawValue: Reputation(providerId: FileProvider.enterprise.rawValue, trustLevel: TrustLevel.notSet.rawValue, createDate: now, attributes: [
+                        TieAttribute.FileEnterprise.prevalence: "0", TieAttribute.FileEnterprise.firstContact: String(now),
+                        TieAttribute.FileEnterprise.enterpriseSize: "1", TieAttribute.FileEnterprise.fileNameCount: "0",
+                        TieAttribute.serverVersion: Self.serverVersion,
+                    ]),
+                ])
+            }
+        }
+    }
+
+    func setFileReputation(_ body: JSONValue) throws -> Reply {
+        let level = try trustLevel(body)
+        let hashes = try hashes(body, allowed: HashType.allCases)
+        let filename = try optionalString(body, "filename")
+        _ = try optionalString(body, "comment")
+        var provider = FileProvider.enterprise.rawValue
+        if let value = body["providerId"] {
+            guard let id = value.intValue, FileProvider(rawValue: Int(id)) != nil else { throw BadRequest(message: "unknown file provider \(value)") }
+            provider = Int(id)
+        }
+        let change: (old: ReputationStore.FileRecord, new: ReputationStore.FileRecord)
+        do {
+            change = try store.setFileReputation(hashes: hashes, providerId: provider, trustLevel: level, filename: filename?.isEmpty == false ? filename : nil, now: Self.now)
+        } catch {
+            throw BadRequest(message: String(describing: error))
+        }
+        broadcastFileChange(change)
+        return .json(.object([:]))
+    }
+
+    func broadcastFileChange(_ change: (old: ReputationStore.FileRecord, new: ReputationStore.FileRecord)) {
+        let certificate = change.new.certificate.flatMap { store.certificate(named: $0) }
+        let event = TiePayloads.fileReputationChange(old: change.old, new: change.new, certificate: certificate, updateTime: Self.now)
+        send(event, on: TieTopic.fileReputationChange)
+    }
+
+    func send(_ value: JSONValue, on topic: String) {
+        do {
+            try client.sendEvent(topic: topic, payload: Array(value.serialized(style: .python).utf8))
+        } catch {
+            logger.warning("could not broadcast on \(topic): \(error)")
+        }
+    }
+
+    func certificateHash(_ body: JSONValue) throws -> String {
+        let hashes = try hashes(body, allowed: [.sha1])
+        guard hashes.count == 1, let sha1 = hashes.first?.hex else { throw BadRequest(message: "a certificate is looked up by exactly one sha1 hash") }
+        return sha1
+    }
+
+    func getCertificateReputation(_ body: JSONValue) throws -> Reply {
+        let sha1 = try certificateHash(body)
+        let key = try publicKey(body)
+        if let record = store.certificate(sha1: sha1, publicKeySha1: key) { return reputationsReply(record.reputations) }
+        switch unknownHashBehaviour {
+        case .error: return .error(code: Self.tieErrorCode, message: "Could not find reputation")
+        case .realServer:
+            let now = Self.now
+            return reputationsReply([
+                CertProvider.gti.rawValue: Reputation(providerId: CertProvider.gti.rawValue, trustLevel: TrustLevel.unknown.rawValue, createDate: now,
+                                                      attributes: [TieAttribute.GTI.certPrevalence: "0", TieAttribute.GTI.certFirstContact: String(now), TieAttribute.GTI.certRevoked: "0"]),
+                CertProvider.enterprise.rawValue: Reputation(providerId: CertProvider.enterprise.rawValue, trustLevel: TrustLevel.notSet.rawValue, createDate: now, attributes: [
+                    TieAttribute.CertEnterprise.prevalence: "0", TieAttribute.CertEnterprise.firstContact: String(now), TieAttribute.serverVersion: Self.serverVersion,
+                ]),
+            ])
+        }
+    }
+
+    func setCertificateReputation(_ body: JSONValue) throws -> Reply {
+        let level = try trustLevel(body)
+        let sha1 = try certificateHash(body)
+        let key = try publicKey(body)
+        _ = try optionalString(body, "comment")
+        var provider = CertProvider.enterprise.rawValue
+        if let value = body["providerId"] {
+            guard let id = value.intValue, CertProvider(rawValue: Int(id)) != nil else { throw BadRequest(message: "unknown certificate provider \(value)") }
+            provider = Int(id)
+        }
+        let change = store.setCertificateReputation(sha1: sha1, publicKeySha1: key, providerId: provider, trustLevel: level, now: Self.now)
+        send(TiePayloads.certificateReputationChange(old: change.old, new: change.new, updateTime: Self.now), on: TieTopic.certificateReputationChange)
+        return .json(.object([:]))
+    }
+
+    func agentsReply(_ references: [FirstReference], limit: Int) -> Reply {
+        .json(["totalCount": .int(Int64(references.count)), "agents": .array(references.prefix(limit).map(\.json))])
+    }
+
+    func fileFirstReferences(_ body: JSONValue) throws -> Reply {
+        let limit = try queryLimit(body)
+        let hashes = try hashes(body, allowed: HashType.allCases)
+        switch store.file(hashes: hashes) {
+        case .found(let record): return agentsReply(record.firstReferences, limit: limit)
+        case .conflict(let names): throw BadRequest(message: "the hashes belong to different files (\(names.joined(separator: ", ")))")
+        case .unknown: return agentsReply([], limit: limit)
+        }
+    }
+
+    func certificateFirstReferences(_ body: JSONValue) throws -> Reply {
+        let limit = try queryLimit(body)
+        let sha1 = try certificateHash(body)
+        _ = try publicKey(body)
+        return agentsReply(store.certificate(sha1: sha1)?.firstReferences ?? [], limit: limit)
+    }
+
+    // MARK: External reports
+
+    func handleExternalReport(_ event: DXLMessage) {
+        do {
+            let body = try parseBody(event)
+            guard let file = body["file"], case .object = file else { throw BadRequest(message: "missing 'file' object") }
+            guard case .object(let hashMap)? = file["hashes"], !hashMap.isEmpty else { throw BadRequest(message: "'file.hashes' must be a non-empty {type: hex} object") }
+            var hashes: [(type: String, hex: String)] = []
+            for (typeName, value) in hashMap.sorted(by: { $0.key < $1.key }) {
+                guard let type = HashType(rawValue: typeName.lowercased()) else { throw BadRequest(message: "unsupported hash type '\(typeName)'") }
+                guard let hex = value.stringValue, let bytes = try? HashEncoding.bytes(hex: hex), bytes.count == type.byteCount else {
+                    throw BadRequest(message: "the \(typeName) hash is not \(type.byteCount * 2) hex digits")
+                }
+                hashes.append((type.rawValue, HashEncoding.hex(bytes)))
+            }
+            guard let score = file["reputation"]?["score"]?.intValue else { throw BadRequest(message: "missing integer 'file.reputation.score'") }
+            guard score != 0 else { throw BadRequest(message: "trust level 0 (NOT_SET) is refused") }
+            guard TrustLevel(rawValue: Int(score)) != nil else { throw BadRequest(message: "unknown trust level \(score)") }
+            let filename = file["attributes"]?["filename"]?.stringValue
+            let change = try store.setFileReputation(hashes: hashes, providerId: FileProvider.external.rawValue, trustLevel: Int(score),
+                                                     filename: filename?.isEmpty == false ? filename : nil, now: Self.now)
+            observer?(event, nil)
+            broadcastFileChange(change)
+        } catch let error as BadRequest {
+            logger.notice("ignored external report \(event.messageId): \(error.message)")
+            observer?(event, error.message)
+        } catch {
+            logger.notice("ignored external report \(event.messageId): \(error)")
+            observer?(event, String(describing: error))
+        }
+    }
+}

@@ -1,0 +1,53 @@
+import ArgumentParser
+import DXL
+import Foundation
+import TIESimulator
+
+/// `tiesim run`: play scenarios against an existing fabric.
+struct Run: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Play scenarios against an existing DXL fabric (tiesim's or a real one) and exit when done.",
+        discussion: """
+        Connects with the given dxlclient.config and plays each scenario's timeline. Steps cannot wait for
+        subscribers on a fabric tiesim does not run (there is no broker log to read): start the subscribers
+        first or give steps after: delays. Progress goes to stderr.
+        """
+    )
+
+    @Argument(help: "Scenario files to play.")
+    var scenarios: [String]
+
+    @Option(name: .long, help: "The dxlclient.config to connect with.")
+    var config: String
+
+    @OptionGroup var global: GlobalOptions
+
+    func run() async throws {
+        global.bootstrap()
+        let loaded = try loadScenarios(scenarios)
+        let clientConfig: DXLClientConfig
+        do {
+            clientConfig = try DXLClientConfig(contentsOf: config)
+        } catch {
+            printError("tiesim: \(error)")
+            throw Exit.invalidInput
+        }
+        let client = try DXLClient(config: clientConfig)
+        do {
+            try await client.connect()
+        } catch {
+            printError("tiesim: \(error)")
+            throw Exit.environment
+        }
+        let player = ScenarioPlayer(client: client, store: ReputationStore(scenarios: loaded), watcher: nil, progress: progressPrinter)
+        do {
+            let results = try await player.play(loaded)
+            printLine("tiesim timeline done: \(results.reduce(0) { $0 + $1.sent }) events in \(results.count) steps")
+        } catch {
+            printError("tiesim: \(error)")
+            await client.disconnect()
+            throw Exit.failure
+        }
+        await client.disconnect()
+    }
+}

@@ -1,0 +1,134 @@
+import ArgumentParser
+import DXL
+import Dispatch
+import Foundation
+import TIESimulator
+
+/// `tiesim up`: the main job.
+struct Up: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Bring up a fake TIE fabric (mosquitto, fabric services, fake TIE) and play scenarios.",
+        discussion: """
+        Creates or reuses certificates in the state directory, writes DIR/dxlclient.config (usable unchanged
+        by the Python dxlclient), starts mosquitto and everything tiesim serves, prints one line containing
+        'ready' and the config's path once clients can connect, plays the scenarios' timelines, and keeps
+        running until SIGINT or SIGTERM, then stops everything it started.
+        """
+    )
+
+    @Argument(help: "Scenario files: what TIE knows and the events to play.")
+    var scenarios: [String] = []
+
+    @Option(name: .long, help: "Folder for certificates, broker files and dxlclient.config.")
+    var stateDir: String = ".tiesim"
+
+    @Option(name: .long, help: "Broker port (default: a free port).")
+    var port: Int?
+
+    @Option(name: .long, help: "Address the broker listens on.")
+    var host: String = "127.0.0.1"
+
+    @Flag(name: .long, help: "Exit once the timelines are played instead of waiting for a signal.")
+    var exitWhenDone = false
+
+    @OptionGroup var global: GlobalOptions
+
+    func run() async throws {
+        global.bootstrap()
+        let loaded = try loadScenarios(scenarios)
+        var options = SimulatedFabric.Options(stateDirectory: stateDir)
+        options.port = port
+        options.host = host
+        options.scenarios = loaded
+        let signals = SignalWaiter()
+        let fabric: SimulatedFabric
+        do {
+            fabric = try await SimulatedFabric.start(options)
+        } catch let error as BrokerError {
+            printError("tiesim: \(error)")
+            throw Exit.environment
+        } catch let error as SimulatedFabric.StartError {
+            printError("tiesim: \(error)")
+            throw Exit.environment
+        } catch {
+            printError("tiesim: could not start the fabric: \(error)")
+            throw Exit.environment
+        }
+        printLine("tiesim ready: clients connect with \(fabric.clientConfigPath) (broker \(host):\(fabric.broker.port))")
+        let player = Task {
+            do {
+                let results = try await fabric.player(progress: progressPrinter).play(loaded)
+                if !loaded.isEmpty {
+                    printLine("tiesim timeline done: \(results.reduce(0) { $0 + $1.sent }) events in \(results.count) steps")
+                }
+                return true
+            } catch is CancellationError {
+                return true
+            } catch {
+                printError("tiesim: \(error)")
+                return false
+            }
+        }
+        var succeeded = true
+        if exitWhenDone {
+            succeeded = await withTaskGroup(of: Bool?.self) { group in
+                group.addTask { await player.value }
+                group.addTask { await signals.wait(); return nil }
+                let first = await group.next() ?? nil
+                group.cancelAll()
+                return first ?? true
+            }
+        } else {
+            await signals.wait()
+        }
+        player.cancel()
+        _ = await player.value
+        await fabric.stop()
+        printError("tiesim: stopped")
+        if !succeeded { throw Exit.failure }
+    }
+}
+
+/// Waits for SIGINT or SIGTERM (handled, not fatal, so tiesim can stop what it started).
+final class SignalWaiter: @unchecked Sendable {
+    private let lock = NSLock()
+    private var fired = false
+    private var waiters: [CheckedContinuation<Void, Never>] = []
+    private var sources: [DispatchSourceSignal] = []
+
+    init() {
+        for signalNumber in [SIGINT, SIGTERM] {
+            signal(signalNumber, SIG_IGN)
+            let source = DispatchSource.makeSignalSource(signal: signalNumber, queue: .global())
+            source.setEventHandler { [weak self] in self?.fire() }
+            source.resume()
+            sources.append(source)
+        }
+    }
+
+    private func fire() {
+        lock.lock()
+        fired = true
+        let pending = waiters
+        waiters.removeAll()
+        lock.unlock()
+        for waiter in pending { waiter.resume() }
+    }
+
+    func wait() async {
+        await withTaskCancellationHandler {
+            await withCheckedContinuation { continuation in
+                lock.lock()
+                if fired {
+                    lock.unlock()
+                    continuation.resume()
+                } else {
+                    waiters.append(continuation)
+                    lock.unlock()
+                }
+            }
+        } onCancel: {
+            fire()
+        }
+    }
+}
