@@ -69,10 +69,12 @@ let package = Package(
             path: "Benchmarks/dxl-bench"
         ),
         .testTarget(name: "DXLTests", dependencies: ["DXL"], exclude: ["Fixtures"]),
-        .testTarget(name: "DXLIntegrationTests", dependencies: ["DXL"], exclude: ["python"]),
+        // Helpers shared by the integration tests: the Python peers, inboxes, hex.
+        .target(name: "TestSupport", dependencies: ["DXL"], path: "Tests/TestSupport"),
+        .testTarget(name: "DXLIntegrationTests", dependencies: ["DXL", "TestSupport"], exclude: ["python"]),
         .testTarget(name: "TIETests", dependencies: ["TIE"]),
         .testTarget(name: "TIESimulatorTests", dependencies: ["TIESimulator", "TIE", "DXL"]),
-        .testTarget(name: "TIESimulatorIntegrationTests", dependencies: ["TIESimulator", "TIE", "DXL"], exclude: ["python"]),
+        .testTarget(name: "TIESimulatorIntegrationTests", dependencies: ["TIESimulator", "TIE", "DXL", "TestSupport"], exclude: ["python"]),
     ],
     swiftLanguageModes: [.v6]
 )

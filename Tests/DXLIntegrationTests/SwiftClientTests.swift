@@ -1,4 +1,5 @@
 import DXL
+import TestSupport
 import Foundation
 import Testing
 

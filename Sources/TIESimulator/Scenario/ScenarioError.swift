@@ -38,7 +38,7 @@ enum DidYouMean {
         var best: (String, Int)?
         for candidate in candidates {
             let distance = editDistance(lowered, candidate.lowercased())
-            let limit = max(2, candidate.count / 3)
+            let limit = candidate.count <= 3 ? 1 : max(2, candidate.count / 3)
             if distance <= limit, best == nil || distance < best!.1 { best = (candidate, distance) }
         }
         return best?.0

@@ -13,7 +13,7 @@ public enum ScenarioLoader {
     /// Largest scenario file read (64 MiB).
     public static let maxFileBytes = 64 << 20
     /// Most YAML nodes walked in one file, aliases counted each time they are used.
-    public static let maxNodes = 5_000_000
+    public static let maxNodes = 2_000_000
     /// Deepest nesting accepted.
     public static let maxDepth = 64
 

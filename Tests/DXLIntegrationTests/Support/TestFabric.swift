@@ -1,4 +1,5 @@
 import DXL
+import TestSupport
 import Foundation
 import Synchronization
 
@@ -52,22 +53,3 @@ struct TestBroker {
     }
 }
 
-/// Thread-safe collection of things callbacks deliver, with a polling wait.
-final class Inbox<Element: Sendable>: Sendable {
-    private let items = Mutex<[Element]>([])
-
-    func append(_ item: Element) { items.withLock { $0.append(item) } }
-    var all: [Element] { items.withLock { $0 } }
-    var count: Int { items.withLock { $0.count } }
-
-    /// Waits until at least `count` items arrived or `timeout` passed; returns what arrived.
-    @discardableResult
-    func wait(for count: Int, timeout: Duration = .seconds(10)) async -> [Element] {
-        let clock = ContinuousClock()
-        let deadline = clock.now.advanced(by: timeout)
-        while self.count < count && clock.now < deadline {
-            try? await Task.sleep(for: .milliseconds(10))
-        }
-        return all
-    }
-}

@@ -1,9 +1,9 @@
 import Foundation
 
 
-struct BadHex: Error {}
+public struct BadHex: Error {}
 
-func hexBytes(_ text: String) throws -> [UInt8] {
+public func hexBytes(_ text: String) throws -> [UInt8] {
     let digits = Array(text.filter { !$0.isWhitespace }.utf8)
     guard digits.count % 2 == 0 else { throw BadHex() }
     var bytes: [UInt8] = []
@@ -16,6 +16,6 @@ func hexBytes(_ text: String) throws -> [UInt8] {
     return bytes
 }
 
-func hex(_ bytes: [UInt8]) -> String {
+public func hex(_ bytes: [UInt8]) -> String {
     bytes.map { String(format: "%02x", $0) }.joined()
 }

@@ -1,20 +1,25 @@
 import DXL
 import Foundation
 
-struct PeerError: Error, CustomStringConvertible {
-    let description: String
+public struct PeerError: Error, CustomStringConvertible {
+    public let description: String
+    public init(description: String) { self.description = description }
 }
 
 /// A running `dxl_peer.py`: the unmodified Python dxlclient, driven through one subcommand.
 /// Its output goes to a file that is read line by line; `stop()` ends it (call it in `defer`).
-final class PythonPeer: Sendable {
-    static let script = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
-        .deletingLastPathComponent().appendingPathComponent("python/dxl_peer.py").path
+public final class PythonPeer: Sendable {
+    /// The repository's Tests folder.
+    public static let testsFolder = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+    /// The plain dxlclient peer.
+    public static let script = testsFolder.appendingPathComponent("DXLIntegrationTests/python/dxl_peer.py").path
+    /// The dxltieclient peer.
+    public static let tieScript = testsFolder.appendingPathComponent("TIESimulatorIntegrationTests/python/tie_peer.py").path
 
     private let process: ChildProcess
     private let outputPath: String
 
-    init(_ arguments: [String], script: String = PythonPeer.script) throws {
+    public init(_ arguments: [String], script: String = PythonPeer.script) throws {
         outputPath = NSTemporaryDirectory() + "tiesim-peer-\(UUID().uuidString).out"
         var environment = ProcessInfo.processInfo.environment
         environment["PYTHONUNBUFFERED"] = "1"
@@ -28,8 +33,8 @@ final class PythonPeer: Sendable {
     }
 
     /// Runs a subcommand to completion, feeding `stdin`, and returns its output lines.
-    static func run(_ arguments: [String], stdin: String = "", timeout: Duration = .seconds(60)) async throws -> [String] {
-        let peer = try PythonPeer(arguments)
+    public static func run(_ arguments: [String], script: String = PythonPeer.script, stdin: String = "", timeout: Duration = .seconds(60)) async throws -> [String] {
+        let peer = try PythonPeer(arguments, script: script)
         defer { peer.stop() }
         peer.write(stdin)
         peer.closeInput()
@@ -41,27 +46,27 @@ final class PythonPeer: Sendable {
     }
 
     /// Everything the peer printed (stdout and stderr).
-    var text: String { (try? String(contentsOfFile: outputPath, encoding: .utf8)) ?? "" }
+    public var text: String { (try? String(contentsOfFile: outputPath, encoding: .utf8)) ?? "" }
     /// The complete lines printed so far.
-    var output: [String] {
+    public var output: [String] {
         let text = self.text
         var lines = text.split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
         if !text.hasSuffix("\n") { lines.removeLast() } else { lines.removeLast() }
         return lines
     }
-    var exitStatus: Int32? { process.terminationStatus }
+    public var exitStatus: Int32? { process.terminationStatus }
 
-    func write(_ text: String) {
+    public func write(_ text: String) {
         try? process.standardInput?.write(contentsOf: Data(text.utf8))
     }
 
-    func closeInput() {
+    public func closeInput() {
         try? process.standardInput?.close()
     }
 
     /// Waits for an output line satisfying `predicate`.
     @discardableResult
-    func waitForLine(timeout: Duration = .seconds(30), where predicate: (String) -> Bool) async throws -> String {
+    public func waitForLine(timeout: Duration = .seconds(30), where predicate: (String) -> Bool) async throws -> String {
         let clock = ContinuousClock()
         let deadline = clock.now.advanced(by: timeout)
         while clock.now < deadline {
@@ -75,7 +80,7 @@ final class PythonPeer: Sendable {
         throw PeerError(description: "timed out waiting for the python peer; output:\n\(text)")
     }
 
-    func waitForExit(timeout: Duration = .seconds(30)) async throws {
+    public func waitForExit(timeout: Duration = .seconds(30)) async throws {
         let clock = ContinuousClock()
         let deadline = clock.now.advanced(by: timeout)
         while process.isRunning {
@@ -84,12 +89,12 @@ final class PythonPeer: Sendable {
         }
     }
 
-    func stop() {
+    public func stop() {
         process.terminate(grace: 2)
     }
 
     /// Parses a line as a JSON object.
-    static func json(_ line: String) throws -> [String: Any] {
+    public static func json(_ line: String) throws -> [String: Any] {
         guard let object = try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any] else {
             throw PeerError(description: "not a JSON object: \(line)")
         }

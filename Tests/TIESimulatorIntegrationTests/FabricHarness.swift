@@ -1,0 +1,72 @@
+import DXL
+import Foundation
+import TIE
+import TIESimulator
+import TestSupport
+
+/// Certificates made once per test process and copied into each fabric's state directory.
+let sharedCertificateFolder: String = {
+    let folder = NSTemporaryDirectory() + "tiesim-sim-tests-\(getpid())/certs"
+    do {
+        _ = try FabricCertificates.prepare(in: folder, clients: ["client", "client2", "swift", "tiesim"])
+    } catch {
+        fatalError("cannot create test certificates: \(error)")
+    }
+    return folder
+}()
+
+let repositoryRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+
+/// Starts a fabric with the scenario `yaml` (or the files at `paths`), runs `body`, and always stops it.
+func withFabric(_ yaml: String? = nil, paths: [String] = [], _ body: (SimulatedFabric) async throws -> Void) async throws {
+    let directory = NSTemporaryDirectory() + "tiesim-sim-tests-\(getpid())/fabric-\(UUID().uuidString.prefix(8))"
+    try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+    try FileManager.default.copyItem(atPath: sharedCertificateFolder, toPath: directory + "/certs")
+    var scenarios = try paths.map { try ScenarioLoader.load(path: repositoryRoot.appendingPathComponent($0).path) }
+    if let yaml { scenarios.append(try ScenarioLoader.parse(text: yaml, file: "test.yaml")) }
+    var options = SimulatedFabric.Options(stateDirectory: directory)
+    options.scenarios = scenarios
+    options.clients = ["client", "client2", "swift"]
+    let fabric = try await SimulatedFabric.start(options)
+    do {
+        try await body(fabric)
+    } catch {
+        await fabric.stop()
+        try? FileManager.default.removeItem(atPath: directory)
+        throw error
+    }
+    await fabric.stop()
+    try? FileManager.default.removeItem(atPath: directory)
+}
+
+/// The Python dxltieclient peer.
+func tiePeer(_ arguments: [String]) throws -> PythonPeer {
+    try PythonPeer(arguments, script: PythonPeer.tieScript)
+}
+
+/// Runs TieClient calls in one Python process; returns one result object per call.
+func pythonTieCalls(_ fabric: SimulatedFabric, _ calls: [(String, [String: Any])], config: String? = nil) async throws -> [[String: Any]] {
+    let input = try calls.map { method, kwargs in
+        String(decoding: try JSONSerialization.data(withJSONObject: ["method": method, "kwargs": kwargs]), as: UTF8.self)
+    }.joined(separator: "\n") + "\n"
+    let lines = try await PythonPeer.run(["calls", config ?? fabric.clientConfigPath], script: PythonPeer.tieScript, stdin: input, timeout: .seconds(120))
+    let results = try lines.filter { $0.hasPrefix("{") }.map(PythonPeer.json)
+    guard results.count == calls.count else {
+        throw PeerError(description: "expected \(calls.count) results, got \(results.count): \(lines)")
+    }
+    return results
+}
+
+/// A JSON line from a peer as a JSONValue (for exact comparisons).
+func jsonValue(_ object: Any) throws -> JSONValue {
+    try JSONValue.parse(try JSONSerialization.data(withJSONObject: object, options: [.fragmentsAllowed]))
+}
+
+/// The built `tiesim` executable next to the test bundle.
+var tiesimExecutable: String {
+    let candidates = [
+        URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("tiesim").path,
+        repositoryRoot.appendingPathComponent(".build/debug/tiesim").path,
+    ]
+    return candidates.first { FileManager.default.isExecutableFile(atPath: $0) } ?? candidates[1]
+}
