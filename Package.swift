@@ -68,6 +68,13 @@ let package = Package(
             dependencies: ["DXL", "CMosquitto", .product(name: "Logging", package: "swift-log")],
             path: "Benchmarks/dxl-bench"
         ),
+        // Simulator benchmarks: `swift run -c release tiesim-bench`.
+        .executableTarget(
+            name: "tiesim-bench",
+            dependencies: ["DXL", "TIE", "TIESimulator", "CMosquitto", .product(name: "Logging", package: "swift-log")],
+            path: "Benchmarks/tiesim-bench",
+            exclude: ["python_tie_service.py"]
+        ),
         .testTarget(name: "DXLTests", dependencies: ["DXL"], exclude: ["Fixtures"]),
         // Helpers shared by the integration tests: the Python peers, inboxes, hex.
         .target(name: "TestSupport", dependencies: ["DXL"], path: "Tests/TestSupport"),

@@ -21,7 +21,11 @@ public protocol NamedConstant: RawRepresentable, CaseIterable, Sendable, Hashabl
 extension NamedConstant {
     /// The constant called `name` (case-insensitive, `-` and spaces read as `_`).
     public init?(name: String) {
-        let wanted = name.uppercased().replacingOccurrences(of: "-", with: "_").replacingOccurrences(of: " ", with: "_")
+        if let exact = Self.allCases.first(where: { $0.name == name }) {
+            self = exact
+            return
+        }
+        let wanted = String(String.UnicodeScalarView(name.uppercased().unicodeScalars.map { $0 == "-" || $0 == " " ? "_" : $0 }))
         guard let match = Self.allCases.first(where: { $0.name == wanted }) else { return nil }
         self = match
     }

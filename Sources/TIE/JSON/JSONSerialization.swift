@@ -33,44 +33,50 @@ extension JSONValue {
 
     /// The value as JSON text.
     public func serialized(style: Style = .compact, sortedKeys: Bool = true) -> String {
-        var output = ""
+        String(decoding: serializedBytes(style: style, sortedKeys: sortedKeys), as: UTF8.self)
+    }
+
+    /// The value as UTF-8 JSON bytes.
+    public func serializedBytes(style: Style = .compact, sortedKeys: Bool = true) -> [UInt8] {
+        var output: [UInt8] = []
+        output.reserveCapacity(256)
         write(to: &output, style: style, sortedKeys: sortedKeys, level: 0)
         return output
     }
 
     /// The value as UTF-8 JSON bytes (compact, sorted keys).
-    public var bytes: [UInt8] { Array(serialized().utf8) }
+    public var bytes: [UInt8] { serializedBytes() }
 
-    private func write(to output: inout String, style: Style, sortedKeys: Bool, level: Int) {
+    private func write(to output: inout [UInt8], style: Style, sortedKeys: Bool, level: Int) {
         switch self {
-        case .null: output += "null"
-        case .bool(let value): output += value ? "true" : "false"
-        case .int(let value): output += String(value)
-        case .double(let value): output += Self.formatDouble(value)
+        case .null: output.append(contentsOf: "null".utf8)
+        case .bool(let value): output.append(contentsOf: (value ? "true" : "false").utf8)
+        case .int(let value): output.append(contentsOf: String(value).utf8)
+        case .double(let value): output.append(contentsOf: Self.formatDouble(value).utf8)
         case .string(let value): Self.writeString(value, to: &output)
         case .array(let elements):
-            if elements.isEmpty { output += "[]"; return }
-            output += "["
+            if elements.isEmpty { output.append(contentsOf: "[]".utf8); return }
+            output.append(UInt8(ascii: "["))
             for (index, element) in elements.enumerated() {
-                if index > 0 { output += style.itemSeparator }
+                if index > 0 { output.append(contentsOf: style.itemSeparator.utf8) }
                 style.newline(&output, level: level + 1)
                 element.write(to: &output, style: style, sortedKeys: sortedKeys, level: level + 1)
             }
             style.newline(&output, level: level)
-            output += "]"
+            output.append(UInt8(ascii: "]"))
         case .object(let members):
-            if members.isEmpty { output += "{}"; return }
-            output += "{"
+            if members.isEmpty { output.append(contentsOf: "{}".utf8); return }
+            output.append(UInt8(ascii: "{"))
             let keys = sortedKeys ? members.keys.sorted(by: Self.keyOrder) : Array(members.keys)
             for (index, key) in keys.enumerated() {
-                if index > 0 { output += style.itemSeparator }
+                if index > 0 { output.append(contentsOf: style.itemSeparator.utf8) }
                 style.newline(&output, level: level + 1)
                 Self.writeString(key, to: &output)
-                output += style.keySeparator
+                output.append(contentsOf: style.keySeparator.utf8)
                 members[key]?.write(to: &output, style: style, sortedKeys: sortedKeys, level: level + 1)
             }
             style.newline(&output, level: level)
-            output += "}"
+            output.append(UInt8(ascii: "}"))
         }
     }
 
@@ -88,24 +94,32 @@ extension JSONValue {
     }
 
     /// Writes a string as Python's `json.dumps` does by default (`ensure_ascii`): non-ASCII as `\uXXXX`.
-    static func writeString(_ value: String, to output: inout String) {
-        output += "\""
-        for unit in value.utf16 {
-            switch unit {
-            case 0x22: output += "\\\""
-            case 0x5c: output += "\\\\"
-            case 0x0a: output += "\\n"
-            case 0x0d: output += "\\r"
-            case 0x09: output += "\\t"
-            case 0x08: output += "\\b"
-            case 0x0c: output += "\\f"
-            case 0x20..<0x7f: output.unicodeScalars.append(Unicode.Scalar(UInt8(unit)))
-            default:
-                let hex = String(unit, radix: 16)
-                output += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
+    public static func writeString(_ value: String, to output: inout [UInt8]) {
+        output.append(UInt8(ascii: "\""))
+        var value = value
+        value.withUTF8 { utf8 in
+            // Fast path: printable ASCII without quotes or backslashes is copied as is.
+            if utf8.allSatisfy({ $0 >= 0x20 && $0 < 0x7f && $0 != 0x22 && $0 != 0x5c }) {
+                output.append(contentsOf: utf8)
+                return
+            }
+            for unit in String(decoding: utf8, as: UTF8.self).utf16 {
+                switch unit {
+                case 0x22: output.append(contentsOf: "\\\"".utf8)
+                case 0x5c: output.append(contentsOf: "\\\\".utf8)
+                case 0x0a: output.append(contentsOf: "\\n".utf8)
+                case 0x0d: output.append(contentsOf: "\\r".utf8)
+                case 0x09: output.append(contentsOf: "\\t".utf8)
+                case 0x08: output.append(contentsOf: "\\b".utf8)
+                case 0x0c: output.append(contentsOf: "\\f".utf8)
+                case 0x20..<0x7f: output.append(UInt8(unit))
+                default:
+                    let hex = String(unit, radix: 16)
+                    output.append(contentsOf: ("\\u" + String(repeating: "0", count: 4 - hex.count) + hex).utf8)
+                }
             }
         }
-        output += "\""
+        output.append(UInt8(ascii: "\""))
     }
 }
 
@@ -123,9 +137,10 @@ extension JSONValue.Style {
         case .python, .indented: return ": "
         }
     }
-    func newline(_ output: inout String, level: Int) {
+    func newline(_ output: inout [UInt8], level: Int) {
         if case .indented(let width) = self {
-            output += "\n" + String(repeating: " ", count: width * level)
+            output.append(UInt8(ascii: "\n"))
+            output.append(contentsOf: repeatElement(UInt8(ascii: " "), count: width * level))
         }
     }
 }

@@ -111,15 +111,35 @@ public final class ScenarioPlayer: Sendable {
         let first = clock.now
         var sent = 0
         let report = max(1, step.count / 20)
+        let template = self.template(for: step, scenario: scenario)
+        // Generated agent GUIDs cost a SHA-256 each: make the first 100,000 once per step.
+        let agentCache = step.agents.map { agents in (0..<min(agents, 100_000, step.count)).map { Generated.agentGuid(seed: scenario.settings.seed, index: $0) } } ?? []
+        var second = Int64(Date().timeIntervalSince1970)
         for index in 0..<step.count {
             if step.interval > .zero {
                 let due = first + step.interval * index
                 if due > clock.now { try await Task.sleep(until: due, clock: clock) }
             }
-            if index % 256 == 0 { try Task.checkCancellation() }
-            guard let payload = payload(for: step, index: index, scenario: scenario) else { continue }
+            if index % 256 == 0 {
+                try Task.checkCancellation()
+                second = Int64(Date().timeIntervalSince1970)
+            }
+            let bytes: [UInt8]
+            if let (template, explicitAgent, explicitTime) = template {
+                let now = step.interval > .zero ? Int64(Date().timeIntervalSince1970) : second
+                let agentGuid: String
+                if let agents = step.agents, !agentCache.isEmpty {
+                    agentGuid = index % agents < agentCache.count ? agentCache[index % agents] : Generated.agentGuid(seed: scenario.settings.seed, index: index % agents)
+                } else {
+                    agentGuid = agent(step, explicit: explicitAgent, index: index, seed: scenario.settings.seed)
+                }
+                bytes = template.render(agent: agentGuid, time: explicitTime ?? now)
+            } else {
+                guard let payload = payload(for: step, index: index, scenario: scenario) else { continue }
+                bytes = payload.serializedBytes(style: .python)
+            }
             do {
-                try client.sendEvent(topic: step.topic, payload: Array(payload.serialized(style: .python).utf8))
+                try client.sendEvent(topic: step.topic, payload: bytes)
             } catch {
                 throw PlayError.send(scenario: scenario.name, step: step.name, reason: String(describing: error))
             }
@@ -136,6 +156,26 @@ public final class ScenarioPlayer: Sendable {
         return sent
     }
 
+    /// A template for steps whose events differ only in agent and time (detections, first instances,
+    /// raw events); nil for reputation changes, which change the store on every event.
+    private func template(for step: TimelineStep, scenario: Scenario) -> (EventTemplate, String?, Int64?)? {
+        switch step.action {
+        case .detection(let spec):
+            let value = TiePayloads.detection(hashes: hashes(of: spec.file, in: scenario), agentGuid: EventTemplate.agentMarker, detectionTime: 0,
+                                              localReputation: spec.localReputation, name: spec.name ?? spec.file, remediationAction: spec.remediationAction, extra: spec.extra)
+            var marked = value
+            marked["detectionTime"] = .string(EventTemplate.timeMarker)
+            return (EventTemplate(marked), spec.agentGuid, spec.detectionTime)
+        case .firstInstance(let spec):
+            return (EventTemplate(TiePayloads.firstInstance(hashes: hashes(of: spec.file, in: scenario), agentGuid: EventTemplate.agentMarker,
+                                                            name: spec.name ?? spec.file, extra: spec.extra)), spec.agentGuid, nil)
+        case .event(_, let payload):
+            return (EventTemplate(payload), nil, nil)
+        case .fileReputationChange, .certificateReputationChange:
+            return nil
+        }
+    }
+
     private func agent(_ step: TimelineStep, explicit: String?, index: Int, seed: String) -> String {
         if let agents = step.agents { return Generated.agentGuid(seed: seed, index: index % agents) }
         return explicit ?? Generated.agentGuid(seed: seed, index: 0)
@@ -147,7 +187,7 @@ public final class ScenarioPlayer: Sendable {
     }
 
     /// The event body for the `index`-th event of `step`.
-    func payload(for step: TimelineStep, index: Int, scenario: Scenario) -> JSONValue? {
+    public func payload(for step: TimelineStep, index: Int, scenario: Scenario) -> JSONValue? {
         let now = Int64(Date().timeIntervalSince1970)
         switch step.action {
         case .detection(let spec):

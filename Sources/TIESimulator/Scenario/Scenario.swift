@@ -18,6 +18,17 @@ public struct Scenario: Sendable {
     /// The steps, in file order.
     public var timeline: [TimelineStep]
 
+    public init(name: String, description: String = "", source: String, settings: ScenarioSettings = ScenarioSettings(),
+                files: [FileKnowledge] = [], certificates: [CertificateKnowledge] = [], timeline: [TimelineStep] = []) {
+        self.name = name
+        self.description = description
+        self.source = source
+        self.settings = settings
+        self.files = files
+        self.certificates = certificates
+        self.timeline = timeline
+    }
+
     /// The file called `name`.
     public func file(named name: String) -> FileKnowledge? { files.first { $0.name == name } }
     /// The certificate called `name`.
@@ -96,6 +107,18 @@ public struct FileKnowledge: Sendable, Equatable {
     public var certificate: String?
     /// The line where it is defined.
     public var line: Int
+
+    public init(name: String, md5: String, sha1: String, sha256: String, reputations: [Reputation] = [], firstReferences: [FirstReference] = [],
+                certificate: String? = nil, line: Int = 0) {
+        self.name = name
+        self.md5 = md5
+        self.sha1 = sha1
+        self.sha256 = sha256
+        self.reputations = reputations
+        self.firstReferences = firstReferences
+        self.certificate = certificate
+        self.line = line
+    }
 
     /// The hashes as `(type, hex)` in md5, sha1, sha256 order.
     public var hashes: [(type: String, hex: String)] { [("md5", md5), ("sha1", sha1), ("sha256", sha256)] }

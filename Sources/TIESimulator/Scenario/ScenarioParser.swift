@@ -38,20 +38,20 @@ public enum ScenarioLoader {
             let (line, column) = position(of: nul - data.startIndex, in: data)
             throw ScenarioError(issues: [ScenarioIssue(file: file, line: line, column: column, message: "binary data (a NUL byte) in a scenario file", hint: "scenario files are UTF-8 YAML text")])
         }
-        guard let text = String(data: data, encoding: .utf8) else {
-            var valid = data.startIndex
+        let text: String? = data.withUnsafeBytes { raw in
+            String(validating: raw.bindMemory(to: UInt8.self), as: UTF8.self)
+        }
+        guard let text else {
             var iterator = data.makeIterator()
             var decoder = UTF8()
             var offset = 0
             loop: while true {
                 switch decoder.decode(&iterator) {
                 case .scalarValue(let scalar): offset += UTF8.width(scalar)
-                case .emptyInput: break loop
-                case .error: break loop
+                case .emptyInput, .error: break loop
                 }
             }
-            valid = offset
-            let (line, column) = position(of: valid, in: data)
+            let (line, column) = position(of: offset, in: data)
             throw ScenarioError(issues: [ScenarioIssue(file: file, line: line, column: column, message: "the file is not UTF-8 text", hint: "save it as UTF-8")])
         }
         return try parse(text: text, file: file)
@@ -69,7 +69,9 @@ public enum ScenarioLoader {
     public static func parse(text: String, file: String) throws(ScenarioError) -> Scenario {
         let root: Node?
         do {
-            root = try Yams.compose(yaml: text)
+            // The basic resolver tags every scalar as a string: the parser reads values itself, and the
+            // default resolver's regular expressions cost most of the time on large files.
+            root = try Yams.compose(yaml: text, .basic)
         } catch let error as YamlError {
             throw ScenarioError(issues: [yamlIssue(error, file: file)])
         } catch {
@@ -270,7 +272,6 @@ struct ScenarioParser {
 
     mutating func provider(_ node: Node, certificate: Bool) -> Int? {
         guard let text = string(node, "provider") else { return nil }
-        let names = certificate ? CertProvider.names : FileProvider.names
         if let number = Int(text) {
             let valid = certificate ? CertProvider(rawValue: number) != nil : FileProvider(rawValue: number) != nil
             if valid { return number }
@@ -280,6 +281,7 @@ struct ScenarioParser {
         }
         if certificate, let provider = CertProvider(name: text) { return provider.rawValue }
         if !certificate, let provider = FileProvider(name: text) { return provider.rawValue }
+        let names = certificate ? CertProvider.names : FileProvider.names
         issue(node, "unknown \(certificate ? "certificate" : "file") reputation provider '\(text)'", DidYouMean.hint(for: text.uppercased(), among: names, what: "a provider"))
         return nil
     }
@@ -469,13 +471,7 @@ struct ScenarioParser {
         guard let entries = mapping(node, "files", depth: 1) else { return [] }
         var result: [FileKnowledge] = []
         for entry in entries {
-            var file = FileKnowledge(
-                name: entry.key,
-                md5: Generated.hash(seed: seed, name: entry.key, type: .md5),
-                sha1: Generated.hash(seed: seed, name: entry.key, type: .sha1),
-                sha256: Generated.hash(seed: seed, name: entry.key, type: .sha256),
-                reputations: [], firstReferences: [], certificate: nil, line: entry.keyNode.mark?.line ?? 1
-            )
+            var file = FileKnowledge(name: entry.key, md5: "", sha1: "", sha256: "", line: entry.keyNode.mark?.line ?? 1)
             if case .scalar(let scalar) = entry.value, scalar.string.isEmpty {
                 result.append(file)  // `NAME:` alone: generated hashes, no reputations
                 continue
@@ -503,6 +499,12 @@ struct ScenarioParser {
                 }
             }
             result.append(file)
+        }
+        // Hashes left out are generated from the seed (only then: hashing costs time on big files).
+        for index in result.indices {
+            if result[index].md5.isEmpty { result[index].md5 = Generated.hash(seed: seed, name: result[index].name, type: .md5) }
+            if result[index].sha1.isEmpty { result[index].sha1 = Generated.hash(seed: seed, name: result[index].name, type: .sha1) }
+            if result[index].sha256.isEmpty { result[index].sha256 = Generated.hash(seed: seed, name: result[index].name, type: .sha256) }
         }
         return result
     }

@@ -1,0 +1,330 @@
+// tiesim-bench: the simulator's performance figures, each beside the baseline its issue names,
+// measured in the same run.
+//
+//   swift run -c release tiesim-bench [player|parse|requests|store|all] [--events N] [--seconds S]
+//
+// player   — a timeline of 1,000,000 detection events vs raw libmosquitto publishing the same bytes
+//            (goal ≥ 90 %), and peak RSS after 10 k and after 1 M events (goal: flat).
+// parse    — parse and validate a generated 10 MB scenario file (goal < 1 s).
+// requests — get_file_reputation throughput and p50/p99 latency with 1, 8 and 64 concurrent requesters,
+//            fake TIE vs a Python dxlclient service answering from the same data, same load generator
+//            (goal ≥ 10× Python), and p99 at a paced 1,000 requests/s (goal < 2 ms).
+// store    — load time of 1,000,000 files and lookup time at 1 k, 100 k and 1 M files (goal: flat).
+import CMosquitto
+import DXL
+import Foundation
+import Logging
+import Synchronization
+import TIE
+import TIESimulator
+
+LoggingSystem.bootstrap { label in
+    var handler = StreamLogHandler.standardError(label: label)
+    handler.logLevel = .warning
+    return handler
+}
+
+let arguments = CommandLine.arguments
+let mode = arguments.count > 1 && !arguments[1].hasPrefix("--") ? arguments[1] : "all"
+func option(_ name: String, _ fallback: Int) -> Int {
+    guard let index = arguments.firstIndex(of: name), index + 1 < arguments.count, let value = Int(arguments[index + 1]) else { return fallback }
+    return value
+}
+let clock = ContinuousClock()
+
+func seconds(_ duration: Duration) -> Double {
+    Double(duration.components.seconds) + Double(duration.components.attoseconds) / 1e18
+}
+
+func format(_ value: Double, digits: Int = 0) -> String {
+    let formatter = NumberFormatter()
+    formatter.numberStyle = .decimal
+    formatter.maximumFractionDigits = digits
+    formatter.minimumFractionDigits = digits
+    return formatter.string(from: NSNumber(value: value)) ?? String(value)
+}
+
+func peakRSSMegabytes() -> Double {
+    var usage = rusage()
+    getrusage(__rusage_who_t(RUSAGE_SELF.rawValue), &usage)
+    return Double(usage.ru_maxrss) / 1024
+}
+
+let workFolder = NSTemporaryDirectory() + "tiesim-bench-\(getpid())"
+defer { try? FileManager.default.removeItem(atPath: workFolder) }
+
+// MARK: Player
+
+func benchPlayer() async throws {
+    let events = option("--events", 1_000_000)
+    let yaml = { (count: Int) in
+        """
+        settings: {waitForSubscribers: false}
+        files:
+          FOCUS_MALWARE2.EXE:
+            md5: eb5e2b9dc51817a086d7b97eb52410ab
+            sha1: 435dfd470f727437c7cb4f07cba1f9a1f4272656
+            sha256: 414bb16b10ece2db2d8448cb9f313f80cb77c310ca0c19ee03c73cba0c16fedb
+        timeline:
+          - detection:
+              file: FOCUS_MALWARE2.EXE
+              localReputation: KNOWN_MALICIOUS
+              remediationAction: 5
+            repeat: \(count)
+            agents: 1000
+        """
+    }
+    var options = SimulatedFabric.Options(stateDirectory: workFolder + "/player")
+    options.scenarios = []
+    let fabric = try await SimulatedFabric.start(options)
+    defer { Task { await fabric.stop() } }
+    let small = try ScenarioLoader.parse(text: yaml(10_000), file: "bench-10k.yaml")
+    let large = try ScenarioLoader.parse(text: yaml(events), file: "bench-1m.yaml")
+    let sample = try require(fabric.player().payload(for: large.timeline[0], index: 0, scenario: large))
+    let sampleBytes = DXLMessageCodec.encode(.event(topic: TieTopic.fileDetection, payload: Array(sample.serialized(style: JSONValue.Style.python).utf8)))
+    print("player: detection event of \(sampleBytes.count) bytes on the wire")
+
+    // Warm up, and measure peak RSS after a 10 k-event timeline.
+    _ = try await fabric.play([small])
+    let rss10k = peakRSSMegabytes()
+    // Alternate raw libmosquitto (the same bytes, the same flow-control window) and the player; medians.
+    let rounds = option("--rounds", 3)
+    var rawRates: [Double] = []
+    var playerRates: [Double] = []
+    for round in 1...rounds {
+        let raw = RawPublisher(certificates: fabric.certificates, port: fabric.broker.port)
+        rawRates.append(raw.publish(bytes: sampleBytes, topic: TieTopic.fileDetection, count: events))
+        raw.close()
+        let start = clock.now
+        let results = try await fabric.play([large])
+        playerRates.append(Double(results[0].sent) / seconds(clock.now - start))
+        print("player: round \(round): raw libmosquitto \(format(rawRates.last!)) ev/s, player \(format(playerRates.last!)) ev/s")
+    }
+    let rss1m = peakRSSMegabytes()
+    let rawRate = rawRates.sorted()[rawRates.count / 2]
+    let playerRate = playerRates.sorted()[playerRates.count / 2]
+    print("player: median of \(rounds): raw libmosquitto publish \(format(rawRate)) ev/s; player \(format(playerRate)) ev/s for \(events) events = \(format(100 * playerRate / rawRate, digits: 1)) % of raw (goal ≥ 90 %)")
+    print("player: peak RSS after a 10 k-event timeline \(format(rss10k, digits: 1)) MB, after \(rounds) \(events / 1000) k-event timelines \(format(rss1m, digits: 1)) MB")
+    await fabric.stop()
+}
+
+/// A bare libmosquitto publisher with the same TLS files, for the baseline.
+final class RawPublisher: @unchecked Sendable {
+    let mosq: OpaquePointer
+    let written = Atomic<Int>(0)
+    let connected = Atomic<Bool>(false)
+
+    init(certificates: FabricCertificates, port: Int) {
+        mosq = mosquitto_new("raw-bench-\(UUID())", true, nil)!
+        mosquitto_user_data_set(mosq, Unmanaged.passUnretained(self).toOpaque())
+        mosquitto_tls_set(mosq, certificates.caCertificate, nil, certificates.clientCertificate("client"), certificates.clientKey("client"), nil)
+        mosquitto_tls_insecure_set(mosq, true)
+        mosquitto_max_inflight_messages_set(mosq, 0)
+        mosquitto_connect_callback_set(mosq) { _, userdata, _ in
+            Unmanaged<RawPublisher>.fromOpaque(userdata!).takeUnretainedValue().connected.store(true, ordering: .releasing)
+        }
+        mosquitto_publish_callback_set(mosq) { _, userdata, _ in
+            Unmanaged<RawPublisher>.fromOpaque(userdata!).takeUnretainedValue().written.add(1, ordering: .relaxed)
+        }
+        mosquitto_connect(mosq, "127.0.0.1", Int32(port), 60)
+        mosquitto_loop_start(mosq)
+        while !connected.load(ordering: .acquiring) { usleep(1000) }
+    }
+
+    /// Publishes `count` copies with the same flow-control window the player uses, returns events/s.
+    func publish(bytes: [UInt8], topic: String, count: Int) -> Double {
+        let start = clock.now
+        bytes.withUnsafeBytes { buffer in
+            for index in 0..<count {
+                mosquitto_publish(mosq, nil, topic, Int32(buffer.count), buffer.baseAddress, 0, false)
+                if index % 512 == 0 {
+                    while index - written.load(ordering: .relaxed) > 5_000 { usleep(200) }
+                }
+            }
+        }
+        while written.load(ordering: .relaxed) < count { usleep(200) }
+        return Double(count) / seconds(clock.now - start)
+    }
+
+    func close() {
+        mosquitto_disconnect(mosq)
+        mosquitto_loop_stop(mosq, false)
+        mosquitto_destroy(mosq)
+    }
+}
+
+func require<T>(_ value: T?) throws -> T {
+    guard let value else { throw BenchError(description: "missing value") }
+    return value
+}
+
+struct BenchError: Error, CustomStringConvertible {
+    let description: String
+}
+
+// MARK: Parse
+
+func benchParse() throws {
+    var text = "name: ten-megabytes\nsettings: {seed: big, waitForSubscribers: false}\nfiles:\n"
+    var index = 0
+    while text.utf8.count < 10_000_000 {
+        let md5 = Generated.hash(seed: "p", name: "\(index)", type: .md5)
+        let sha1 = Generated.hash(seed: "p", name: "\(index)", type: .sha1)
+        let sha256 = Generated.hash(seed: "p", name: "\(index)", type: .sha256)
+        text += "  FILE\(index).EXE:\n    md5: \(md5)\n    sha1: \(sha1)\n    sha256: \(sha256)\n    reputations:\n      GTI: KNOWN_TRUSTED\n      ENTERPRISE: {trustLevel: UNKNOWN, attributes: {PREVALENCE: \"3\"}}\n"
+        index += 1
+    }
+    text += "timeline:\n  - detection: {file: FILE0.EXE}\n    repeat: 1000\n"
+    let path = workFolder + "/ten-megabytes.yaml"
+    try FileManager.default.createDirectory(atPath: workFolder, withIntermediateDirectories: true)
+    try text.write(toFile: path, atomically: true, encoding: .utf8)
+    var best = Duration.seconds(1000)
+    var scenario: Scenario?
+    for _ in 0..<3 {
+        let start = clock.now
+        scenario = try ScenarioLoader.load(path: path)
+        best = min(best, clock.now - start)
+    }
+    print("parse: \(format(Double(text.utf8.count) / 1e6, digits: 1)) MB scenario with \(scenario?.files.count ?? 0) files parsed and validated in \(format(seconds(best) * 1000)) ms (best of 3; goal < 1,000 ms)")
+}
+
+// MARK: Requests
+
+final class LatencyBox: Sendable {
+    let values = Mutex<[Double]>([])
+}
+
+struct LatencyResult {
+    var throughput: Double
+    var p50: Double
+    var p99: Double
+}
+
+/// Runs `concurrency` requesters for `duration` against `topic`; latencies in milliseconds.
+func load(clients: [DXLClient], topic: String, payload: [UInt8], concurrency: Int, duration: Duration, paced: Double? = nil) async -> LatencyResult {
+    let deadline = clock.now + duration
+    let latencies = LatencyBox()
+    await withTaskGroup(of: Void.self) { group in
+        for worker in 0..<concurrency {
+            let client = clients[worker % clients.count]
+            group.addTask {
+                var local: [Double] = []
+                var next = clock.now
+                while clock.now < deadline {
+                    if let paced {
+                        next = next + .nanoseconds(Int64(1e9 / paced * Double(concurrency)))
+                        if next > clock.now { try? await Task.sleep(until: next, clock: clock) }
+                    }
+                    let start = clock.now
+                    let reply = try? await client.request(.request(topic: topic, payload: payload), timeout: .seconds(10))
+                    if reply?.type == .response { local.append(seconds(clock.now - start) * 1000) }
+                }
+                latencies.values.withLock { $0 += local }
+            }
+        }
+    }
+    let sorted = latencies.values.withLock { $0 }.sorted()
+    guard !sorted.isEmpty else { return LatencyResult(throughput: 0, p50: 0, p99: 0) }
+    return LatencyResult(throughput: Double(sorted.count) / seconds(duration), p50: sorted[sorted.count / 2], p99: sorted[min(sorted.count - 1, sorted.count * 99 / 100)])
+}
+
+func benchRequests() async throws {
+    let duration = Duration.seconds(option("--seconds", 5))
+    let fileCount = 1000
+    var yaml = "settings: {waitForSubscribers: false}\nfiles:\n"
+    for index in 0..<fileCount {
+        yaml += "  F\(index).EXE:\n    reputations:\n      GTI: KNOWN_TRUSTED\n      ENTERPRISE: {trustLevel: UNKNOWN, attributes: {PREVALENCE: \"\(index)\"}}\n"
+    }
+    let scenario = try ScenarioLoader.parse(text: yaml, file: "requests.yaml")
+    var options = SimulatedFabric.Options(stateDirectory: workFolder + "/requests")
+    options.scenarios = [scenario]
+    options.clients = ["client", "python"]
+    let fabric = try await SimulatedFabric.start(options)
+    // The same data for the Python service: "md5:<hex>" → reputations list.
+    var data: [String: JSONValue] = [:]
+    for file in scenario.files {
+        data["md5:\(file.md5)"] = .array(file.reputations.sorted { $0.providerId < $1.providerId }.map(\.json))
+    }
+    let dataPath = workFolder + "/requests/data.json"
+    try JSONValue.object(data).serialized().write(toFile: dataPath, atomically: true, encoding: .utf8)
+    let script = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("python_tie_service.py").path
+    let pythonTopic = "/bench/python/file/reputation"
+    let python = try ChildProcess(executable: "/usr/bin/env", arguments: ["python3", script, options.stateDirectory + "/dxlclient-python.config", pythonTopic, dataPath],
+                                  outputPath: workFolder + "/python.out", pipeStandardInput: true)
+    defer { python.terminate() }
+    let readyDeadline = clock.now + .seconds(30)
+    while clock.now < readyDeadline, !((try? String(contentsOfFile: workFolder + "/python.out", encoding: .utf8)) ?? "").contains("READY") {
+        try await Task.sleep(for: .milliseconds(50))
+    }
+    var clients: [DXLClient] = []
+    for _ in 0..<4 {
+        let client = try DXLClient(config: fabric.clientConfig())
+        try await client.connect()
+        clients.append(client)
+    }
+    let file = scenario.files[fileCount / 2]
+    let payload = Array(#"{"hashes": [{"type": "md5", "value": "\#(try HashEncoding.base64(hex: file.md5))"}], "scanType": 3}"#.utf8)
+    // Both answer the same request with the same reputations.
+    let a = try await clients[0].request(.request(topic: TieTopic.getFileReputation, payload: payload), timeout: .seconds(10))
+    let b = try await clients[0].request(.request(topic: pythonTopic, payload: payload), timeout: .seconds(10))
+    let same = (try? JSONValue.parse(a.payload)["reputations"]) == (try? JSONValue.parse(b.payload)["reputations"])
+    print("requests: fake TIE and Python service give the same reputations: \(same)")
+    for concurrency in [1, 8, 64] {
+        let tie = await load(clients: clients, topic: TieTopic.getFileReputation, payload: payload, concurrency: concurrency, duration: duration)
+        let py = await load(clients: clients, topic: pythonTopic, payload: payload, concurrency: concurrency, duration: duration)
+        print("requests: \(concurrency) concurrent: fake TIE \(format(tie.throughput)) req/s (p50 \(format(tie.p50, digits: 2)) ms, p99 \(format(tie.p99, digits: 2)) ms); Python service \(format(py.throughput)) req/s (p50 \(format(py.p50, digits: 2)) ms, p99 \(format(py.p99, digits: 2)) ms); ratio \(format(tie.throughput / max(py.throughput, 1), digits: 1))× (goal ≥ 10×)")
+    }
+    let paced = await load(clients: clients, topic: TieTopic.getFileReputation, payload: payload, concurrency: 8, duration: duration, paced: 1000)
+    print("requests: paced at 1,000 req/s: fake TIE served \(format(paced.throughput)) req/s, p50 \(format(paced.p50, digits: 2)) ms, p99 \(format(paced.p99, digits: 2)) ms (goal p99 < 2 ms)")
+    python.standardInput.map { try? $0.close() }
+    for client in clients { await client.disconnect() }
+    await fabric.stop()
+}
+
+// MARK: Store
+
+func benchStore() {
+    let total = 1_000_000
+    let store = ReputationStore()
+    var lookups: [(Int, Double)] = []
+    let start = clock.now
+    var batch: [FileKnowledge] = []
+    var loaded = 0
+    var probes: [[(type: String, hex: String)]] = []
+    func measure() {
+        // Look up 100,000 known hashes spread over what is loaded.
+        let rounds = 100_000
+        let lookupStart = clock.now
+        var found = 0
+        for index in 0..<rounds {
+            if case .found = store.file(hashes: probes[index % probes.count]) { found += 1 }
+        }
+        lookups.append((loaded, seconds(clock.now - lookupStart) / Double(rounds) * 1e9))
+        precondition(found == rounds)
+    }
+    var checkpoints: Set<Int> = [1_000, 100_000, total]
+    for index in 0..<total {
+        let file = FileKnowledge(name: "F\(index)", md5: Generated.hash(seed: "s", name: "\(index)", type: .md5),
+                                 sha1: Generated.hash(seed: "s", name: "\(index)", type: .sha1), sha256: Generated.hash(seed: "s", name: "\(index)", type: .sha256),
+                                 reputations: [Reputation(providerId: 1, trustLevel: 99, createDate: 0)], firstReferences: [], certificate: nil, line: 0)
+        batch.append(file)
+        if probes.count < 1000 && index % max(1, index / 500 + 1) == 0 { probes.append([("sha256", file.sha256)]) }
+        if checkpoints.contains(index + 1) {
+            store.load(Scenario(name: "b", description: "", source: "", settings: ScenarioSettings(), files: batch, certificates: [], timeline: []))
+            loaded = index + 1
+            batch.removeAll(keepingCapacity: true)
+            checkpoints.remove(index + 1)
+            measure()
+        }
+    }
+    let loadTime = seconds(clock.now - start)
+    print("store: \(format(Double(total))) files generated and loaded in \(format(loadTime, digits: 1)) s (including lookups)")
+    for (count, nanoseconds) in lookups {
+        print("store: lookup by sha256 with \(format(Double(count))) files: \(format(nanoseconds)) ns")
+    }
+}
+
+if mode == "player" || mode == "all" { try await benchPlayer() }
+if mode == "parse" || mode == "all" { try benchParse() }
+if mode == "requests" || mode == "all" { try await benchRequests() }
+if mode == "store" || mode == "all" { benchStore() }
