@@ -23,6 +23,8 @@ public final class SimulatedFabric: Sendable {
         public var clients: [String] = ["client"]
         /// mosquitto's per-client queue limit (0: none).
         public var maxQueuedMessages: Int = 0
+        /// Whether requests nobody serves get the broker's "no service" error (costs a `#` subscription).
+        public var answerUnservedRequests: Bool = true
         public init(stateDirectory: String) { self.stateDirectory = stateDirectory }
     }
 
@@ -109,7 +111,7 @@ public final class SimulatedFabric: Sendable {
             let store = ReputationStore(scenarios: options.scenarios)
             let unknown = options.scenarios.last?.settings.unknownHashes ?? .realServer
             let tie = FakeTieService(client: serviceClient, store: store, unknownHashes: unknown, logger: logger)
-            let services = FabricServices(client: serviceClient, brokerGuid: brokerGuid, logger: logger)
+            let services = FabricServices(client: serviceClient, brokerGuid: brokerGuid, answersUnservedRequests: options.answerUnservedRequests, logger: logger)
             try await tie.start()
             try await services.start()
             let watcher = SubscriptionWatcher(logPath: broker.logPath, ignoring: [serviceClient.clientId, playerClient.clientId], logger: logger)

@@ -31,6 +31,9 @@ struct Up: AsyncParsableCommand {
     @Flag(name: .long, help: "Exit once the timelines are played instead of waiting for a signal.")
     var exitWhenDone = false
 
+    @Flag(name: .long, help: "Do not answer requests nobody serves with the broker's 'no service' error (saves a # subscription: more request throughput).")
+    var noUnservedErrors = false
+
     @OptionGroup var global: GlobalOptions
 
     func run() async throws {
@@ -40,6 +43,7 @@ struct Up: AsyncParsableCommand {
         options.port = port
         options.host = host
         options.scenarios = loaded
+        options.answerUnservedRequests = !noUnservedErrors
         let signals = SignalWaiter()
         let fabric: SimulatedFabric
         do {

@@ -104,6 +104,7 @@ public final class LocalBroker: Sendable {
             "max_queued_messages \(options.maxQueuedMessages)",
             "max_queued_bytes 0",
             "max_inflight_messages 0",
+            "set_tcp_nodelay true",
             "log_dest stderr",
             "log_type error",
             "log_type warning",

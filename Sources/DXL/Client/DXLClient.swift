@@ -26,7 +26,8 @@ public final class DXLClient: Sendable {
         let topic: String
         let continuation: CheckedContinuation<DXLMessage, any Error>?
         let callback: (@Sendable (Result<DXLMessage, DXLError>) -> Void)?
-        var timeoutTask: Task<Void, Never>?
+        var deadline: ContinuousClock.Instant
+        var timeout: Duration
     }
 
     private struct State {
@@ -43,6 +44,8 @@ public final class DXLClient: Sendable {
         var sentIds = RecentIds(capacity: 8192)
         var connected = false
         var connectedBroker: DXLBroker?
+        /// Whether the task that expires timed-out requests is running.
+        var reaperRunning = false
     }
 
     /// The configuration this client was made with.
@@ -156,7 +159,6 @@ public final class DXLClient: Sendable {
             return Array(state.pending.values)
         }
         for request in pending {
-            request.timeoutTask?.cancel()
             request.continuation?.resume(throwing: DXLError.notConnected)
             request.callback?(.failure(.notConnected))
         }
@@ -235,7 +237,7 @@ public final class DXLClient: Sendable {
         let topic = request.destinationTopic
         do {
             return try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<DXLMessage, any Error>) in
-                state.withLock { $0.pending[id] = PendingRequest(topic: topic, continuation: continuation, callback: nil) }
+                state.withLock { $0.pending[id] = PendingRequest(topic: topic, continuation: continuation, callback: nil, deadline: .now + timeout, timeout: timeout) }
                 startRequest(request, timeout: timeout)
             }
         } catch let error as DXLError {
@@ -252,34 +254,50 @@ public final class DXLClient: Sendable {
         request.replyToTopic = replyToTopic
         let id = request.messageId
         let topic = request.destinationTopic
-        state.withLock { $0.pending[id] = PendingRequest(topic: topic, continuation: nil, callback: callback) }
+        state.withLock { $0.pending[id] = PendingRequest(topic: topic, continuation: nil, callback: callback, deadline: .now + timeout, timeout: timeout) }
         startRequest(request, timeout: timeout)
     }
 
     private func startRequest(_ request: DXLMessage, timeout: Duration) {
-        let id = request.messageId
         do {
             try publish(request)
         } catch {
-            finish(id, with: .failure(error))
+            finish(request.messageId, with: .failure(error))
             return
         }
-        let topic = request.destinationTopic
-        let task = Task { [weak self] in
-            do { try await Task.sleep(for: timeout) } catch { return }
-            self?.finish(id, with: .failure(.timeout(topic: topic, messageId: id, timeout: timeout)))
-        }
-        let stillPending = state.withLock { state -> Bool in
-            guard state.pending[id] != nil else { return false }
-            state.pending[id]?.timeoutTask = task
+        // One task per client expires timed-out requests (every 10 ms), instead of a timer task per
+        // request: requests stay cheap under load, and their memory is released when they end.
+        let startReaper = state.withLock { state -> Bool in
+            guard !state.reaperRunning, !state.pending.isEmpty else { return false }
+            state.reaperRunning = true
             return true
         }
-        if !stillPending { task.cancel() }
+        if startReaper {
+            Task { [weak self] in await self?.expireRequests() }
+        }
+    }
+
+    private func expireRequests() async {
+        while true {
+            try? await Task.sleep(for: .milliseconds(10))
+            let now = ContinuousClock.now
+            let (expired, keepRunning) = state.withLock { state -> ([(String, PendingRequest)], Bool) in
+                let expired = state.pending.filter { $0.value.deadline <= now }
+                for (id, _) in expired { state.pending[id] = nil }
+                if state.pending.isEmpty { state.reaperRunning = false }
+                return (Array(expired), !state.pending.isEmpty)
+            }
+            for (id, request) in expired {
+                let error = DXLError.timeout(topic: request.topic, messageId: id, timeout: request.timeout)
+                request.continuation?.resume(throwing: error)
+                request.callback?(.failure(error))
+            }
+            if !keepRunning { return }
+        }
     }
 
     private func finish(_ id: String, with result: Result<DXLMessage, DXLError>) {
         guard let pending = state.withLock({ $0.pending.removeValue(forKey: id) }) else { return }
-        pending.timeoutTask?.cancel()
         if let continuation = pending.continuation {
             continuation.resume(with: result.mapError { $0 as any Error })
         }

@@ -141,6 +141,8 @@ public final class MQTTTransport: @unchecked Sendable {
         if protocolVersion == .v5 {
             _ = mosquitto_int_option(handle, MOSQ_OPT_PROTOCOL_VERSION, Int32(MQTT_PROTOCOL_V5))
         }
+        // Small request/response packets must not wait for Nagle's algorithm (a 40 ms stall per request).
+        _ = mosquitto_int_option(handle, MOSQ_OPT_TCP_NODELAY, 1)
         // Let the send queue grow as needed for QoS 0 bursts instead of failing publishes.
         _ = mosquitto_max_inflight_messages_set(handle, 0)
         _ = mosquitto_reconnect_delay_set(handle, reconnectDelay.initial, reconnectDelay.maximum, true)

@@ -41,12 +41,17 @@ public final class FabricServices: Sendable {
     private let tokens = Mutex<[DXLClient.CallbackToken]>([])
     /// The fabric's broker GUID, in `brokerGuid` of registrations.
     public let brokerGuid: String
+    /// Whether requests nobody serves get the "no service" error. That needs a `#` subscription, which
+    /// copies every message on the fabric to tiesim (about a third of the request throughput).
+    public let answersUnservedRequests: Bool
 
     /// Fabric services answering through `client`; `simulatedTopics` are served by tiesim itself (the
     /// fake TIE's topics) and never get a "no service" error.
-    public init(client: DXLClient, brokerGuid: String, simulatedTopics: Set<String> = Set(FakeTieService.servedTopics), logger: Logger = Logger(label: "tiesim.fabric")) {
+    public init(client: DXLClient, brokerGuid: String, simulatedTopics: Set<String> = Set(FakeTieService.servedTopics),
+                answersUnservedRequests: Bool = true, logger: Logger = Logger(label: "tiesim.fabric")) {
         self.client = client
         self.brokerGuid = brokerGuid
+        self.answersUnservedRequests = answersUnservedRequests
         self.simulatedTopics = Mutex(simulatedTopics.union([ServiceRegistryTopic.register, ServiceRegistryTopic.unregister, ServiceRegistryTopic.query]))
         self.logger = logger
     }
@@ -62,8 +67,10 @@ public final class FabricServices: Sendable {
         added.append(try await client.addRequestCallback(topic: ServiceRegistryTopic.register) { [weak self] in self?.register($0) })
         added.append(try await client.addRequestCallback(topic: ServiceRegistryTopic.unregister) { [weak self] in self?.unregister($0) })
         added.append(try await client.addRequestCallback(topic: ServiceRegistryTopic.query) { [weak self] in self?.query($0) })
-        // Every request on the fabric passes here; the ones nobody serves get the broker's error.
-        added.append(try await client.addRequestCallback(topic: "#") { [weak self] in self?.checkServed($0) })
+        if answersUnservedRequests {
+            // Every request on the fabric passes here; the ones nobody serves get the broker's error.
+            added.append(try await client.addRequestCallback(topic: "#") { [weak self] in self?.checkServed($0) })
+        }
         tokens.withLock { $0 += added }
     }
 
