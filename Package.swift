@@ -8,6 +8,7 @@ let package = Package(
         .library(name: "DXL", targets: ["DXL"]),
         .library(name: "TIE", targets: ["TIE"]),
         .library(name: "TIESimulator", targets: ["TIESimulator"]),
+        .library(name: "TIESimTesting", targets: ["TIESimTesting"]),
         .executable(name: "tiesim", targets: ["tiesim"]),
     ],
     dependencies: [
@@ -52,6 +53,8 @@ let package = Package(
                 .product(name: "Crypto", package: "swift-crypto"),
             ]
         ),
+        // A fake TIE fabric in one call, for users' own test suites.
+        .target(name: "TIESimTesting", dependencies: ["DXL", "TIE", "TIESimulator"]),
         // The command line.
         .executableTarget(
             name: "tiesim",
@@ -80,6 +83,7 @@ let package = Package(
         .target(name: "TestSupport", dependencies: ["DXL"], path: "Tests/TestSupport"),
         .testTarget(name: "DXLIntegrationTests", dependencies: ["DXL", "TestSupport"], exclude: ["python"]),
         .testTarget(name: "TIETests", dependencies: ["TIE"]),
+        .testTarget(name: "TIESimTestingTests", dependencies: ["TIESimTesting", "TIE", "DXL", "TIESimulator", "TestSupport"]),
         .testTarget(name: "TIESimulatorTests", dependencies: ["TIESimulator", "TIE", "DXL"]),
         .testTarget(name: "TIESimulatorIntegrationTests", dependencies: ["TIESimulator", "TIE", "DXL", "TestSupport"], exclude: ["python"]),
     ],

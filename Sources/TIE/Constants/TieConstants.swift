@@ -21,8 +21,8 @@ public protocol NamedConstant: RawRepresentable, CaseIterable, Sendable, Hashabl
 extension NamedConstant {
     /// The constant called `name` (case-insensitive, `-` and spaces read as `_`).
     public init?(name: String) {
-        if let exact = Self.allCases.first(where: { $0.name == name }) {
-            self = exact
+        for candidate in Self.allCases where candidate.name == name {
+            self = candidate
             return
         }
         let wanted = String(String.UnicodeScalarView(name.uppercased().unicodeScalars.map { $0 == "-" || $0 == " " ? "_" : $0 }))

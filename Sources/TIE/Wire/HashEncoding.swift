@@ -4,8 +4,11 @@ import Foundation
 public enum HashEncodingError: Error, Equatable, Sendable, CustomStringConvertible {
     case notHex(String)
     case notBase64(String)
+    /// `hashes` is not a list of `{type, value}` (Python's transform raises on it too).
+    case notAHashList(String)
     public var description: String {
         switch self {
+        case .notAHashList(let value): return "'hashes' must be a list of {type, value}, not \(value)"
         case .notHex(let value): return "'\(value)' is not a hex digest"
         case .notBase64(let value): return "'\(value)' is not base64"
         }
@@ -62,7 +65,7 @@ public enum HashEncoding {
 
     /// `[{"type": T, "value": b64}, …]` → `{T: hex, …}`, as `_transform_hashes`.
     public static func transformHashes(_ list: JSONValue) throws(HashEncodingError) -> JSONValue {
-        guard case .array(let entries) = list else { return list }
+        guard case .array(let entries) = list else { throw .notAHashList(list.kindDescription) }
         var result: [String: JSONValue] = [:]
         for entry in entries {
             guard let type = entry["type"]?.stringValue, let value = entry["value"]?.stringValue else {

@@ -288,14 +288,14 @@ struct ScenarioParser {
 
     mutating func hash(_ node: Node, _ type: HashType) -> String? {
         guard let text = string(node, type.rawValue) else { return nil }
-        let hex = text.lowercased()
+        let hex = text.utf8.contains(where: { (65...70).contains($0) }) ? text.lowercased() : text
         let expected = type.byteCount * 2
         guard hex.utf8.allSatisfy({ (48...57).contains($0) || (97...102).contains($0) }) else {
             issue(node, "\(type.rawValue) '\(text)' is not hexadecimal", "write the digest as \(expected) hex digits (0-9, a-f)")
             return nil
         }
-        guard hex.count == expected else {
-            issue(node, "\(type.rawValue) has \(hex.count) hex digits; a \(type.rawValue) has \(expected)", "check that the whole digest was copied")
+        guard hex.utf8.count == expected else {
+            issue(node, "\(type.rawValue) has \(hex.utf8.count) hex digits; a \(type.rawValue) has \(expected)", "check that the whole digest was copied")
             return nil
         }
         return hex

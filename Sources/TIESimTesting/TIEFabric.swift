@@ -1,0 +1,155 @@
+import DXL
+import Foundation
+import Synchronization
+import TIE
+import TIESimulator
+
+/// A fake TIE fabric started for one test: its own mosquitto on a free port, the fabric services, the
+/// fake TIE serving the scenarios' knowledge, and a player for their timelines.
+///
+/// Made by `withTIEFabric`, which always tears it down. Threading: any task.
+public final class TIEFabric: Sendable {
+    /// The running simulator (broker, store, services, player).
+    public let simulated: SimulatedFabric
+    /// The scenarios it serves and plays.
+    public let scenarios: [Scenario]
+    private let clients = Mutex<[DXLClient]>([])
+
+    init(simulated: SimulatedFabric, scenarios: [Scenario]) {
+        self.simulated = simulated
+        self.scenarios = scenarios
+    }
+
+    /// A configuration for a client of this fabric (what `dxlclient.config` holds).
+    public var clientConfig: DXLClientConfig { simulated.clientConfig() }
+    /// The `dxlclient.config` file, for clients in other processes (Python included).
+    public var clientConfigPath: String { simulated.clientConfigPath }
+    /// What the fake TIE knows now.
+    public var store: ReputationStore { simulated.store }
+
+    /// A connected DXL client of this fabric, disconnected when the fabric is torn down.
+    public func connectedClient() async throws -> DXLClient {
+        let client = try DXLClient(config: clientConfig)
+        try await client.connect()
+        clients.withLock { $0.append(client) }
+        return client
+    }
+
+    /// A TIE client on a new connected DXL client.
+    public func tieClient() async throws -> TieClient {
+        TieClient(try await connectedClient())
+    }
+
+    /// Plays every scenario's timeline (steps wait for subscribers as the scenario says) and returns
+    /// when it is done.
+    @discardableResult
+    public func play() async throws -> [ScenarioPlayer.StepResult] {
+        try await simulated.play(scenarios)
+    }
+
+    /// Plays the timelines in the background; await the task's value to know it finished.
+    @discardableResult
+    public func startPlaying() -> Task<[ScenarioPlayer.StepResult], any Error> {
+        Task { try await self.play() }
+    }
+
+    /// Returns the fake TIE's knowledge and the registry to their state at start.
+    public func reset() {
+        simulated.reset()
+    }
+
+    /// The dictionary the Python callback would receive for event `event` of step `step` of scenario
+    /// `scenario` (a detection time left to default is "now", so compare that field separately).
+    public func expectedDictionary(step: Int, event: Int = 0, scenario: Int = 0) -> JSONValue? {
+        let scenario = scenarios[scenario]
+        let timelineStep = scenario.timeline[step]
+        guard let payload = simulated.player().payload(for: timelineStep, index: event, scenario: scenario) else { return nil }
+        switch timelineStep.action {
+        case .detection: return try? TieEventTransform.detection(payload)
+        case .firstInstance: return try? TieEventTransform.firstInstance(payload)
+        case .fileReputationChange, .certificateReputationChange: return try? TieEventTransform.reputationChange(payload)
+        case .event: return payload
+        }
+    }
+
+    func tearDown() async {
+        for client in clients.withLock({ clients in defer { clients.removeAll() }; return clients }) {
+            await client.disconnect()
+        }
+        await simulated.stop()
+    }
+}
+
+/// Why a fabric helper gave up.
+public enum TIEFabricError: Error, CustomStringConvertible {
+    case scenarioNotFound(String, searched: [String])
+    case timedOut(waitingFor: String, after: Duration)
+
+    public var description: String {
+        switch self {
+        case .scenarioNotFound(let name, let searched):
+            return "scenario '\(name)' not found (looked in \(searched.joined(separator: ", ")))"
+        case .timedOut(let what, let after):
+            return "timed out after \(after) waiting for \(what)"
+        }
+    }
+}
+
+/// Certificates made once per test process (RSA key generation is the slow part of starting a fabric),
+/// copied into each fabric's own state directory.
+private let sharedCertificates: Result<String, any Error> = Result {
+    let folder = NSTemporaryDirectory() + "tiesim-testing-\(getpid())/certs"
+    _ = try FabricCertificates.prepare(in: folder, clients: ["client", "tiesim"])
+    return folder
+}
+
+/// Finds a scenario by path, or by name in `scenarios/` of the working directory or a folder above it.
+func resolveScenario(_ name: String) throws -> String {
+    var searched: [String] = []
+    let manager = FileManager.default
+    if name.hasPrefix("/") {
+        if manager.fileExists(atPath: name) { return name }
+        throw TIEFabricError.scenarioNotFound(name, searched: [name])
+    }
+    var folder = URL(fileURLWithPath: manager.currentDirectoryPath)
+    for _ in 0..<6 {
+        for candidate in [folder.appendingPathComponent(name), folder.appendingPathComponent("scenarios").appendingPathComponent(name)] {
+            searched.append(candidate.path)
+            if manager.fileExists(atPath: candidate.path) { return candidate.path }
+        }
+        folder.deleteLastPathComponent()
+    }
+    throw TIEFabricError.scenarioNotFound(name, searched: searched)
+}
+
+/// Starts a fake TIE fabric with `scenario` (a path, or a name found in `scenarios/`), plus
+/// `scenarios` and inline `yaml`, runs `body`, and tears everything down afterwards — also when
+/// `body` throws. Each call gets its own broker on a free port, so tests may run in parallel.
+public func withTIEFabric<T>(
+    scenario: String? = nil,
+    scenarios: [String] = [],
+    yaml: String? = nil,
+    _ body: (TIEFabric) async throws -> T
+) async throws -> T {
+    var loaded: [Scenario] = []
+    for name in (scenario.map { [$0] } ?? []) + scenarios {
+        loaded.append(try ScenarioLoader.load(path: try resolveScenario(name)))
+    }
+    if let yaml { loaded.append(try ScenarioLoader.parse(text: yaml, file: "inline.yaml")) }
+    let directory = NSTemporaryDirectory() + "tiesim-testing-\(getpid())/fabric-\(UUID().uuidString.prefix(8))"
+    try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+    try FileManager.default.copyItem(atPath: try sharedCertificates.get(), toPath: directory + "/certs")
+    var options = SimulatedFabric.Options(stateDirectory: directory)
+    options.scenarios = loaded
+    let fabric = TIEFabric(simulated: try await SimulatedFabric.start(options), scenarios: loaded)
+    do {
+        let result = try await body(fabric)
+        await fabric.tearDown()
+        try? FileManager.default.removeItem(atPath: directory)
+        return result
+    } catch {
+        await fabric.tearDown()
+        try? FileManager.default.removeItem(atPath: directory)
+        throw error
+    }
+}
