@@ -76,7 +76,7 @@ let package = Package(
             name: "tiesim-bench",
             dependencies: ["DXL", "TIE", "TIESimulator", "CMosquitto", .product(name: "Logging", package: "swift-log")],
             path: "Benchmarks/tiesim-bench",
-            exclude: ["python_tie_service.py"]
+            exclude: ["python_tie_service.py", "python_detection_counter.py"]
         ),
         .testTarget(name: "DXLTests", dependencies: ["DXL"], exclude: ["Fixtures"]),
         // Helpers shared by the integration tests: the Python peers, inboxes, hex.

@@ -9,6 +9,9 @@
 // requests — get_file_reputation throughput and p50/p99 latency with 1, 8 and 64 concurrent requesters,
 //            fake TIE vs a Python dxlclient service answering from the same data, same load generator
 //            (goal ≥ 10× Python), and p99 at a paced 1,000 requests/s (goal < 2 ms).
+// callbacks — detection events/s delivered to a Swift TieClient callback (dictionary built), beside the
+//            Python dxltieclient DetectionCallback and a raw libmosquitto subscriber, same stream
+//            (goals ≥ 10× Python, ≥ 80 % of raw).
 // store    — load time of 1,000,000 files and lookup time at 1 k, 100 k and 1 M files (goal: flat).
 import CMosquitto
 import DXL
@@ -330,3 +333,121 @@ if mode == "player" || mode == "all" { try await benchPlayer() }
 if mode == "parse" || mode == "all" { try benchParse() }
 if mode == "requests" || mode == "all" { try await benchRequests() }
 if mode == "store" || mode == "all" { benchStore() }
+if mode == "callbacks" || mode == "all" { try await benchCallbacks() }
+
+// MARK: Callbacks
+
+/// A raw libmosquitto subscriber counting messages, for the baseline.
+final class RawSubscriber: @unchecked Sendable {
+    let mosq: OpaquePointer
+    let received = Atomic<Int>(0)
+    let lastArrival = Mutex<ContinuousClock.Instant?>(nil)
+    let ready = Atomic<Int>(0)
+
+    init(certificates: FabricCertificates, port: Int, topic: String) {
+        mosq = mosquitto_new("raw-sub-\(UUID())", true, nil)!
+        mosquitto_user_data_set(mosq, Unmanaged.passUnretained(self).toOpaque())
+        mosquitto_tls_set(mosq, certificates.caCertificate, nil, certificates.clientCertificate("client"), certificates.clientKey("client"), nil)
+        mosquitto_tls_insecure_set(mosq, true)
+        mosquitto_connect_callback_set(mosq) { mosq, userdata, _ in
+            let me = Unmanaged<RawSubscriber>.fromOpaque(userdata!).takeUnretainedValue()
+            mosquitto_subscribe(mosq, nil, TieTopic.fileDetection, 0)
+            me.ready.add(1, ordering: .relaxed)
+        }
+        mosquitto_subscribe_callback_set(mosq) { _, userdata, _, _, _ in
+            Unmanaged<RawSubscriber>.fromOpaque(userdata!).takeUnretainedValue().ready.add(1, ordering: .relaxed)
+        }
+        mosquitto_message_callback_set(mosq) { _, userdata, _ in
+            let me = Unmanaged<RawSubscriber>.fromOpaque(userdata!).takeUnretainedValue()
+            me.received.add(1, ordering: .relaxed)
+            me.lastArrival.withLock { $0 = clock.now }
+        }
+        mosquitto_connect(mosq, "127.0.0.1", Int32(port), 60)
+        mosquitto_loop_start(mosq)
+        while ready.load(ordering: .relaxed) < 2 { usleep(1000) }
+    }
+
+    func close() {
+        mosquitto_disconnect(mosq)
+        mosquitto_loop_stop(mosq, false)
+        mosquitto_destroy(mosq)
+    }
+}
+
+final class ArrivalCounter: Sendable {
+    let count = Atomic<Int>(0)
+    let last = Mutex<ContinuousClock.Instant?>(nil)
+}
+
+/// Waits until `count()` reaches `target` or stops growing for 5 s.
+func waitForArrivals(_ target: Int, _ count: () -> Int) {
+    var last = -1
+    var changed = clock.now
+    while count() < target {
+        let now = count()
+        if now != last { last = now; changed = clock.now }
+        if clock.now - changed > .seconds(5) { break }
+        usleep(500)
+    }
+}
+
+func benchCallbacks() async throws {
+    let events = option("--events", 100_000)
+    var options = SimulatedFabric.Options(stateDirectory: workFolder + "/callbacks")
+    options.clients = ["client", "python"]
+    // Only the broker is needed: without tiesim's # subscriber the broker fans each event out once.
+    options.answerUnservedRequests = false
+    let fabric = try await SimulatedFabric.start(options)
+    let payload = Array(#"{"agentGuid": "{68125cd6-a5d8-11e6-348e-000c29663178}", "detectionTime": 1481301796, "hashes": [{"type": "md5", "value": "614rncUYF6CG17l+tSQQqw=="}, {"type": "sha1", "value": "Q139Rw9ydDfHy08Hy6H5ofQnJlY="}, {"type": "sha256", "value": "QUuxaxDs4tsthEjLnzE/gMt3wxDKDBnuA8c8ugwW/ts="}], "localReputation": 1, "name": "FOCUS_MALWARE2.EXE", "remediationAction": 5}"#.utf8)
+    let bytes = DXLMessageCodec.encode(.event(topic: TieTopic.fileDetection, payload: payload))
+    print("callbacks: \(events) detection events of \(bytes.count) bytes, published by raw libmosquitto, to one subscriber at a time")
+
+    func publishStream() -> ContinuousClock.Instant {
+        let publisher = RawPublisher(certificates: fabric.certificates, port: fabric.broker.port)
+        let start = clock.now
+        _ = publisher.publish(bytes: bytes, topic: TieTopic.fileDetection, count: events)
+        publisher.close()
+        return start
+    }
+
+    // Raw libmosquitto subscriber.
+    let raw = RawSubscriber(certificates: fabric.certificates, port: fabric.broker.port, topic: TieTopic.fileDetection)
+    let rawStart = publishStream()
+    waitForArrivals(events) { raw.received.load(ordering: .relaxed) }
+    let rawCount = raw.received.load(ordering: .relaxed)
+    let rawRate = Double(rawCount) / seconds((raw.lastArrival.withLock { $0 } ?? clock.now) - rawStart)
+    raw.close()
+
+    // Swift TieClient: the callback gets the typed detection with the Python-equivalent dictionary.
+    let client = try DXLClient(config: fabric.clientConfig())
+    try await client.connect()
+    let tie = TieClient(client)
+    let counter = ArrivalCounter()
+    try await tie.addFileDetectionCallback { detection in
+        if detection.dictionary["hashes"]?["md5"] != nil { counter.count.add(1, ordering: .relaxed) }
+        counter.last.withLock { $0 = clock.now }
+    }
+    let swiftStart = publishStream()
+    waitForArrivals(events) { counter.count.load(ordering: .relaxed) }
+    let swiftCount = counter.count.load(ordering: .relaxed)
+    let swiftRate = Double(swiftCount) / seconds((counter.last.withLock { $0 } ?? clock.now) - swiftStart)
+    await client.disconnect()
+
+    // Python dxltieclient DetectionCallback.
+    let script = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("python_detection_counter.py").path
+    let output = workFolder + "/python-callbacks.out"
+    let python = try ChildProcess(executable: "/usr/bin/env", arguments: ["python3", script, options.stateDirectory + "/dxlclient-python.config", String(events)], outputPath: output)
+    defer { python.terminate() }
+    while !((try? String(contentsOfFile: output, encoding: .utf8)) ?? "").contains("READY") { try await Task.sleep(for: .milliseconds(50)) }
+    let wallStart = Date().timeIntervalSince1970
+    _ = publishStream()
+    python.wait()
+    let text = (try? String(contentsOfFile: output, encoding: .utf8)) ?? ""
+    let fields = text.split(whereSeparator: { $0 == " " || $0 == "\n" })
+    let pythonCount = fields.firstIndex(of: "SEEN").map { Int(fields[$0 + 1]) ?? 0 } ?? 0
+    let pythonLast = fields.firstIndex(of: "LAST").map { Double(fields[$0 + 1]) ?? 0 } ?? 0
+    let pythonRate = Double(pythonCount) / max(0.001, pythonLast - wallStart)
+    print("callbacks: raw libmosquitto subscriber \(format(rawRate)) ev/s (\(rawCount)/\(events)); Swift TieClient \(format(swiftRate)) ev/s (\(swiftCount)/\(events)); Python dxltieclient \(format(pythonRate)) ev/s (\(pythonCount)/\(events))")
+    print("callbacks: Swift = \(format(swiftRate / max(pythonRate, 1), digits: 1))× Python (goal ≥ 10×), \(format(100 * swiftRate / rawRate, digits: 1)) % of raw (goal ≥ 80 %)")
+    await fabric.stop()
+}
