@@ -51,12 +51,12 @@ public struct MessagePackReader: ~Copyable {
         return byte
     }
 
-    private mutating func readBigEndian<T: FixedWidthInteger>(_: T.Type, start: Int) throws(MessagePackError) -> T {
-        let size = MemoryLayout<T>.size
+    /// Reads `size` bytes big-endian (1, 2, 4 or 8). Not generic: this is the hot path of every decode.
+    private mutating func readBigEndian(size: Int, start: Int) throws(MessagePackError) -> UInt64 {
         guard remaining >= size else { throw .truncated(offset: start) }
-        var value: T = 0
+        var value: UInt64 = 0
         for index in 0..<size {
-            value = (value << 8) | T(base[offset + index])
+            value = (value << 8) | UInt64(base[offset + index])
         }
         offset += size
         return value
@@ -69,14 +69,14 @@ public struct MessagePackReader: ~Copyable {
         switch byte {
         case 0x00...0x7f: return Int64(byte)
         case 0xe0...0xff: return Int64(Int8(bitPattern: byte))
-        case 0xcc: return Int64(try readBigEndian(UInt8.self, start: start))
-        case 0xcd: return Int64(try readBigEndian(UInt16.self, start: start))
-        case 0xce: return Int64(try readBigEndian(UInt32.self, start: start))
-        case 0xcf: return Int64(bitPattern: try readBigEndian(UInt64.self, start: start))
-        case 0xd0: return Int64(Int8(bitPattern: try readBigEndian(UInt8.self, start: start)))
-        case 0xd1: return Int64(Int16(bitPattern: try readBigEndian(UInt16.self, start: start)))
-        case 0xd2: return Int64(Int32(bitPattern: try readBigEndian(UInt32.self, start: start)))
-        case 0xd3: return Int64(bitPattern: try readBigEndian(UInt64.self, start: start))
+        case 0xcc: return Int64(try readBigEndian(size: 1, start: start))
+        case 0xcd: return Int64(try readBigEndian(size: 2, start: start))
+        case 0xce: return Int64(try readBigEndian(size: 4, start: start))
+        case 0xcf: return Int64(bitPattern: try readBigEndian(size: 8, start: start))
+        case 0xd0: return Int64(Int8(truncatingIfNeeded: try readBigEndian(size: 1, start: start)))
+        case 0xd1: return Int64(Int16(truncatingIfNeeded: try readBigEndian(size: 2, start: start)))
+        case 0xd2: return Int64(Int32(truncatingIfNeeded: try readBigEndian(size: 4, start: start)))
+        case 0xd3: return Int64(bitPattern: try readBigEndian(size: 8, start: start))
         default:
             offset = start
             throw .unexpectedType(expected: "an integer", byte: byte, offset: start)
@@ -90,9 +90,9 @@ public struct MessagePackReader: ~Copyable {
         let length: Int
         switch byte {
         case 0xa0...0xbf: length = Int(byte & 0x1f)
-        case 0xd9, 0xc4: length = Int(try readBigEndian(UInt8.self, start: start))
-        case 0xda, 0xc5: length = Int(try readBigEndian(UInt16.self, start: start))
-        case 0xdb, 0xc6: length = Int(try readBigEndian(UInt32.self, start: start))
+        case 0xd9, 0xc4: length = Int(try readBigEndian(size: 1, start: start))
+        case 0xda, 0xc5: length = Int(try readBigEndian(size: 2, start: start))
+        case 0xdb, 0xc6: length = Int(try readBigEndian(size: 4, start: start))
         case 0xc0: return nil
         default:
             offset = start
@@ -111,8 +111,11 @@ public struct MessagePackReader: ~Copyable {
     public mutating func readOptionalString() throws(MessagePackError) -> String? {
         let start = offset
         guard let range = try readRawRange() else { return nil }
-        let slice = UnsafeRawBufferPointer(rebasing: base[range])
-        guard let string = String(validating: slice.bindMemory(to: UInt8.self), as: UTF8.self) else {
+        guard !range.isEmpty, let address = base.baseAddress else { return "" }
+        let slice = UnsafeBufferPointer(start: address.advanced(by: range.lowerBound).assumingMemoryBound(to: UInt8.self), count: range.count)
+        // ASCII (ids, topics) needs no validation; anything else is checked as UTF-8.
+        if slice.allSatisfy({ $0 < 0x80 }) { return String(decoding: slice, as: UTF8.self) }
+        guard let string = String(validating: slice, as: UTF8.self) else {
             offset = start
             throw .invalidUTF8(offset: start)
         }
@@ -126,8 +129,8 @@ public struct MessagePackReader: ~Copyable {
 
     /// Reads raw bytes (a string or bin value); `nil` reads as no bytes.
     public mutating func readBytes() throws(MessagePackError) -> [UInt8] {
-        guard let range = try readRawRange() else { return [] }
-        return [UInt8](UnsafeRawBufferPointer(rebasing: base[range]))
+        guard let range = try readRawRange(), !range.isEmpty, let address = base.baseAddress else { return [] }
+        return [UInt8](UnsafeRawBufferPointer(start: address.advanced(by: range.lowerBound), count: range.count))
     }
 
     /// Reads an array header and returns its element count, checked against the bytes left
@@ -138,8 +141,8 @@ public struct MessagePackReader: ~Copyable {
         let count: Int
         switch byte {
         case 0x90...0x9f: count = Int(byte & 0x0f)
-        case 0xdc: count = Int(try readBigEndian(UInt16.self, start: start))
-        case 0xdd: count = Int(try readBigEndian(UInt32.self, start: start))
+        case 0xdc: count = Int(try readBigEndian(size: 2, start: start))
+        case 0xdd: count = Int(try readBigEndian(size: 4, start: start))
         case 0xc0: count = 0
         default:
             offset = start

@@ -39,7 +39,7 @@ enum DidYouMean {
         for candidate in candidates {
             let distance = editDistance(lowered, candidate.lowercased())
             let limit = candidate.count <= 3 ? 1 : max(2, candidate.count / 3)
-            if distance <= limit, best == nil || distance < best!.1 { best = (candidate, distance) }
+            if distance <= limit, distance < (best?.1 ?? Int.max) { best = (candidate, distance) }
         }
         return best?.0
     }
