@@ -135,3 +135,19 @@ struct TieConstantsTests {
         #expect(TieHelpers.localTime("1481301796")?.timeIntervalSince1970 == 1_481_301_796)
     }
 }
+
+@Suite("Base64")
+struct Base64Tests {
+    @Test("the fast decoder agrees with Foundation on every length and rejects malformed base64")
+    func agreesWithFoundation() {
+        var generator = SystemRandomNumberGenerator()
+        for length in 0..<70 {
+            let bytes = (0..<length).map { _ in UInt8.random(in: 0...255, using: &generator) }
+            let text = Data(bytes).base64EncodedString()
+            #expect(HashEncoding.decodeBase64(text) == bytes)
+        }
+        for bad in ["%%%=", "abc", "ab=c", "a===", "QUJD=", "QQ==QQ==", "QQ=A"] {
+            #expect(HashEncoding.decodeBase64(bad) == nil, "\(bad)")
+        }
+    }
+}

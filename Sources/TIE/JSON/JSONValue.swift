@@ -19,6 +19,7 @@ public enum JSONValue: Sendable, Hashable {
         }
         set {
             guard case .object(var members) = self else { return }
+            self = .null  // drop our reference first, so the members are changed in place, not copied
             members[key] = newValue
             self = .object(members)
         }

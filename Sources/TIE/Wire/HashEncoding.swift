@@ -59,8 +59,50 @@ public enum HashEncoding {
 
     /// Base64 → lowercase hex, as `_base64_to_hex`.
     public static func hex(base64: String) throws(HashEncodingError) -> String {
-        guard let data = Data(base64Encoded: base64) else { throw .notBase64(base64) }
-        return hex(data)
+        guard let bytes = decodeBase64(base64) else { throw .notBase64(base64) }
+        return hex(bytes)
+    }
+
+    private static let base64Values: [UInt8] = {
+        var table = [UInt8](repeating: 0xff, count: 256)
+        for (index, character) in "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/".utf8.enumerated() {
+            table[Int(character)] = UInt8(index)
+        }
+        return table
+    }()
+
+    /// Standard base64 (with `=` padding) → bytes; nil when it is not base64. Hashes arrive in every
+    /// TIE event, so this avoids Foundation's slower general decoder.
+    public static func decodeBase64(_ text: String) -> [UInt8]? {
+        var text = text
+        return text.withUTF8 { utf8 -> [UInt8]? in
+            guard utf8.count % 4 == 0 else { return nil }
+            var output: [UInt8] = []
+            output.reserveCapacity(utf8.count / 4 * 3)
+            var index = 0
+            while index < utf8.count {
+                let a = base64Values[Int(utf8[index])], b = base64Values[Int(utf8[index + 1])]
+                let cByte = utf8[index + 2], dByte = utf8[index + 3]
+                guard a != 0xff, b != 0xff else { return nil }
+                output.append(a << 2 | b >> 4)
+                if cByte == UInt8(ascii: "=") {
+                    guard dByte == UInt8(ascii: "="), index + 4 == utf8.count else { return nil }
+                    break
+                }
+                let c = base64Values[Int(cByte)]
+                guard c != 0xff else { return nil }
+                output.append((b & 0x0f) << 4 | c >> 2)
+                if dByte == UInt8(ascii: "=") {
+                    guard index + 4 == utf8.count else { return nil }
+                    break
+                }
+                let d = base64Values[Int(dByte)]
+                guard d != 0xff else { return nil }
+                output.append((c & 0x03) << 6 | d)
+                index += 4
+            }
+            return output
+        }
     }
 
     /// `[{"type": T, "value": b64}, …]` → `{T: hex, …}`, as `_transform_hashes`.
