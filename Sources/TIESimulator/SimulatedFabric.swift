@@ -57,12 +57,15 @@ public final class SimulatedFabric: Sendable {
     public let clientConfigPath: String
     /// The broker GUID tiesim stamps on what it sends.
     public let brokerGuid: String
+    /// Everything seen and done on the fabric since start (or the last reset).
+    public let journal: Journal
     private let lock: StateLock
     private let logger: Logger
 
     private init(options: Options, certificates: FabricCertificates, broker: LocalBroker, store: ReputationStore, tie: FakeTieService,
                  services: FabricServices, watcher: SubscriptionWatcher, serviceClient: DXLClient, playerClient: DXLClient,
-                 clientConfigPath: String, brokerGuid: String, lock: StateLock, logger: Logger) {
+                 clientConfigPath: String, brokerGuid: String, journal: Journal, lock: StateLock, logger: Logger) {
+        self.journal = journal
         self.options = options
         self.certificates = certificates
         self.broker = broker
@@ -110,8 +113,11 @@ public final class SimulatedFabric: Sendable {
             }
             let store = ReputationStore(scenarios: options.scenarios)
             let unknown = options.scenarios.last?.settings.unknownHashes ?? .realServer
-            let tie = FakeTieService(client: serviceClient, store: store, unknownHashes: unknown, logger: logger)
-            let services = FabricServices(client: serviceClient, brokerGuid: brokerGuid, answersUnservedRequests: options.answerUnservedRequests, logger: logger)
+            let journal = Journal()
+            let tie = FakeTieService(client: serviceClient, store: store, unknownHashes: unknown, logger: logger, journal: journal,
+                                     recordsRequests: !options.answerUnservedRequests)
+            let services = FabricServices(client: serviceClient, brokerGuid: brokerGuid, answersUnservedRequests: options.answerUnservedRequests,
+                                          journal: journal, logger: logger)
             try await tie.start()
             try await services.start()
             let watcher = SubscriptionWatcher(logPath: broker.logPath, ignoring: [serviceClient.clientId, playerClient.clientId], logger: logger)
@@ -122,7 +128,7 @@ public final class SimulatedFabric: Sendable {
             }
             return SimulatedFabric(options: options, certificates: certificates, broker: broker, store: store, tie: tie, services: services,
                                    watcher: watcher, serviceClient: serviceClient, playerClient: playerClient, clientConfigPath: configPath,
-                                   brokerGuid: brokerGuid, lock: lock, logger: logger)
+                                   brokerGuid: brokerGuid, journal: journal, lock: lock, logger: logger)
         } catch {
             lock.release()
             throw error
@@ -131,7 +137,7 @@ public final class SimulatedFabric: Sendable {
 
     /// A player for this fabric (waits for subscribers through the broker's log).
     public func player(progress: (@Sendable (ScenarioPlayer.Progress) -> Void)? = nil) -> ScenarioPlayer {
-        ScenarioPlayer(client: playerClient, store: store, watcher: watcher, logger: logger, progress: progress)
+        ScenarioPlayer(client: playerClient, store: store, watcher: watcher, journal: journal, logger: logger, progress: progress)
     }
 
     /// Plays the timelines of `scenarios` (default: the ones the fabric was started with).
@@ -144,6 +150,7 @@ public final class SimulatedFabric: Sendable {
     public func reset() {
         store.reset()
         services.reset()
+        journal.clear()
     }
 
     /// The configuration a Swift client of this fabric uses (client certificate `client`).

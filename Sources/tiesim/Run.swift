@@ -20,6 +20,8 @@ struct Run: AsyncParsableCommand {
     @Option(name: .long, help: "The dxlclient.config to connect with.")
     var config: String
 
+    @OptionGroup var reports: ReportOptions
+
     @OptionGroup var global: GlobalOptions
 
     func run() async throws {
@@ -39,15 +41,26 @@ struct Run: AsyncParsableCommand {
             printError("tiesim: \(error)")
             throw Exit.environment
         }
-        let player = ScenarioPlayer(client: client, store: ReputationStore(scenarios: loaded), watcher: nil, progress: progressPrinter)
+        let observer = try FabricObserver(config: clientConfig)
         do {
-            let results = try await player.play(loaded)
-            printLine("tiesim timeline done: \(results.reduce(0) { $0 + $1.sent }) events in \(results.count) steps")
+            try await observer.start()
         } catch {
             printError("tiesim: \(error)")
-            await client.disconnect()
-            throw Exit.failure
+            throw Exit.environment
         }
+        let player = ScenarioPlayer(client: client, store: ReputationStore(scenarios: loaded), watcher: nil, journal: observer.journal, progress: progressPrinter)
+        var steps: [ScenarioPlayer.StepResult] = []
+        var playError: String?
+        do {
+            steps = try await player.play(loaded)
+            printLine("tiesim timeline done: \(steps.reduce(0) { $0 + $1.sent }) events in \(steps.count) steps")
+        } catch {
+            printError("tiesim: \(error)")
+            playError = String(describing: error)
+        }
+        let passed = await reports.finish(loaded, steps: steps, playError: playError, journal: observer.journal)
+        await observer.stop()
         await client.disconnect()
+        if !passed { throw Exit.failure }
     }
 }

@@ -11,7 +11,7 @@ struct Tiesim: AsyncParsableCommand {
         discussion: """
         Exit codes:
           0  success
-          1  the run failed (a step could not be played, no subscriber came, the fabric failed at run time)
+          1  the run failed (an expectation did not hold, a step could not be played, no subscriber came)
           2  invalid input (a scenario or dxlclient.config with mistakes; each is printed as file:line:column)
           3  the environment is missing something (mosquitto not installed, a port or state directory in use)
           64 bad command-line arguments

@@ -34,6 +34,8 @@ struct Up: AsyncParsableCommand {
     @Flag(name: .long, help: "Do not answer requests nobody serves with the broker's 'no service' error (saves a # subscription: more request throughput).")
     var noUnservedErrors = false
 
+    @OptionGroup var reports: ReportOptions
+
     @OptionGroup var global: GlobalOptions
 
     func run() async throws {
@@ -59,19 +61,22 @@ struct Up: AsyncParsableCommand {
             throw Exit.environment
         }
         printLine("tiesim ready: clients connect with \(fabric.clientConfigPath) (broker \(host):\(fabric.broker.port))")
-        let player = Task {
+        let player = Task { () -> Bool in
+            var steps: [ScenarioPlayer.StepResult] = []
+            var playError: String?
             do {
-                let results = try await fabric.player(progress: progressPrinter).play(loaded)
+                steps = try await fabric.player(progress: progressPrinter).play(loaded)
                 if !loaded.isEmpty {
-                    printLine("tiesim timeline done: \(results.reduce(0) { $0 + $1.sent }) events in \(results.count) steps")
+                    printLine("tiesim timeline done: \(steps.reduce(0) { $0 + $1.sent }) events in \(steps.count) steps")
                 }
-                return true
             } catch is CancellationError {
                 return true
             } catch {
                 printError("tiesim: \(error)")
-                return false
+                playError = String(describing: error)
             }
+            guard exitWhenDone else { return playError == nil }
+            return await reports.finish(loaded, steps: steps, playError: playError, journal: fabric.journal)
         }
         var succeeded = true
         if exitWhenDone {
@@ -89,6 +94,9 @@ struct Up: AsyncParsableCommand {
         _ = await player.value
         await fabric.stop()
         printError("tiesim: stopped")
+        if !exitWhenDone, reports.junit != nil || reports.journal != nil || reports.report != nil {
+            _ = await reports.finish(loaded, steps: [], playError: nil, journal: fabric.journal)
+        }
         if !succeeded { throw Exit.failure }
     }
 }

@@ -51,14 +51,16 @@ public final class ScenarioPlayer: Sendable {
     private let watcher: SubscriptionWatcher?
     private let logger: Logger
     private let progress: (@Sendable (Progress) -> Void)?
+    private let journal: Journal?
     /// How many events may wait unsent before the player pauses.
     public let sendWindow: Int
 
     /// A player sending through `client`, changing `store` for reputation-change steps, and waiting
     /// for subscribers through `watcher` (nil: against a fabric tiesim does not run, steps do not wait).
-    public init(client: DXLClient, store: ReputationStore, watcher: SubscriptionWatcher?, sendWindow: Int = 5_000,
+    public init(client: DXLClient, store: ReputationStore, watcher: SubscriptionWatcher?, sendWindow: Int = 5_000, journal: Journal? = nil,
                 logger: Logger = Logger(label: "tiesim.player"), progress: (@Sendable (Progress) -> Void)? = nil) {
         self.client = client
+        self.journal = journal
         self.store = store
         self.watcher = watcher
         self.sendWindow = sendWindow
@@ -99,6 +101,7 @@ public final class ScenarioPlayer: Sendable {
             }
             let started = Date()
             let stepStart = clock.now
+            journal?.recordStep(step.name, topic: step.topic, scenario: scenario.name)
             let sent = try await run(step, of: scenario, clock: clock)
             previousEnd = clock.now
             results.append(StepResult(scenario: scenario.name, step: step.name, line: step.line, source: scenario.source,

@@ -17,6 +17,8 @@ public struct Scenario: Sendable {
     public var certificates: [CertificateKnowledge]
     /// The steps, in file order.
     public var timeline: [TimelineStep]
+    /// What the application under test must or must not do (`expect:`).
+    public var expectations: [Expectation] = []
 
     public init(name: String, description: String = "", source: String, settings: ScenarioSettings = ScenarioSettings(),
                 files: [FileKnowledge] = [], certificates: [CertificateKnowledge] = [], timeline: [TimelineStep] = []) {

@@ -39,6 +39,8 @@ public final class FabricServices: Sendable {
     private let simulatedTopics: Mutex<Set<String>>
     private let logger: Logger
     private let tokens = Mutex<[DXLClient.CallbackToken]>([])
+    /// Where requests and TIE events seen on the fabric are recorded.
+    public let journal: Journal?
     /// The fabric's broker GUID, in `brokerGuid` of registrations.
     public let brokerGuid: String
     /// Whether requests nobody serves get the "no service" error. That needs a `#` subscription, which
@@ -48,8 +50,9 @@ public final class FabricServices: Sendable {
     /// Fabric services answering through `client`; `simulatedTopics` are served by tiesim itself (the
     /// fake TIE's topics) and never get a "no service" error.
     public init(client: DXLClient, brokerGuid: String, simulatedTopics: Set<String> = Set(FakeTieService.servedTopics),
-                answersUnservedRequests: Bool = true, logger: Logger = Logger(label: "tiesim.fabric")) {
+                answersUnservedRequests: Bool = true, journal: Journal? = nil, logger: Logger = Logger(label: "tiesim.fabric")) {
         self.client = client
+        self.journal = journal
         self.brokerGuid = brokerGuid
         self.answersUnservedRequests = answersUnservedRequests
         self.simulatedTopics = Mutex(simulatedTopics.union([ServiceRegistryTopic.register, ServiceRegistryTopic.unregister, ServiceRegistryTopic.query]))
@@ -69,7 +72,15 @@ public final class FabricServices: Sendable {
         added.append(try await client.addRequestCallback(topic: ServiceRegistryTopic.query) { [weak self] in self?.query($0) })
         if answersUnservedRequests {
             // Every request on the fabric passes here; the ones nobody serves get the broker's error.
-            added.append(try await client.addRequestCallback(topic: "#") { [weak self] in self?.checkServed($0) })
+            added.append(try await client.addRequestCallback(topic: "#") { [weak self] in
+                self?.journal?.record($0, kind: .request)
+                self?.checkServed($0)
+            })
+        }
+        if let journal {
+            for topic in ["/mcafee/event/tie/#", "/mcafee/event/external/#"] {
+                added.append(try await client.addEventCallback(topic: topic) { journal.record($0, kind: .event) })
+            }
         }
         tokens.withLock { $0 += added }
     }

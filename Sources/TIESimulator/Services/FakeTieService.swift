@@ -34,11 +34,18 @@ public final class FakeTieService: Sendable {
     public static let serverVersion = "73183493944770750"
     /// Called for every request served and every report received (for journals and tests).
     private let observer: (@Sendable (DXLMessage, String?) -> Void)?
+    /// Where error replies and the events this service broadcasts are recorded; with `recordsRequests`,
+    /// the requests too (when no `#` observer records them).
+    private let journal: Journal?
+    private let recordsRequests: Bool
 
     /// A service answering through `client` from `store`.
     public init(client: DXLClient, store: ReputationStore, unknownHashes: UnknownHashBehaviour = .realServer,
-                logger: Logger = Logger(label: "tiesim.tie"), observer: (@Sendable (DXLMessage, String?) -> Void)? = nil) {
+                logger: Logger = Logger(label: "tiesim.tie"), journal: Journal? = nil, recordsRequests: Bool = false,
+                observer: (@Sendable (DXLMessage, String?) -> Void)? = nil) {
         self.client = client
+        self.journal = journal
+        self.recordsRequests = recordsRequests
         self.store = store
         self.unknownHashes = Mutex(unknownHashes)
         self.logger = logger
@@ -72,6 +79,7 @@ public final class FakeTieService: Sendable {
     // MARK: Requests
 
     func handle(_ request: DXLMessage) {
+        if recordsRequests { journal?.record(request, kind: .request) }
         let reply: Reply
         do {
             let body = try parseBody(request)
@@ -98,6 +106,7 @@ public final class FakeTieService: Sendable {
         case .error(let code, let message):
             response = .errorResponse(to: request, code: code, message: message)
             observer?(request, message)
+            journal?.record(response, kind: .errorReply, note: message)
         }
         do {
             try client.send(response)
@@ -220,7 +229,9 @@ public final class FakeTieService: Sendable {
 
     func send(_ value: JSONValue, on topic: String) {
         do {
-            try client.sendEvent(topic: topic, payload: Array(value.serialized(style: .python).utf8))
+            let event = DXLMessage.event(topic: topic, payload: value.serializedBytes(style: .python))
+            journal?.record(event, kind: .event)
+            try client.send(event)
         } catch {
             logger.warning("could not broadcast on \(topic): \(error)")
         }
@@ -312,6 +323,7 @@ public final class FakeTieService: Sendable {
         } catch let error as BadRequest {
             logger.notice("ignored external report \(event.messageId): \(error.message)")
             observer?(event, error.message)
+            journal?.record(event, kind: .errorReply, note: "external report ignored: \(error.message)")
         } catch {
             logger.notice("ignored external report \(event.messageId): \(error)")
             observer?(event, String(describing: error))

@@ -1,0 +1,140 @@
+import DXL
+import Foundation
+import Synchronization
+import TIE
+
+/// One thing that happened on the fabric: a request received, an event seen, a step played, or a reply
+/// tiesim sent with an error.
+public struct JournalEntry: Sendable, Equatable {
+    /// What kind of entry it is.
+    public enum Kind: String, Sendable {
+        case request, event, step, errorReply = "error-reply"
+    }
+
+    public var kind: Kind
+    /// Wall-clock time.
+    public var time: Date
+    /// Time since the journal started.
+    public var offset: Duration
+    public var topic: String
+    public var messageId: String
+    /// Who sent it: the source client id, or the client id in the reply-to topic.
+    public var source: String
+    /// The payload as JSON with hashes in hex (a string when it is not JSON).
+    public var payload: JSONValue
+    /// Steps: the step's name; error replies: the error message.
+    public var note: String?
+
+    /// The entry as one JSON object (a line of `--journal`).
+    public var json: JSONValue {
+        var object: [String: JSONValue] = [
+            "kind": .string(kind.rawValue),
+            "time": .string(ISO8601DateFormatter.journal.string(from: time)),
+            "offsetMs": .double((Double(offset.components.seconds) * 1000 + Double(offset.components.attoseconds) / 1e15).rounded() ),
+            "topic": .string(topic), "messageId": .string(messageId), "source": .string(source), "payload": payload,
+        ]
+        if let note { object["note"] = .string(note) }
+        return .object(object)
+    }
+
+    /// A one-line summary for failure messages.
+    public var summary: String {
+        let seconds = Double(offset.components.seconds) + Double(offset.components.attoseconds) / 1e18
+        var text = String(format: "+%.3fs %@ %@", seconds, kind.rawValue, topic)
+        if let note { text += " (\(note))" }
+        let body = payload.serialized(style: .python)
+        text += " " + (body.count > 300 ? String(body.prefix(300)) + "…" : body)
+        return text
+    }
+}
+
+extension ISO8601DateFormatter {
+    nonisolated(unsafe) static let journal: ISO8601DateFormatter = {
+        let formatter = ISO8601DateFormatter()
+        formatter.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
+        return formatter
+    }()
+}
+
+/// Everything tiesim saw and did, in order: the basis of expectations and reports.
+/// Threading: any thread; one `Mutex` guards the entries. Bounded: past `limit` entries the oldest go.
+public final class Journal: Sendable {
+    private let entries = Mutex<[JournalEntry]>([])
+    private let start = Mutex(ContinuousClock.now)
+    private let startDate = Mutex(Date())
+    /// Most entries kept.
+    public let limit: Int
+
+    public init(limit: Int = 1_000_000) {
+        self.limit = limit
+    }
+
+    /// When the journal started (offsets count from here).
+    public var started: ContinuousClock.Instant { start.withLock { $0 } }
+
+    /// Records a message seen on the fabric.
+    public func record(_ message: DXLMessage, kind: JournalEntry.Kind, note: String? = nil) {
+        append(JournalEntry(kind: kind, time: Date(), offset: ContinuousClock.now - started, topic: message.destinationTopic,
+                            messageId: message.messageId, source: Self.source(of: message), payload: Self.decode(message.payload), note: note))
+    }
+
+    /// Records that a step started.
+    public func recordStep(_ name: String, topic: String, scenario: String) {
+        append(JournalEntry(kind: .step, time: Date(), offset: ContinuousClock.now - started, topic: topic, messageId: "",
+                            source: scenario, payload: .null, note: name))
+    }
+
+    func append(_ entry: JournalEntry) {
+        entries.withLock { entries in
+            entries.append(entry)
+            if entries.count > limit { entries.removeFirst(entries.count - limit) }
+        }
+    }
+
+    /// All entries, oldest first.
+    public var all: [JournalEntry] { entries.withLock { $0 } }
+
+    /// Forgets everything and restarts the clock.
+    public func clear() {
+        entries.withLock { $0.removeAll() }
+        start.withLock { $0 = .now }
+        startDate.withLock { $0 = Date() }
+    }
+
+    /// The journal as JSON Lines.
+    public var jsonLines: String {
+        all.map { $0.json.serialized() }.joined(separator: "\n") + (all.isEmpty ? "" : "\n")
+    }
+
+    static func source(of message: DXLMessage) -> String {
+        if !message.sourceClientId.isEmpty { return message.sourceClientId }
+        if let reply = message.replyToTopic, reply.hasPrefix("/mcafee/client/") { return String(reply.dropFirst("/mcafee/client/".count)) }
+        return ""
+    }
+
+    /// The payload as JSON with every TIE hash list turned into `{type: hex}`.
+    static func decode(_ payload: [UInt8]) -> JSONValue {
+        guard let json = try? JSONValue.parse(payload) else { return .string(String(decoding: payload, as: UTF8.self)) }
+        return hexHashes(json)
+    }
+
+    static func hexHashes(_ value: JSONValue) -> JSONValue {
+        switch value {
+        case .object(var members):
+            for (key, member) in members {
+                if key == "hashes", case .array = member, let hex = try? HashEncoding.transformHashes(member) {
+                    members[key] = hex
+                } else if key == "publicKeySha1", let b64 = member.stringValue, b64.count == 28, let hex = try? HashEncoding.hex(base64: b64) {
+                    members[key] = .string(hex)
+                } else {
+                    members[key] = hexHashes(member)
+                }
+            }
+            return .object(members)
+        case .array(let elements):
+            return .array(elements.map(hexHashes))
+        default:
+            return value
+        }
+    }
+}

@@ -1,0 +1,32 @@
+import ArgumentParser
+import Foundation
+import TIESimulator
+
+/// Where `up --exit-when-done` and `run` write their reports.
+struct ReportOptions: ParsableArguments {
+    @Option(name: .long, help: "Write a JUnit XML report (a test case per step and per expectation).")
+    var junit: String?
+
+    @Option(name: .long, help: "Write the journal as JSON Lines (every request, event and step, hashes in hex).")
+    var journal: String?
+
+    @Option(name: .long, help: "Write a self-contained HTML report of the run.")
+    var report: String?
+
+    @Option(name: .long, help: "Seconds to keep watching after the timeline for expectations without a 'within:' window.")
+    var settle: Double = 2
+
+    /// Checks the expectations, writes the reports, prints failures; returns whether the run passed.
+    func finish(_ scenarios: [Scenario], steps: [ScenarioPlayer.StepResult], playError: String?, journal: Journal) async -> Bool {
+        let result = await VerificationReport.check(scenarios, steps: steps, playError: playError, journal: journal,
+                                                    settle: .milliseconds(Int64(max(0, settle) * 1000)))
+        do {
+            try Reports.write(result, junit: junit, journal: self.journal, html: report)
+        } catch {
+            printError("tiesim: could not write a report: \(error)")
+        }
+        for expectation in result.expectations where !expectation.passed { printError(expectation.message) }
+        printLine("tiesim \(result.passed ? "passed" : "FAILED"): \(result.summary.split(separator: "\n").last.map(String.init) ?? "")")
+        return result.passed
+    }
+}
