@@ -25,6 +25,8 @@ public final class SimulatedFabric: Sendable {
         public var maxQueuedMessages: Int = 0
         /// Whether requests nobody serves get the broker's "no service" error (costs a `#` subscription).
         public var answerUnservedRequests: Bool = true
+        /// The port of the HTTP control API on 127.0.0.1: nil for none, 0 for a free port.
+        public var controlHTTPPort: Int? = nil
         public init(stateDirectory: String) { self.stateDirectory = stateDirectory }
     }
 
@@ -59,13 +61,23 @@ public final class SimulatedFabric: Sendable {
     public let brokerGuid: String
     /// Everything seen and done on the fabric since start (or the last reset).
     public let journal: Journal
+    /// The control commands (also served over DXL under `/tiesim/control/`).
+    public let control: FabricControl
+    /// The HTTP control API, when started.
+    public let http: HTTPControlServer?
+    /// The control commands' DXL service (kept alive here: its handlers hold it weakly).
+    let controlService: ControlService
     private let lock: StateLock
     private let logger: Logger
 
     private init(options: Options, certificates: FabricCertificates, broker: LocalBroker, store: ReputationStore, tie: FakeTieService,
                  services: FabricServices, watcher: SubscriptionWatcher, serviceClient: DXLClient, playerClient: DXLClient,
-                 clientConfigPath: String, brokerGuid: String, journal: Journal, lock: StateLock, logger: Logger) {
+                 clientConfigPath: String, brokerGuid: String, journal: Journal, control: FabricControl, controlService: ControlService,
+                 http: HTTPControlServer?, lock: StateLock, logger: Logger) {
         self.journal = journal
+        self.controlService = controlService
+        self.control = control
+        self.http = http
         self.options = options
         self.certificates = certificates
         self.broker = broker
@@ -126,9 +138,19 @@ public final class SimulatedFabric: Sendable {
             for client in options.clients.dropFirst() {
                 try broker.clientConfig(client: client).write(to: directory + "/dxlclient-\(client).config")
             }
+            let control = FabricControl(store: store, tie: tie, services: services, journal: journal, initial: options.scenarios) {
+                ScenarioPlayer(client: playerClient, store: store, watcher: watcher, journal: journal, logger: logger)
+            }
+            services.addSimulatedTopics(ControlService.topics)
+            let controlService = ControlService(client: serviceClient, control: control, logger: logger)
+            try await controlService.start()
+            var http: HTTPControlServer?
+            if let port = options.controlHTTPPort {
+                http = try await HTTPControlServer.start(control: control, port: port == 0 ? nil : port)
+            }
             return SimulatedFabric(options: options, certificates: certificates, broker: broker, store: store, tie: tie, services: services,
                                    watcher: watcher, serviceClient: serviceClient, playerClient: playerClient, clientConfigPath: configPath,
-                                   brokerGuid: brokerGuid, journal: journal, lock: lock, logger: logger)
+                                   brokerGuid: brokerGuid, journal: journal, control: control, controlService: controlService, http: http, lock: lock, logger: logger)
         } catch {
             lock.release()
             throw error
@@ -148,9 +170,7 @@ public final class SimulatedFabric: Sendable {
 
     /// Returns the store and registry to the state right after `start`.
     public func reset() {
-        store.reset()
-        services.reset()
-        journal.clear()
+        _ = control.reset()
     }
 
     /// The configuration a Swift client of this fabric uses (client certificate `client`).
@@ -160,6 +180,7 @@ public final class SimulatedFabric: Sendable {
 
     /// Stops the services, disconnects, stops mosquitto and releases the state directory.
     public func stop() async {
+        await http?.stop()
         tie.stop()
         services.stop()
         await playerClient.disconnect()

@@ -31,6 +31,12 @@ struct Up: AsyncParsableCommand {
     @Flag(name: .long, help: "Exit once the timelines are played instead of waiting for a signal.")
     var exitWhenDone = false
 
+    @Option(name: .long, help: "Port of the HTTP control API on 127.0.0.1 (default: a free port).")
+    var httpPort: Int?
+
+    @Flag(name: .long, help: "Do not start the HTTP control API (control stays available over DXL under /tiesim/control/).")
+    var noHttp = false
+
     @Flag(name: .long, help: "Do not answer requests nobody serves with the broker's 'no service' error (saves a # subscription: more request throughput).")
     var noUnservedErrors = false
 
@@ -46,6 +52,7 @@ struct Up: AsyncParsableCommand {
         options.host = host
         options.scenarios = loaded
         options.answerUnservedRequests = !noUnservedErrors
+        options.controlHTTPPort = noHttp ? nil : (httpPort ?? 0)
         let signals = SignalWaiter()
         let fabric: SimulatedFabric
         do {
@@ -60,7 +67,8 @@ struct Up: AsyncParsableCommand {
             printError("tiesim: could not start the fabric: \(error)")
             throw Exit.environment
         }
-        printLine("tiesim ready: clients connect with \(fabric.clientConfigPath) (broker \(host):\(fabric.broker.port))")
+        let controlURL = fabric.http.map { "; control API http://127.0.0.1:\($0.port)" } ?? ""
+        printLine("tiesim ready: clients connect with \(fabric.clientConfigPath) (broker \(host):\(fabric.broker.port)\(controlURL))")
         let player = Task { () -> Bool in
             var steps: [ScenarioPlayer.StepResult] = []
             var playError: String?

@@ -64,9 +64,9 @@ public final class ReputationStore: Sendable {
     }
 
     /// Adds what `scenario` defines (later definitions of the same hashes replace earlier ones), and
-    /// remembers it so `reset()` can return to it.
-    public func load(_ scenario: Scenario) {
-        initial.withLock { $0.append(scenario) }
+    /// (with `keepAfterReset`) remembers it so `reset()` returns to it.
+    public func load(_ scenario: Scenario, keepAfterReset: Bool = true) {
+        if keepAfterReset { initial.withLock { $0.append(scenario) } }
         tables.withLock { Self.add(scenario, to: &$0) }
     }
 

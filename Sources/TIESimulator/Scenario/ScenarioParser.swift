@@ -65,8 +65,9 @@ public enum ScenarioLoader {
         return (line, column)
     }
 
-    /// Validates scenario text as if read from `file`.
-    public static func parse(text: String, file: String) throws(ScenarioError) -> Scenario {
+    /// Validates scenario text as if read from `file`; steps and expectations may also name the files
+    /// and certificates `base` defines (for fragments sent to a running fabric).
+    public static func parse(text: String, file: String, base: Scenario? = nil) throws(ScenarioError) -> Scenario {
         let root: Node?
         do {
             // The basic resolver tags every scalar as a string: the parser reads values itself, and the
@@ -81,6 +82,7 @@ public enum ScenarioLoader {
             throw ScenarioError(issues: [ScenarioIssue(file: file, line: 1, column: 1, message: "the file is empty", hint: "add files: and timeline: (see scenarios/README.md)")])
         }
         var parser = ScenarioParser(file: file)
+        parser.base = base
         let scenario = parser.scenario(root)
         if !parser.issues.isEmpty { throw ScenarioError(issues: parser.issues) }
         guard let scenario else { throw ScenarioError(issues: [ScenarioIssue(file: file, line: 1, column: 1, message: "not a scenario", hint: "see scenarios/README.md")]) }
@@ -107,6 +109,8 @@ struct ScenarioParser {
     var nodesSeen = 0
     var budgetExceeded = false
     let loadTime = Int64(Date().timeIntervalSince1970)
+    /// Knowledge defined elsewhere that this document may refer to.
+    var base: Scenario?
 
     init(file: String) { self.file = file }
 
@@ -351,9 +355,13 @@ struct ScenarioParser {
         )
         if let node = value("name"), let name = string(node, "name") { scenario.name = name }
         if let node = value("description"), let text = string(node, "description") { scenario.description = text }
-        if let node = value("settings") { scenario.settings = settings(node) }
+        if let node = value("settings") { scenario.settings = settings(node) } else if let base { scenario.settings = base.settings }
         if let node = value("certificates") { scenario.certificates = certificates(node, seed: scenario.settings.seed) }
-        if let node = value("files") { scenario.files = files(node, seed: scenario.settings.seed, certificates: scenario.certificates) }
+        if let node = value("files") { scenario.files = files(node, seed: scenario.settings.seed, certificates: scenario.certificates + (base?.certificates ?? [])) }
+        if let base {
+            scenario.certificates += base.certificates.filter { known in !scenario.certificates.contains { $0.name == known.name } }
+            scenario.files += base.files.filter { known in !scenario.files.contains { $0.name == known.name } }
+        }
         if let node = value("timeline") { scenario.timeline = timeline(node, scenario: scenario) }
         if let node = value("expect") { scenario.expectations = expectations(node, scenario: scenario) }
         if value("files") == nil && value("certificates") == nil && value("timeline") == nil && value("expect") == nil {
