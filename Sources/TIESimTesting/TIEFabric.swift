@@ -69,6 +69,7 @@ public final class TIEFabric: Sendable {
         case .firstInstance: return try? TieEventTransform.firstInstance(payload)
         case .fileReputationChange, .certificateReputationChange: return try? TieEventTransform.reputationChange(payload)
         case .event: return payload
+        case .brokerOutage: return nil
         }
     }
 

@@ -130,6 +130,7 @@ public final class SimulatedFabric: Sendable {
                                      recordsRequests: !options.answerUnservedRequests)
             let services = FabricServices(client: serviceClient, brokerGuid: brokerGuid, answersUnservedRequests: options.answerUnservedRequests,
                                           journal: journal, logger: logger)
+            tie.setFaults(options.scenarios.flatMap(\.faults), seed: options.scenarios.last?.settings.seed ?? "tiesim")
             try await tie.start()
             try await services.start()
             let watcher = SubscriptionWatcher(logPath: broker.logPath, ignoring: [serviceClient.clientId, playerClient.clientId], logger: logger)
@@ -138,8 +139,13 @@ public final class SimulatedFabric: Sendable {
             for client in options.clients.dropFirst() {
                 try broker.clientConfig(client: client).write(to: directory + "/dxlclient-\(client).config")
             }
+            let outage: @Sendable (Duration) async throws -> Void = { duration in
+                broker.stop()
+                try await Task.sleep(for: duration)
+                try await broker.restart()
+            }
             let control = FabricControl(store: store, tie: tie, services: services, journal: journal, initial: options.scenarios) {
-                ScenarioPlayer(client: playerClient, store: store, watcher: watcher, journal: journal, logger: logger)
+                ScenarioPlayer(client: playerClient, store: store, watcher: watcher, journal: journal, brokerOutage: outage, logger: logger)
             }
             services.addSimulatedTopics(ControlService.topics)
             let controlService = ControlService(client: serviceClient, control: control, logger: logger)
@@ -159,7 +165,13 @@ public final class SimulatedFabric: Sendable {
 
     /// A player for this fabric (waits for subscribers through the broker's log).
     public func player(progress: (@Sendable (ScenarioPlayer.Progress) -> Void)? = nil) -> ScenarioPlayer {
-        ScenarioPlayer(client: playerClient, store: store, watcher: watcher, journal: journal, logger: logger, progress: progress)
+        ScenarioPlayer(client: playerClient, store: store, watcher: watcher, journal: journal,
+                       brokerOutage: { [broker] duration in
+                           broker.stop()
+                           try await Task.sleep(for: duration)
+                           try await broker.restart()
+                       },
+                       logger: logger, progress: progress)
     }
 
     /// Plays the timelines of `scenarios` (default: the ones the fabric was started with).

@@ -60,6 +60,7 @@ public final class FabricControl: Sendable {
         services.reset()
         journalStore.clear()
         tie.unknownHashBehaviour = initial.last?.settings.unknownHashes ?? .realServer
+        tie.setFaults(initial.flatMap(\.faults), seed: initial.last?.settings.seed ?? "tiesim")
         loaded.withLock { $0 = Self.knowledge(of: initial) }
         return ["reset": true]
     }
@@ -70,6 +71,7 @@ public final class FabricControl: Sendable {
         let scenario = try Self.parse(text, base: nil)
         store.load(scenario, keepAfterReset: false)
         if text.contains("unknownHashes") { tie.unknownHashBehaviour = scenario.settings.unknownHashes }
+        tie.addFaults(scenario.faults)
         loaded.withLock { known in
             known.files = known.files.filter { file in !scenario.files.contains { $0.name == file.name } } + scenario.files
             known.certificates = known.certificates.filter { cert in !scenario.certificates.contains { $0.name == cert.name } } + scenario.certificates

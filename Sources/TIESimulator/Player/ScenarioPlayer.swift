@@ -52,14 +52,18 @@ public final class ScenarioPlayer: Sendable {
     private let logger: Logger
     private let progress: (@Sendable (Progress) -> Void)?
     private let journal: Journal?
+    /// Stops the broker for the given time and starts it again (only when tiesim runs the broker).
+    private let brokerOutage: (@Sendable (Duration) async throws -> Void)?
     /// How many events may wait unsent before the player pauses.
     public let sendWindow: Int
 
     /// A player sending through `client`, changing `store` for reputation-change steps, and waiting
     /// for subscribers through `watcher` (nil: against a fabric tiesim does not run, steps do not wait).
     public init(client: DXLClient, store: ReputationStore, watcher: SubscriptionWatcher?, sendWindow: Int = 5_000, journal: Journal? = nil,
+                brokerOutage: (@Sendable (Duration) async throws -> Void)? = nil,
                 logger: Logger = Logger(label: "tiesim.player"), progress: (@Sendable (Progress) -> Void)? = nil) {
         self.client = client
+        self.brokerOutage = brokerOutage
         self.journal = journal
         self.store = store
         self.watcher = watcher
@@ -102,12 +106,36 @@ public final class ScenarioPlayer: Sendable {
             let started = Date()
             let stepStart = clock.now
             journal?.recordStep(step.name, topic: step.topic, scenario: scenario.name)
-            let sent = try await run(step, of: scenario, clock: clock)
+            let sent: Int
+            if case .brokerOutage(let outage) = step.action {
+                try await outageStep(outage, step: step, scenario: scenario)
+                sent = 0
+            } else {
+                sent = try await run(step, of: scenario, clock: clock)
+            }
             previousEnd = clock.now
             results.append(StepResult(scenario: scenario.name, step: step.name, line: step.line, source: scenario.source,
                                       topic: step.topic, sent: sent, started: started, duration: clock.now - stepStart, error: nil))
         }
         return results
+    }
+
+    /// Stops the broker for `outage`, starts it again, and waits until this player is reconnected.
+    private func outageStep(_ outage: Duration, step: TimelineStep, scenario: Scenario) async throws {
+        guard let brokerOutage else {
+            throw PlayError.send(scenario: scenario.name, step: step.name, reason: "brokerOutage needs a broker tiesim runs (tiesim up), not an existing fabric")
+        }
+        journal?.append(JournalEntry(kind: .fault, time: Date(), offset: ContinuousClock.now - (journal?.started ?? .now), topic: "", messageId: "",
+                                     source: scenario.name, payload: .null, note: "broker stopped for \(outage)"))
+        do {
+            try await brokerOutage(outage)
+        } catch {
+            throw PlayError.send(scenario: scenario.name, step: step.name, reason: "could not restart the broker: \(error)")
+        }
+        let deadline = ContinuousClock.now + .seconds(60)
+        while !client.isConnected && ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(50)) }
+        journal?.append(JournalEntry(kind: .fault, time: Date(), offset: ContinuousClock.now - (journal?.started ?? .now), topic: "", messageId: "",
+                                     source: scenario.name, payload: .null, note: "broker back, player \(client.isConnected ? "reconnected" : "not reconnected")"))
     }
 
     private func run(_ step: TimelineStep, of scenario: Scenario, clock: ContinuousClock) async throws -> Int {
@@ -174,7 +202,7 @@ public final class ScenarioPlayer: Sendable {
                                                             name: spec.name ?? spec.file, extra: spec.extra)), spec.agentGuid, nil)
         case .event(_, let payload):
             return (EventTemplate(payload), nil, nil)
-        case .fileReputationChange, .certificateReputationChange:
+        case .fileReputationChange, .certificateReputationChange, .brokerOutage:
             return nil
         }
     }
@@ -227,6 +255,8 @@ public final class ScenarioPlayer: Sendable {
             return TiePayloads.certificateReputationChange(old: change.old.name.isEmpty ? known : change.old, new: change.new, updateTime: time)
         case .event(_, let payload):
             return payload
+        case .brokerOutage:
+            return nil
         }
     }
 }

@@ -19,6 +19,8 @@ public struct Scenario: Sendable {
     public var timeline: [TimelineStep]
     /// What the application under test must or must not do (`expect:`).
     public var expectations: [Expectation] = []
+    /// Faults the fake TIE injects (`faults:`).
+    public var faults: [Fault] = []
 
     public init(name: String, description: String = "", source: String, settings: ScenarioSettings = ScenarioSettings(),
                 files: [FileKnowledge] = [], certificates: [CertificateKnowledge] = [], timeline: [TimelineStep] = []) {
@@ -145,6 +147,8 @@ public struct TimelineStep: Sendable {
         case fileReputationChange(ReputationChangeSpec)
         case certificateReputationChange(ReputationChangeSpec)
         case event(topic: String, payload: JSONValue)
+        /// Stops the broker for a while (`brokerOutage: 2s`), then starts it again on the same port.
+        case brokerOutage(Duration)
     }
 
     /// A readable name (`name:`, or the action and line).
@@ -172,6 +176,7 @@ public struct TimelineStep: Sendable {
         case .fileReputationChange: return TieTopic.fileReputationChange
         case .certificateReputationChange: return TieTopic.certificateReputationChange
         case .event(let topic, _): return topic
+        case .brokerOutage: return ""
         }
     }
 }

@@ -38,6 +38,8 @@ public final class FakeTieService: Sendable {
     /// the requests too (when no `#` observer records them).
     private let journal: Journal?
     private let recordsRequests: Bool
+    /// Injected faults, with how often each has fired, and the seeded generator for delays and drops.
+    private let faults = Mutex<(rules: [(fault: Fault, fired: Int)], random: SeededRandom)>(([], SeededRandom(seed: "tiesim")))
 
     /// A service answering through `client` from `store`.
     public init(client: DXLClient, store: ReputationStore, unknownHashes: UnknownHashBehaviour = .realServer,
@@ -56,6 +58,41 @@ public final class FakeTieService: Sendable {
     public var unknownHashBehaviour: UnknownHashBehaviour {
         get { unknownHashes.withLock { $0 } }
         set { unknownHashes.withLock { $0 = newValue } }
+    }
+
+    /// Injects `faults` from now on (replacing earlier ones), with randomness seeded by `seed`.
+    public func setFaults(_ faults: [Fault], seed: String) {
+        self.faults.withLock { $0 = (faults.map { ($0, 0) }, SeededRandom(seed: seed)) }
+    }
+
+    /// Adds `faults` to the ones injected.
+    public func addFaults(_ faults: [Fault]) {
+        self.faults.withLock { $0.rules += faults.map { ($0, 0) } }
+    }
+
+    /// The fault that applies to `request`, if any, and whether it fires this time (drops are random).
+    func fault(for request: DXLMessage) -> Fault? {
+        let hashes: [String] = (try? JSONValue.parse(request.payload))?["hashes"]?.arrayValue?.compactMap { entry in
+            entry["value"]?.stringValue.flatMap { try? HashEncoding.hex(base64: $0) }
+        } ?? []
+        return faults.withLock { state -> Fault? in
+            for index in state.rules.indices {
+                let rule = state.rules[index]
+                guard rule.fault.matches(topic: request.destinationTopic, hashes: hashes) else { continue }
+                if let times = rule.fault.times, rule.fired >= times { continue }
+                if case .drop(let share) = rule.fault.effect, state.random.nextUnit() >= share { return nil }
+                state.rules[index].fired += 1
+                return rule.fault
+            }
+            return nil
+        }
+    }
+
+    func delay(_ fault: Fault) -> Duration {
+        guard case .delay(let low, let high) = fault.effect else { return .zero }
+        if low == high { return low }
+        let unit = faults.withLock { $0.random.nextUnit() }
+        return low + (high - low) * unit
     }
 
     /// The topics this service answers.
@@ -80,6 +117,30 @@ public final class FakeTieService: Sendable {
 
     func handle(_ request: DXLMessage) {
         if recordsRequests { journal?.record(request, kind: .request) }
+        if let fault = fault(for: request) {
+            journal?.record(request, kind: .fault, note: fault.summary)
+            switch fault.effect {
+            case .drop:
+                return
+            case .error(let code, let message):
+                try? client.send(.errorResponse(to: request, code: code, message: message))
+                return
+            case .malformed:
+                try? client.send(.response(to: request, payload: Array("{\"reputations\": [not json".utf8)))
+                return
+            case .delay:
+                let wait = delay(fault)
+                Task { [weak self] in
+                    try? await Task.sleep(for: wait)
+                    self?.answer(request)
+                }
+                return
+            }
+        }
+        answer(request)
+    }
+
+    func answer(_ request: DXLMessage) {
         let reply: Reply
         do {
             let body = try parseBody(request)
