@@ -16,7 +16,7 @@ struct Tiesim: AsyncParsableCommand {
           3  the environment is missing something (mosquitto not installed, a port or state directory in use)
           64 bad command-line arguments
         """,
-        subcommands: [Up.self, Run.self, Listen.self, Validate.self, Certs.self],
+        subcommands: [Up.self, Run.self, Listen.self, Validate.self, Certs.self, Record.self],
         defaultSubcommand: nil
     )
 }

@@ -22,7 +22,7 @@ func withFabric(_ yaml: String? = nil, paths: [String] = [], _ body: (SimulatedF
     let directory = NSTemporaryDirectory() + "tiesim-sim-tests-\(getpid())/fabric-\(UUID().uuidString.prefix(8))"
     try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
     try FileManager.default.copyItem(atPath: sharedCertificateFolder, toPath: directory + "/certs")
-    var scenarios = try paths.map { try ScenarioLoader.load(path: repositoryRoot.appendingPathComponent($0).path) }
+    var scenarios = try paths.map { try ScenarioLoader.load(path: $0.hasPrefix("/") ? $0 : repositoryRoot.appendingPathComponent($0).path) }
     if let yaml { scenarios.append(try ScenarioLoader.parse(text: yaml, file: "test.yaml")) }
     var options = SimulatedFabric.Options(stateDirectory: directory)
     options.scenarios = scenarios

@@ -44,6 +44,8 @@ public final class DXLClient: Sendable {
         var sentIds = RecentIds(capacity: 8192)
         var connected = false
         var connectedBroker: DXLBroker?
+        /// Called with every message received, of any type, before it is dispatched.
+        var observers: [Registration] = []
         /// Whether the task that expires timed-out requests is running.
         var reaperRunning = false
     }
@@ -337,6 +339,17 @@ public final class DXLClient: Sendable {
         }
     }
 
+    /// Calls `observer` with every message this client receives — requests, responses, error responses
+    /// and events, including responses meant for other clients when subscribed to their reply topics —
+    /// before normal dispatch. For recorders and journals; subscribe to what should be seen.
+    public func addMessageObserver(_ observer: @escaping @Sendable (DXLMessage) -> Void) {
+        state.withLock { state in
+            let id = state.nextId
+            state.nextId += 1
+            state.observers.append(Registration(id: id, callback: observer))
+        }
+    }
+
     /// Removes a callback; unsubscribes from its topic when nothing else needs it.
     public func removeCallback(_ token: CallbackToken) {
         let removed = state.withLock { state -> Bool in
@@ -394,6 +407,8 @@ public final class DXLClient: Sendable {
             logger.warning("skipped a malformed message on \(topic) (\(payload.count) bytes): \(error)")
             return
         }
+        let observers = state.withLock { $0.observers }
+        for observer in observers { observer.callback(message) }
         switch message.type {
         case .response, .errorResponse:
             if let requestId = message.requestMessageId {

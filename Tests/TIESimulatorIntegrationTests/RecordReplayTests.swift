@@ -1,0 +1,77 @@
+import DXL
+import Foundation
+import TIE
+import TIESimulator
+import TestSupport
+import Testing
+
+@Suite("Record and replay")
+struct RecordReplayTests {
+    static let original = """
+    files:
+      FOCUS_MALWARE2.EXE:
+        md5: eb5e2b9dc51817a086d7b97eb52410ab
+        sha1: 435dfd470f727437c7cb4f07cba1f9a1f4272656
+        reputations:
+          GTI: {trustLevel: KNOWN_MALICIOUS, createDate: 1481301796, attributes: {ORIGINAL_RESPONSE: "2139160704"}}
+        firstReferences:
+          - {agentGuid: "{68125cd6-a5d8-11e6-348e-000c29663178}", date: 1481301796}
+      MORPH.EXE:
+        md5: 31dbe8cc443d2ca7fd236ac00a52fb17
+    timeline:
+      - detection: {file: FOCUS_MALWARE2.EXE, agentGuid: "{a}", detectionTime: 1481301796}
+      - firstInstance: {file: MORPH.EXE, agentGuid: "{b}"}
+        after: 400ms
+      - event: {topic: /mcafee/event/tie/file/detection, payload: {custom: true}}
+        after: 400ms
+    """
+
+    static func events(_ journal: [JournalEntry]) -> [String] {
+        journal.filter { $0.kind == .event && $0.topic.hasPrefix("/mcafee/event/tie/") }.map { "\($0.topic) \($0.payload.serialized())" }
+    }
+
+    @Test("a recording of a played scenario replays to the same events and answers the same lookups")
+    func recordThenReplay() async throws {
+        let out = NSTemporaryDirectory() + "recorded-\(UUID().uuidString.prefix(8)).yaml"
+        defer { try? FileManager.default.removeItem(atPath: out) }
+        var originalEvents: [String] = []
+        var originalOffsets: [Duration] = []
+        var originalReputation: JSONValue = .null
+        try await withFabric(Self.original) { fabric in
+            let recorder = try TiesimProcess(["record", "--config", fabric.options.stateDirectory + "/dxlclient-client2.config", "--out", out, "--count", "3"])
+            defer { recorder.cleanUp() }
+            try await recorder.waitForOutput("tiesim recording")
+            let lookups = try await pythonTieCalls(fabric, [
+                ("get_file_reputation", ["hashes": ["md5": "eb5e2b9dc51817a086d7b97eb52410ab"]]),
+                ("get_file_first_references", ["hashes": ["md5": "eb5e2b9dc51817a086d7b97eb52410ab"]]),
+            ])
+            originalReputation = try jsonValue(lookups[0]["result"] as Any)
+            _ = try await fabric.play()
+            #expect(try await recorder.waitForExit(timeout: .seconds(30)) == 0, "\(recorder.output)")
+            #expect(recorder.output.contains("tiesim recorded 3 events to \(out)"))
+            originalEvents = Self.events(fabric.journal.all)
+            originalOffsets = fabric.journal.all.filter { $0.kind == .event && $0.topic.hasPrefix("/mcafee/event/tie/") }.map(\.offset)
+        }
+        let recorded = try String(contentsOfFile: out, encoding: .utf8)
+        let scenario = try ScenarioLoader.parse(text: recorded, file: out)
+        #expect(scenario.timeline.count == 3)
+        #expect(scenario.file(named: "FOCUS_MALWARE2.EXE")?.firstReferences.first?.agentGuid == "{68125cd6-a5d8-11e6-348e-000c29663178}")
+        try await withFabric(paths: [out]) { replay in
+            let results = try await replay.play()
+            #expect(results.count == 3)
+            let deadline = ContinuousClock.now + .seconds(5)
+            while Self.events(replay.journal.all).count < originalEvents.count && ContinuousClock.now < deadline {
+                try await Task.sleep(for: .milliseconds(20))  // the last event is still on its way to the journal
+            }
+            let replayed = Self.events(replay.journal.all)
+            #expect(replayed == originalEvents)
+            let offsets = replay.journal.all.filter { $0.kind == .event && $0.topic.hasPrefix("/mcafee/event/tie/") }.map(\.offset)
+            let originalGap = originalOffsets[2] - originalOffsets[0]
+            let replayGap = offsets[2] - offsets[0]
+            #expect(abs(Double((replayGap - originalGap).components.attoseconds) / 1e18 + Double((replayGap - originalGap).components.seconds)) < 0.25,
+                    "original spacing \(originalGap), replayed \(replayGap)")
+            let answer = try await pythonTieCalls(replay, [("get_file_reputation", ["hashes": ["md5": "eb5e2b9dc51817a086d7b97eb52410ab"]])])
+            #expect(try jsonValue(answer[0]["result"] as Any) == originalReputation)
+        }
+    }
+}
