@@ -24,7 +24,7 @@ public final class HTTPControlServer: Sendable {
     /// Starts listening on `host:port` (nil: a free port).
     public static func start(control: FabricControl, host: String = "127.0.0.1", port: Int? = nil) async throws -> HTTPControlServer {
         let chosen = port ?? LocalBroker.freePort()
-        let server = HTTPServer(address: try .inet(ip4: host, port: UInt16(chosen)))
+        let server = HTTPServer(address: try .inet(ip4: host, port: UInt16(chosen)), logger: .disabled)
         @Sendable func reply(_ body: () async throws(ControlError) -> TIE.JSONValue) async -> HTTPResponse {
             do {
                 let value = try await body()
