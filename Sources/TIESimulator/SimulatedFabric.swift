@@ -27,6 +27,11 @@ public final class SimulatedFabric: Sendable {
         public var answerUnservedRequests: Bool = true
         /// The port of the HTTP control API on 127.0.0.1: nil for none, 0 for a free port.
         public var controlHTTPPort: Int? = nil
+        /// Topic authorisation like the DXL broker's: when set, only these client certificates (by name,
+        /// from `clients`) may send set-reputation requests; the broker drops other clients' sets.
+        public var authorizedSetters: [String]? = nil
+        /// The largest message the broker accepts (the DXL broker's limit, 1 MiB, by default).
+        public var maxMessageSize: Int = 1 << 20
         public init(stateDirectory: String) { self.stateDirectory = stateDirectory }
     }
 
@@ -105,6 +110,10 @@ public final class SimulatedFabric: Sendable {
             brokerOptions.port = options.port
             brokerOptions.host = options.host
             brokerOptions.maxQueuedMessages = options.maxQueuedMessages
+            brokerOptions.maxPacketSize = options.maxMessageSize
+            if let setters = options.authorizedSetters {
+                brokerOptions.accessControl = Self.accessControl(clients: options.clients + ["tiesim"], setters: setters + ["tiesim"])
+            }
             let broker = LocalBroker(directory: directory + "/broker", certificates: certificates, options: brokerOptions, logger: logger)
             try? FileManager.default.removeItem(atPath: broker.logPath)
             try await broker.start()
@@ -161,6 +170,19 @@ public final class SimulatedFabric: Sendable {
             lock.release()
             throw error
         }
+    }
+
+    /// mosquitto ACL lines: every client may do everything, except that clients not in `setters` may not
+    /// publish to the set-reputation topics (mosquitto drops those publications).
+    static func accessControl(clients: [String], setters: [String]) -> [String] {
+        var lines = ["# Written by tiesim: topic authorisation by client certificate (common name)."]
+        for client in Set(clients).sorted() {
+            lines += ["", "user \(client)", "topic readwrite #"]
+            if !setters.contains(client) {
+                lines += ["topic deny \(TieTopic.setFileReputation)", "topic deny \(TieTopic.setCertificateReputation)"]
+            }
+        }
+        return lines
     }
 
     /// A player for this fabric (waits for subscribers through the broker's log).

@@ -31,6 +31,12 @@ struct Up: AsyncParsableCommand {
     @Flag(name: .long, help: "Exit once the timelines are played instead of waiting for a signal.")
     var exitWhenDone = false
 
+    @Option(name: .long, parsing: .upToNextOption, help: "Topic authorisation: only these client certificates may send set-reputation requests (default: all).")
+    var authorizeSet: [String] = []
+
+    @Option(name: .long, help: "Client certificates to make (the first is used by DIR/dxlclient.config; each gets DIR/dxlclient-NAME.config).")
+    var clients: [String] = ["client"]
+
     @Option(name: .long, help: "Port of the HTTP control API on 127.0.0.1 (default: a free port).")
     var httpPort: Int?
 
@@ -53,6 +59,8 @@ struct Up: AsyncParsableCommand {
         options.scenarios = loaded
         options.answerUnservedRequests = !noUnservedErrors
         options.controlHTTPPort = noHttp ? nil : (httpPort ?? 0)
+        options.clients = clients
+        if !authorizeSet.isEmpty { options.authorizedSetters = authorizeSet }
         let signals = SignalWaiter()
         let fabric: SimulatedFabric
         do {

@@ -18,7 +18,8 @@ let sharedCertificateFolder: String = {
 let repositoryRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
 
 /// Starts a fabric with the scenario `yaml` (or the files at `paths`), runs `body`, and always stops it.
-func withFabric(_ yaml: String? = nil, paths: [String] = [], _ body: (SimulatedFabric) async throws -> Void) async throws {
+func withFabric(_ yaml: String? = nil, paths: [String] = [], configure: (inout SimulatedFabric.Options) -> Void = { _ in },
+                _ body: (SimulatedFabric) async throws -> Void) async throws {
     let directory = NSTemporaryDirectory() + "tiesim-sim-tests-\(getpid())/fabric-\(UUID().uuidString.prefix(8))"
     try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
     try FileManager.default.copyItem(atPath: sharedCertificateFolder, toPath: directory + "/certs")
@@ -27,6 +28,7 @@ func withFabric(_ yaml: String? = nil, paths: [String] = [], _ body: (SimulatedF
     var options = SimulatedFabric.Options(stateDirectory: directory)
     options.scenarios = scenarios
     options.clients = ["client", "client2", "swift"]
+    configure(&options)
     let fabric = try await SimulatedFabric.start(options)
     do {
         try await body(fabric)

@@ -41,6 +41,12 @@ public final class LocalBroker: Sendable {
         public var logSubscriptions: Bool = true
         /// Extra lines appended to `mosquitto.conf`.
         public var extraConfiguration: [String] = []
+        /// Topic authorisation: lines of a mosquitto ACL file (`user NAME`, `topic readwrite #`, `topic deny T`),
+        /// keyed on the client certificate's common name; nil allows every client everything.
+        public var accessControl: [String]?
+        /// The largest message the broker accepts (the DXL broker's limit is 1 MiB); larger ones
+        /// disconnect their sender. 0: mosquitto's own limit.
+        public var maxPacketSize: Int = 0
         public init() {}
     }
 
@@ -75,6 +81,8 @@ public final class LocalBroker: Sendable {
     public var port: Int { state.withLock { $0.port } }
     /// The path of mosquitto's log.
     public var logPath: String { (directory as NSString).appendingPathComponent("mosquitto.log") }
+    /// The path of the ACL file, when topic authorisation is on.
+    public var aclPath: String { (directory as NSString).appendingPathComponent("acl") }
     /// The path of the generated configuration.
     public var configPath: String { (directory as NSString).appendingPathComponent("mosquitto.conf") }
     /// Whether the mosquitto process is running.
@@ -124,6 +132,8 @@ public final class LocalBroker: Sendable {
             "require_certificate true",
             "use_identity_as_username true",
         ]
+        if options.maxPacketSize > 0 { lines.append("max_packet_size \(options.maxPacketSize)") }
+        if options.accessControl != nil { lines.append("acl_file \(aclPath)") }
         lines += options.extraConfiguration
         return lines.joined(separator: "\n") + "\n"
     }
@@ -154,6 +164,7 @@ public final class LocalBroker: Sendable {
     private func launch(binary: String, port: Int, timeout: Duration) async throws(BrokerError) {
         do {
             try configuration(port: port).write(toFile: configPath, atomically: true, encoding: .utf8)
+            if let acl = options.accessControl { try (acl.joined(separator: "\n") + "\n").write(toFile: aclPath, atomically: true, encoding: .utf8) }
         } catch {
             throw .configuration(String(describing: error))
         }

@@ -147,7 +147,9 @@ public final class MQTTTransport: @unchecked Sendable {
         _ = mosquitto_max_inflight_messages_set(handle, 0)
         _ = mosquitto_reconnect_delay_set(handle, reconnectDelay.initial, reconnectDelay.maximum, true)
         // Like dxlclient: the broker's certificate must chain to the CA bundle; the host name is not checked.
-        var rc = mosquitto_tls_set(handle, tls.caBundle, nil, tls.certificate, tls.privateKey, nil)
+        // An empty certificate path means no client certificate (to test that brokers refuse such clients).
+        var rc = mosquitto_tls_set(handle, tls.caBundle, nil, tls.certificate.isEmpty ? nil : tls.certificate,
+                                   tls.privateKey.isEmpty ? nil : tls.privateKey, nil)
         guard rc == MOSQ_ERR_SUCCESS.rawValue else {
             mosquitto_destroy(handle)
             throw .tlsSetup(reason: "\(Self.errorText(rc)) (CA bundle \(tls.caBundle), certificate \(tls.certificate), key \(tls.privateKey))")
