@@ -70,7 +70,8 @@ struct SecurityAndBadInputTests {
             try raw.publish(topic: wrongTypes.destinationTopic, payload: DXLMessageCodec.encode(wrongTypes))
             // Over the broker's 1 MiB limit: mosquitto disconnects the sender; nobody else notices.
             try raw.publish(topic: TieTopic.getFileReputation, payload: [UInt8](repeating: 0x41, count: 2 << 20))
-            try await Task.sleep(for: .milliseconds(500))
+            let deadline = ContinuousClock.now + .seconds(10)
+            while raw.isConnected && ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(20)) }
             #expect(!raw.isConnected, "mosquitto drops a client that sends more than max_packet_size")
             raw.disconnect()
             let tie = TieClient(try await fabric.playerClientForTests())
