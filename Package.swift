@@ -82,6 +82,12 @@ let package = Package(
             path: "Benchmarks/tiesim-bench",
             exclude: ["python_tie_service.py", "python_detection_counter.py"]
         ),
+        // Seeded mutation fuzzing of the codec and the scenario parser: `swift run -c release tiesim-fuzz`.
+        .executableTarget(
+            name: "tiesim-fuzz",
+            dependencies: ["DXL", "TIESimulator"],
+            path: "Benchmarks/tiesim-fuzz"
+        ),
         .testTarget(name: "DXLTests", dependencies: ["DXL"], exclude: ["Fixtures"]),
         // Helpers shared by the integration tests: the Python peers, inboxes, hex.
         .target(name: "TestSupport", dependencies: ["DXL"], path: "Tests/TestSupport"),

@@ -244,8 +244,20 @@ public final class LocalBroker: Sendable {
         return String(cString: name)
     }
 
-    /// A port that was free a moment ago on 127.0.0.1.
+    /// Ports this process has handed out: never handed out twice, so a broker that is down for a while
+    /// (and whose clients will reconnect to its port) cannot lose its port to another broker started here.
+    private static let handedOut = Mutex<Set<Int>>([])
+
+    /// A port that was free a moment ago on 127.0.0.1, and that this process has not handed out before.
     public static func freePort() -> Int {
+        for _ in 0..<100 {
+            let port = kernelFreePort()
+            if handedOut.withLock({ $0.insert(port).inserted }) { return port }
+        }
+        return kernelFreePort()
+    }
+
+    private static func kernelFreePort() -> Int {
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         guard fd >= 0 else { return 18_883 }
         defer { close(fd) }

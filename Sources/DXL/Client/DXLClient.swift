@@ -179,7 +179,28 @@ public final class DXLClient: Sendable {
     }
 
     private func markDisconnected() {
-        state.withLock { $0.connected = false }
+        // Responses to requests in flight cannot arrive any more (the broker keeps nothing for a QoS 0
+        // client): fail them now instead of letting them wait for their timeout.
+        let pending = state.withLock { state in
+            state.connected = false
+            defer { state.pending.removeAll() }
+            return Array(state.pending.values)
+        }
+        for request in pending {
+            request.continuation?.resume(throwing: DXLError.notConnected)
+            request.callback?(.failure(.notConnected))
+        }
+    }
+
+    /// Waits until the client is connected again (after a lost connection), at most `timeout`.
+    /// Returns whether it is connected.
+    @discardableResult
+    public func waitUntilConnected(timeout: Duration) async -> Bool {
+        let deadline = ContinuousClock.now + timeout
+        while !transport.isConnected && ContinuousClock.now < deadline {
+            try? await Task.sleep(for: .milliseconds(20))
+        }
+        return transport.isConnected
     }
 
     // MARK: Sending

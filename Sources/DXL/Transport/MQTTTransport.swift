@@ -1,5 +1,6 @@
 import CMosquitto
 import Dispatch
+import Foundation
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Darwin)
@@ -69,8 +70,9 @@ public enum TransportError: Error, Sendable, Equatable, CustomStringConvertible 
 /// A thin wrapper over one libmosquitto client: the only code in tiesim that imports `CMosquitto`.
 ///
 /// Threading: every method may be called from any thread except `disconnect()`, which must not be
-/// called from inside a handler. libmosquitto's own network thread (`mosquitto_loop_start`) reads and
-/// writes the socket and reconnects with exponential backoff after a lost connection; it calls the
+/// called from inside a handler. One network thread per transport runs libmosquitto's loop
+/// (`mosquitto_loop_forever`, as `mosquitto_loop_start` would), reads and writes the socket and
+/// reconnects with exponential backoff after a lost connection, whatever ended it; it calls the
 /// handlers one at a time, so they must be quick and must not block. Handlers reach Swift through the
 /// userdata pointer; the state they touch is guarded by a `Mutex`.
 public final class MQTTTransport: @unchecked Sendable {
@@ -113,6 +115,12 @@ public final class MQTTTransport: @unchecked Sendable {
     private let handlers: Handlers
     /// QoS 0 publishes handed to libmosquitto and not yet written to the socket.
     private let unwritten = Atomic<Int>(0)
+    /// Wakes the network thread from its reconnect wait when closing.
+    private let closeSignal = DispatchSemaphore(value: 0)
+    /// Signalled when the network thread has ended.
+    private let loopStopped = DispatchSemaphore(value: 0)
+    /// Longest wait between reconnect attempts after the network loop gave up.
+    private let reconnectDelayMaximum: UInt32
     private let state = Mutex(State())
     private let protocolVersion: MQTTProtocolVersion
     private let logger: Logger
@@ -137,6 +145,7 @@ public final class MQTTTransport: @unchecked Sendable {
         self.protocolVersion = protocolVersion
         self.logger = logger
         self.clientId = clientId
+        self.reconnectDelayMaximum = max(1, reconnectDelay.maximum)
         mosquitto_user_data_set(handle, Unmanaged.passUnretained(self).toOpaque())
         if protocolVersion == .v5 {
             _ = mosquitto_int_option(handle, MOSQ_OPT_PROTOCOL_VERSION, Int32(MQTT_PROTOCOL_V5))
@@ -278,18 +287,7 @@ public final class MQTTTransport: @unchecked Sendable {
                     defer { state.loopRunning = true }
                     return !state.loopRunning
                 }
-                if needsStart {
-                    let started = mosquitto_loop_start(self.handle)
-                    if started != MOSQ_ERR_SUCCESS.rawValue {
-                        state.withLock { $0.loopRunning = false }
-                        let waiter = state.withLock { state in
-                            defer { state.connectWaiter = nil }
-                            return state.connectWaiter
-                        }
-                        waiter?.resume(throwing: TransportError.library(operation: "mosquitto_loop_start", code: started, reason: Self.errorText(started)))
-                        return
-                    }
-                }
+                if needsStart { startNetworkThread() }
                 Task { [weak self] in
                     try? await Task.sleep(for: timeout)
                     guard let self else { return }
@@ -372,6 +370,30 @@ public final class MQTTTransport: @unchecked Sendable {
         shutdown()
     }
 
+    /// Runs libmosquitto's network loop on a thread of our own — what `mosquitto_loop_start` does, plus
+    /// recovery: after some losses (a killed broker) libmosquitto 2.0's `mosquitto_loop_forever` stops
+    /// reconnecting or returns, so this thread reconnects itself, with backoff, until `disconnect()`.
+    private func startNetworkThread() {
+        _ = mosquitto_threaded_set(handle, true)
+        let handle = UncheckedHandle(pointer: self.handle)
+        let stopped = self.loopStopped
+        let thread = Thread { [weak self] in
+            var delay: UInt32 = 1
+            while true {
+                let rc = mosquitto_loop_forever(handle.pointer, -1, 1)
+                guard let self, !self.state.withLock({ $0.closing }) else { break }
+                self.logger.debug("network loop ended (\(Self.errorText(rc))); reconnecting in \(delay) s")
+                if self.closeSignal.wait(timeout: .now() + .seconds(Int(delay))) == .success { break }
+                if self.state.withLock({ $0.closing }) { break }
+                let reconnected = mosquitto_reconnect(handle.pointer)
+                delay = reconnected == MOSQ_ERR_SUCCESS.rawValue ? 1 : min(delay * 2, self.reconnectDelayMaximum)
+            }
+            stopped.signal()
+        }
+        thread.name = "mosquitto loop"
+        thread.start()
+    }
+
     private func shutdown() {
         let wasRunning = state.withLock { state -> Bool in
             state.closing = true
@@ -380,7 +402,8 @@ public final class MQTTTransport: @unchecked Sendable {
         }
         _ = mosquitto_disconnect(handle)
         if wasRunning {
-            _ = mosquitto_loop_stop(handle, false)
+            closeSignal.signal()
+            loopStopped.wait()
         }
         let waiters = state.withLock { state in
             state.isConnected = false

@@ -171,6 +171,18 @@ public final class ScenarioPlayer: Sendable {
             }
             do {
                 try client.sendEvent(topic: step.topic, payload: bytes)
+            } catch .notConnected {
+                // The broker is gone: this event is lost (QoS 0), as are any not yet written. Wait for
+                // the reconnect (libmosquitto retries with backoff) and go on with the timeline.
+                let lostAt = index
+                guard await client.waitUntilConnected(timeout: .seconds(120)) else {
+                    throw PlayError.send(scenario: scenario.name, step: step.name, reason: "the broker did not come back within 120 s")
+                }
+                journal?.append(JournalEntry(kind: .fault, time: Date(), offset: ContinuousClock.now - (journal?.started ?? .now), topic: step.topic,
+                                             messageId: "", source: scenario.name, payload: .null,
+                                             note: "connection to the broker lost at event \(lostAt + 1) of step '\(step.name)'; reconnected, events sent meanwhile are lost"))
+                logger.warning("\(scenario.name): lost the broker during step '\(step.name)'; reconnected, continuing")
+                continue
             } catch {
                 throw PlayError.send(scenario: scenario.name, step: step.name, reason: String(describing: error))
             }
