@@ -88,7 +88,7 @@ let package = Package(
             dependencies: ["DXL", "TIESimulator"],
             path: "Benchmarks/tiesim-fuzz"
         ),
-        .testTarget(name: "DXLTests", dependencies: ["DXL"], exclude: ["Fixtures"]),
+        .testTarget(name: "DXLTests", dependencies: ["DXL", "TestSupport"], exclude: ["Fixtures"]),
         // Helpers shared by the integration tests: the Python peers, inboxes, hex.
         .target(name: "TestSupport", dependencies: ["DXL"], path: "Tests/TestSupport"),
         .testTarget(name: "DXLIntegrationTests", dependencies: ["DXL", "TestSupport"], exclude: ["python"]),

@@ -27,20 +27,9 @@ struct Listen: AsyncParsableCommand {
 
     func run() async throws {
         global.bootstrap()
-        let clientConfig: DXLClientConfig
-        do {
-            clientConfig = try DXLClientConfig(contentsOf: config)
-        } catch {
-            printError("tiesim: \(error)")
-            throw Exit.invalidInput
-        }
+        let clientConfig = try readClientConfig(config)
         let client = try DXLClient(config: clientConfig)
-        do {
-            try await client.connect()
-        } catch {
-            printError("tiesim: \(error)")
-            throw Exit.environment
-        }
+        try await starting { try await client.connect() }
         let topics = topic.isEmpty
             ? [TieTopic.fileDetection, TieTopic.fileFirstInstance, TieTopic.fileReputationChange, TieTopic.certificateReputationChange]
             : topic

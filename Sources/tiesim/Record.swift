@@ -33,20 +33,9 @@ struct Record: AsyncParsableCommand {
 
     func run() async throws {
         global.bootstrap()
-        let clientConfig: DXLClientConfig
-        do {
-            clientConfig = try DXLClientConfig(contentsOf: config)
-        } catch {
-            printError("tiesim: \(error)")
-            throw Exit.invalidInput
-        }
+        let clientConfig = try readClientConfig(config)
         let recorder = try Recorder(config: clientConfig, topics: topic)
-        do {
-            try await recorder.start()
-        } catch {
-            printError("tiesim: \(error)")
-            throw Exit.environment
-        }
+        try await starting { try await recorder.start() }
         printLine("tiesim recording: writing \(out) when done")
         let signals = SignalWaiter()
         let limit = count

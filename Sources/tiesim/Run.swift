@@ -27,27 +27,11 @@ struct Run: AsyncParsableCommand {
     func run() async throws {
         global.bootstrap()
         let loaded = try loadScenarios(scenarios)
-        let clientConfig: DXLClientConfig
-        do {
-            clientConfig = try DXLClientConfig(contentsOf: config)
-        } catch {
-            printError("tiesim: \(error)")
-            throw Exit.invalidInput
-        }
+        let clientConfig = try readClientConfig(config)
         let client = try DXLClient(config: clientConfig)
-        do {
-            try await client.connect()
-        } catch {
-            printError("tiesim: \(error)")
-            throw Exit.environment
-        }
+        try await starting { try await client.connect() }
         let observer = try FabricObserver(config: clientConfig)
-        do {
-            try await observer.start()
-        } catch {
-            printError("tiesim: \(error)")
-            throw Exit.environment
-        }
+        try await starting { try await observer.start() }
         let player = ScenarioPlayer(client: client, store: ReputationStore(scenarios: loaded), watcher: nil, journal: observer.journal, progress: progressPrinter)
         var steps: [ScenarioPlayer.StepResult] = []
         var playError: String?

@@ -1,3 +1,4 @@
+import DXL
 import ArgumentParser
 import TIESimulator
 
@@ -24,5 +25,25 @@ func loadScenarios(_ paths: [String]) throws -> [Scenario] {
 func progressPrinter(_ progress: ScenarioPlayer.Progress) {
     if progress.total > 1 {
         printError("[\(progress.scenario)] \(progress.step): \(progress.sent)/\(progress.total)")
+    }
+}
+
+/// Reads a `dxlclient.config`, exiting with code 2 and the file's mistake when it cannot be used.
+func readClientConfig(_ path: String) throws -> DXLClientConfig {
+    do {
+        return try DXLClientConfig(contentsOf: path)
+    } catch {
+        printError("tiesim: \(error)")
+        throw Exit.invalidInput
+    }
+}
+
+/// Runs `start` (a connect), exiting with code 3 and the reason when no broker can be reached.
+func starting(_ start: () async throws -> Void) async throws {
+    do {
+        try await start()
+    } catch {
+        printError("tiesim: \(error)")
+        throw Exit.environment
     }
 }

@@ -20,10 +20,37 @@ public struct JournalEntry: Sendable, Equatable {
     public var messageId: String
     /// Who sent it: the source client id, or the client id in the reply-to topic.
     public var source: String
+    /// The payload as received; decoded on demand, so a long timeline costs only its bytes.
+    public var rawPayload: [UInt8]
     /// The payload as JSON with hashes in hex (a string when it is not JSON).
-    public var payload: JSONValue
+    public var payload: JSONValue {
+        get { rawPayload.isEmpty ? .null : Journal.decode(rawPayload) }
+        set { rawPayload = newValue == .null ? [] : newValue.serializedBytes() }
+    }
     /// Steps: the step's name; error replies: the error message.
     public var note: String?
+
+    public init(kind: Kind, time: Date, offset: Duration, topic: String, messageId: String, source: String, payload: JSONValue, note: String? = nil) {
+        self.kind = kind
+        self.time = time
+        self.offset = offset
+        self.topic = topic
+        self.messageId = messageId
+        self.source = source
+        self.rawPayload = payload == .null ? [] : payload.serializedBytes()
+        self.note = note
+    }
+
+    init(kind: Kind, time: Date, offset: Duration, topic: String, messageId: String, source: String, rawPayload: [UInt8], note: String?) {
+        self.kind = kind
+        self.time = time
+        self.offset = offset
+        self.topic = topic
+        self.messageId = messageId
+        self.source = source
+        self.rawPayload = rawPayload
+        self.note = note
+    }
 
     /// The entry as one JSON object (a line of `--journal`).
     public var json: JSONValue {
@@ -65,7 +92,8 @@ public final class Journal: Sendable {
     /// Most entries kept.
     public let limit: Int
 
-    public init(limit: Int = 1_000_000) {
+    /// Keeps at most `limit` entries (the oldest go first): 100,000 by default, about 50 MB of payloads.
+    public init(limit: Int = 100_000) {
         self.limit = limit
     }
 
@@ -75,7 +103,7 @@ public final class Journal: Sendable {
     /// Records a message seen on the fabric.
     public func record(_ message: DXLMessage, kind: JournalEntry.Kind, note: String? = nil) {
         append(JournalEntry(kind: kind, time: Date(), offset: ContinuousClock.now - started, topic: message.destinationTopic,
-                            messageId: message.messageId, source: Self.source(of: message), payload: Self.decode(message.payload), note: note))
+                            messageId: message.messageId, source: Self.source(of: message), rawPayload: message.payload, note: note))
     }
 
     /// Records that a step started.
@@ -87,12 +115,13 @@ public final class Journal: Sendable {
     func append(_ entry: JournalEntry) {
         entries.withLock { entries in
             entries.append(entry)
-            if entries.count > limit { entries.removeFirst(entries.count - limit) }
+            // Trim in batches of a tenth, so that a full journal costs O(1) per entry, not a shift each time.
+            if entries.count > limit + limit / 10 { entries.removeFirst(entries.count - limit) }
         }
     }
 
-    /// All entries, oldest first.
-    public var all: [JournalEntry] { entries.withLock { $0 } }
+    /// All entries kept (at most `limit`), oldest first.
+    public var all: [JournalEntry] { entries.withLock { Array($0.suffix(limit)) } }
 
     /// Forgets everything and restarts the clock.
     public func clear() {
