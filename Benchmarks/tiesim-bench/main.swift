@@ -395,8 +395,9 @@ func benchCallbacks() async throws {
     let events = option("--events", 100_000)
     var options = SimulatedFabric.Options(stateDirectory: workFolder + "/callbacks")
     options.clients = ["client", "python"]
-    // Only the broker is needed: without tiesim's # subscriber the broker fans each event out once.
+    // Only the broker is needed: without tiesim's own subscriptions the broker fans each event out once.
     options.answerUnservedRequests = false
+    options.journalEvents = false
     let fabric = try await SimulatedFabric.start(options)
     let payload = Array(#"{"agentGuid": "{68125cd6-a5d8-11e6-348e-000c29663178}", "detectionTime": 1481301796, "hashes": [{"type": "md5", "value": "614rncUYF6CG17l+tSQQqw=="}, {"type": "sha1", "value": "Q139Rw9ydDfHy08Hy6H5ofQnJlY="}, {"type": "sha256", "value": "QUuxaxDs4tsthEjLnzE/gMt3wxDKDBnuA8c8ugwW/ts="}], "localReputation": 1, "name": "FOCUS_MALWARE2.EXE", "remediationAction": 5}"#.utf8)
     let bytes = DXLMessageCodec.encode(.event(topic: TieTopic.fileDetection, payload: payload))

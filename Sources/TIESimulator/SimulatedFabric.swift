@@ -30,6 +30,8 @@ public final class SimulatedFabric: Sendable {
         /// Topic authorisation like the DXL broker's: when set, only these client certificates (by name,
         /// from `clients`) may send set-reputation requests; the broker drops other clients' sets.
         public var authorizedSetters: [String]? = nil
+        /// Whether TIE events on the fabric are journaled (a subscription that copies each to tiesim).
+        public var journalEvents: Bool = true
         /// The largest message the broker accepts (the DXL broker's limit, 1 MiB, by default).
         public var maxMessageSize: Int = 1 << 20
         public init(stateDirectory: String) { self.stateDirectory = stateDirectory }
@@ -138,7 +140,7 @@ public final class SimulatedFabric: Sendable {
             let tie = FakeTieService(client: serviceClient, store: store, unknownHashes: unknown, logger: logger, journal: journal,
                                      recordsRequests: !options.answerUnservedRequests)
             let services = FabricServices(client: serviceClient, brokerGuid: brokerGuid, answersUnservedRequests: options.answerUnservedRequests,
-                                          journal: journal, logger: logger)
+                                          journal: journal, journalsEvents: options.journalEvents, logger: logger)
             tie.setFaults(options.scenarios.flatMap(\.faults), seed: options.scenarios.last?.settings.seed ?? "tiesim")
             try await tie.start()
             try await services.start()

@@ -41,6 +41,8 @@ public final class FabricServices: Sendable {
     private let tokens = Mutex<[DXLClient.CallbackToken]>([])
     /// Where requests and TIE events seen on the fabric are recorded.
     public let journal: Journal?
+    /// Whether TIE events are journaled too.
+    let journalsEvents: Bool
     /// The fabric's broker GUID, in `brokerGuid` of registrations.
     public let brokerGuid: String
     /// Whether requests nobody serves get the "no service" error. That needs a `#` subscription, which
@@ -50,9 +52,10 @@ public final class FabricServices: Sendable {
     /// Fabric services answering through `client`; `simulatedTopics` are served by tiesim itself (the
     /// fake TIE's topics) and never get a "no service" error.
     public init(client: DXLClient, brokerGuid: String, simulatedTopics: Set<String> = Set(FakeTieService.servedTopics),
-                answersUnservedRequests: Bool = true, journal: Journal? = nil, logger: Logger = Logger(label: "tiesim.fabric")) {
+                answersUnservedRequests: Bool = true, journal: Journal? = nil, journalsEvents: Bool = true, logger: Logger = Logger(label: "tiesim.fabric")) {
         self.client = client
         self.journal = journal
+        self.journalsEvents = journalsEvents
         self.brokerGuid = brokerGuid
         self.answersUnservedRequests = answersUnservedRequests
         self.simulatedTopics = Mutex(simulatedTopics.union([ServiceRegistryTopic.register, ServiceRegistryTopic.unregister, ServiceRegistryTopic.query]))
@@ -77,7 +80,7 @@ public final class FabricServices: Sendable {
                 self?.checkServed($0)
             })
         }
-        if let journal {
+        if let journal, journalsEvents {
             for topic in ["/mcafee/event/tie/#", "/mcafee/event/external/#"] {
                 added.append(try await client.addEventCallback(topic: topic) { journal.record($0, kind: .event) })
             }
