@@ -103,6 +103,7 @@ struct FaultTests {
           - brokerOutage: 1s
           - name: after
             detection: {file: A.EXE, agentGuid: after}
+            after: 4s  # every client, not only the first to resubscribe, must be back (QoS 0)
         """
         try await withFabric(yaml) { fabric in
             let python = try tiePeer(["callbacks", fabric.clientConfigPath, "detection", "2", "60"])
