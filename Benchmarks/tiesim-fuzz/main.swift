@@ -25,17 +25,7 @@ let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingL
 let corpus = stringOption("--save") ?? root.appendingPathComponent("Tests/Fuzz/corpus").path
 let slowMilliseconds = option("--slow", 1000)
 
-struct Generator: RandomNumberGenerator {
-    var state: UInt64
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-}
-var random = Generator(state: UInt64(option("--seed", 20261127)))
+var random = SplitMix64(seed: UInt64(option("--seed", 20261127)))
 
 @MainActor func mutate(_ input: [UInt8], seeds: [[UInt8]]) -> [UInt8] {
     var bytes = input

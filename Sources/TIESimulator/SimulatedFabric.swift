@@ -150,13 +150,8 @@ public final class SimulatedFabric: Sendable {
             for client in options.clients.dropFirst() {
                 try broker.clientConfig(client: client).write(to: directory + "/dxlclient-\(client).config")
             }
-            let outage: @Sendable (Duration) async throws -> Void = { duration in
-                broker.stop()
-                try await Task.sleep(for: duration)
-                try await broker.restart()
-            }
             let control = FabricControl(store: store, tie: tie, services: services, journal: journal, initial: options.scenarios) {
-                ScenarioPlayer(client: playerClient, store: store, watcher: watcher, journal: journal, brokerOutage: outage, logger: logger)
+                ScenarioPlayer(client: playerClient, store: store, watcher: watcher, journal: journal, brokerOutage: broker.outage, logger: logger)
             }
             services.addSimulatedTopics(ControlService.topics)
             let controlService = ControlService(client: serviceClient, control: control, logger: logger)
@@ -190,11 +185,7 @@ public final class SimulatedFabric: Sendable {
     /// A player for this fabric (waits for subscribers through the broker's log).
     public func player(progress: (@Sendable (ScenarioPlayer.Progress) -> Void)? = nil) -> ScenarioPlayer {
         ScenarioPlayer(client: playerClient, store: store, watcher: watcher, journal: journal,
-                       brokerOutage: { [broker] duration in
-                           broker.stop()
-                           try await Task.sleep(for: duration)
-                           try await broker.restart()
-                       },
+                       brokerOutage: broker.outage,
                        logger: logger, progress: progress)
     }
 

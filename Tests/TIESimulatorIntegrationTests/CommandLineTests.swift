@@ -137,24 +137,6 @@ struct CommandLineTests {
         }
     }
 
-    @Test("up interrupted at any phase of start-up leaves no mosquitto behind and no stale lock", arguments: [0, 50, 150, 400, 900])
-    func interruptedStartUp(afterMilliseconds: Int) async throws {
-        let tiesim = try TiesimProcess(["up", "--state-dir", "STATE"])
-        defer { tiesim.cleanUp() }
-        try await Task.sleep(for: .milliseconds(afterMilliseconds))
-        tiesim.process.send(afterMilliseconds % 2 == 0 ? SIGTERM : SIGINT)
-        let status = try await tiesim.waitForExit(timeout: .seconds(20))
-        #expect([0, 128 + SIGTERM, 128 + SIGINT].contains(status), "exit \(status): \(tiesim.output)")
-        #expect(Self.mosquittoProcesses(using: tiesim.stateDirectory).isEmpty)
-        // The lock is free again: a new up on the same directory starts.
-        let again = try TiesimProcess(["up", "--state-dir", tiesim.stateDirectory], stateDirectory: tiesim.stateDirectory)
-        try await again.waitForOutput("ready")
-        again.process.send(SIGTERM)
-        _ = try await again.waitForExit()
-        #expect(again.output.contains("tiesim: stopped"))
-        #expect(Self.mosquittoProcesses(using: tiesim.stateDirectory).isEmpty)
-    }
-
     /// mosquitto processes whose command line names a file in `directory`.
     static func mosquittoProcesses(using directory: String) -> [Int32] {
         let entries = (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []

@@ -214,6 +214,13 @@ public final class LocalBroker: Sendable {
         process.wait()
     }
 
+    /// Stops mosquitto for `duration`, then starts it again on the same port (a broker outage).
+    public func outage(_ duration: Duration) async throws {
+        stop()
+        try await Task.sleep(for: duration)
+        try await restart()
+    }
+
     /// Restarts mosquitto on the same port (for tests of reconnects).
     public func restart() async throws(BrokerError) {
         let port = self.port

@@ -155,15 +155,7 @@ public final class DXLClient: Sendable {
         for service in services {
             try? await unregisterService(service, timeout: .seconds(2))
         }
-        let pending = state.withLock { state in
-            state.connected = false
-            defer { state.pending.removeAll() }
-            return Array(state.pending.values)
-        }
-        for request in pending {
-            request.continuation?.resume(throwing: DXLError.notConnected)
-            request.callback?(.failure(.notConnected))
-        }
+        markDisconnected()
         transport.disconnect()
     }
 
@@ -253,15 +245,9 @@ public final class DXLClient: Sendable {
     /// Sends `request` and waits for its response (a Response or an ErrorResponse, which is returned,
     /// not thrown, as `dxlclient`'s `sync_request` does). Throws `DXLError.timeout` after `timeout`.
     public func request(_ request: DXLMessage, timeout: Duration = .seconds(3600)) async throws(DXLError) -> DXLMessage {
-        var request = request
-        request.type = .request
-        request.replyToTopic = replyToTopic
-        let id = request.messageId
-        let topic = request.destinationTopic
         do {
             return try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<DXLMessage, any Error>) in
-                state.withLock { $0.pending[id] = PendingRequest(topic: topic, continuation: continuation, callback: nil, deadline: .now + timeout, timeout: timeout) }
-                startRequest(request, timeout: timeout)
+                startRequest(request, timeout: timeout, continuation: continuation, callback: nil)
             }
         } catch let error as DXLError {
             throw error
@@ -272,16 +258,17 @@ public final class DXLClient: Sendable {
 
     /// Sends `request`; `callback` gets the response (or error response) or a timeout, exactly once.
     public func asyncRequest(_ request: DXLMessage, timeout: Duration = .seconds(3600), callback: @escaping @Sendable (Result<DXLMessage, DXLError>) -> Void) {
+        startRequest(request, timeout: timeout, continuation: nil, callback: callback)
+    }
+
+    /// Records `request` as pending (answered through `continuation` or `callback`), stamps it and sends it.
+    private func startRequest(_ request: DXLMessage, timeout: Duration, continuation: CheckedContinuation<DXLMessage, any Error>?,
+                              callback: (@Sendable (Result<DXLMessage, DXLError>) -> Void)?) {
         var request = request
         request.type = .request
         request.replyToTopic = replyToTopic
-        let id = request.messageId
-        let topic = request.destinationTopic
-        state.withLock { $0.pending[id] = PendingRequest(topic: topic, continuation: nil, callback: callback, deadline: .now + timeout, timeout: timeout) }
-        startRequest(request, timeout: timeout)
-    }
-
-    private func startRequest(_ request: DXLMessage, timeout: Duration) {
+        let pending = PendingRequest(topic: request.destinationTopic, continuation: continuation, callback: callback, deadline: .now + timeout, timeout: timeout)
+        state.withLock { $0.pending[request.messageId] = pending }
         do {
             try publish(request)
         } catch {

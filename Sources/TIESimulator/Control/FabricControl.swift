@@ -102,7 +102,7 @@ public final class FabricControl: Sendable {
     public func journal(sinceMs: Double? = nil) -> JSONValue {
         let entries = journalStore.all.filter { entry in
             guard let sinceMs else { return true }
-            return Double(entry.offset.components.seconds) * 1000 + Double(entry.offset.components.attoseconds) / 1e15 > sinceMs
+            return entry.offset.inSeconds * 1000 > sinceMs
         }
         return ["entries": .array(entries.map(\.json))]
     }

@@ -72,7 +72,11 @@ public final class FakeTieService: Sendable {
 
     /// The fault that applies to `request`, if any, and whether it fires this time (drops are random).
     func fault(for request: DXLMessage) -> Fault? {
-        let hashes: [String] = (try? JSONValue.parse(request.payload))?["hashes"]?.arrayValue?.compactMap { entry in
+        // Every request passes here: without faults, or without faults that name hashes, the request's
+        // JSON is not parsed an extra time.
+        let (anyRules, anyHashRules) = faults.withLock { state in (!state.rules.isEmpty, state.rules.contains { $0.fault.hashes != nil }) }
+        guard anyRules else { return nil }
+        let hashes: [String] = !anyHashRules ? [] : (try? JSONValue.parse(request.payload))?["hashes"]?.arrayValue?.compactMap { entry in
             entry["value"]?.stringValue.flatMap { try? HashEncoding.hex(base64: $0) }
         } ?? []
         return faults.withLock { state -> Fault? in

@@ -75,7 +75,8 @@ public struct Expectation: Sendable {
     /// Whether `entry` is one this expectation counts.
     public func matches(_ entry: JournalEntry) -> Bool {
         guard entry.kind == kind, topicMatches(entry.topic) else { return false }
-        return conditions.allSatisfy { Self.holds($0.matcher, entry.payload.value(at: $0.path)) }
+        let payload = entry.payload  // decoded from the journal's bytes: once, not per condition
+        return conditions.allSatisfy { Self.holds($0.matcher, payload.value(at: $0.path)) }
     }
 
     func topicMatches(_ topic: String) -> Bool {

@@ -31,14 +31,8 @@ public struct JournalEntry: Sendable, Equatable {
     public var note: String?
 
     public init(kind: Kind, time: Date, offset: Duration, topic: String, messageId: String, source: String, payload: JSONValue, note: String? = nil) {
-        self.kind = kind
-        self.time = time
-        self.offset = offset
-        self.topic = topic
-        self.messageId = messageId
-        self.source = source
-        self.rawPayload = payload == .null ? [] : payload.serializedBytes()
-        self.note = note
+        self.init(kind: kind, time: time, offset: offset, topic: topic, messageId: messageId, source: source,
+                  rawPayload: payload == .null ? [] : payload.serializedBytes(), note: note)
     }
 
     init(kind: Kind, time: Date, offset: Duration, topic: String, messageId: String, source: String, rawPayload: [UInt8], note: String?) {
@@ -57,7 +51,7 @@ public struct JournalEntry: Sendable, Equatable {
         var object: [String: JSONValue] = [
             "kind": .string(kind.rawValue),
             "time": .string(ISO8601DateFormatter.journal.string(from: time)),
-            "offsetMs": .double((Double(offset.components.seconds) * 1000 + Double(offset.components.attoseconds) / 1e15).rounded() ),
+            "offsetMs": .double((offset.inSeconds * 1000).rounded()),
             "topic": .string(topic), "messageId": .string(messageId), "source": .string(source), "payload": payload,
         ]
         if let note { object["note"] = .string(note) }
@@ -66,8 +60,7 @@ public struct JournalEntry: Sendable, Equatable {
 
     /// A one-line summary for failure messages.
     public var summary: String {
-        let seconds = Double(offset.components.seconds) + Double(offset.components.attoseconds) / 1e18
-        var text = String(format: "+%.3fs %@ %@", seconds, kind.rawValue, topic)
+        var text = String(format: "+%.3fs %@ %@", offset.inSeconds, kind.rawValue, topic)
         if let note { text += " (\(note))" }
         let body = payload.serialized(style: .python)
         text += " " + (body.count > 300 ? String(body.prefix(300)) + "…" : body)

@@ -171,7 +171,7 @@ public final class Recorder: Sendable {
         lines.append("timeline:")
         if snapshot.events.isEmpty { lines.append("  []") }
         for (offset, message) in snapshot.events {
-            let at = String(format: "%.3fs", Double(offset.components.seconds) + Double(offset.components.attoseconds) / 1e18)
+            let at = String(format: "%.3fs", offset.inSeconds)
             guard let json = try? JSONValue.parse(message.payload) else { continue }
             let hashes = ((try? json["hashes"].map(HashEncoding.transformHashes)) ?? nil)?.objectValue?.compactMapValues(\.stringValue) ?? [:]
             switch message.destinationTopic {

@@ -10,7 +10,7 @@ public enum Reports {
     }
 
     static func seconds(_ duration: Duration) -> String {
-        String(format: "%.3f", Double(duration.components.seconds) + Double(duration.components.attoseconds) / 1e18)
+        String(format: "%.3f", duration.inSeconds)
     }
 
     /// JUnit XML: one test case per played step and per expectation.

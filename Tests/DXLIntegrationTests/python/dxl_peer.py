@@ -164,8 +164,10 @@ def serve(config_path, topic):
     sys.stdin.read()  # serve until the test closes our stdin
     start = time.time()
     client.unregister_service_sync(info, 10)
+    unregistered = time.time() - start
+    start = time.time()
     client.destroy()
-    out({"unregistered_in": time.time() - start})
+    out({"unregistered_in": unregistered, "destroyed_in": time.time() - start})
 
 
 if __name__ == "__main__":

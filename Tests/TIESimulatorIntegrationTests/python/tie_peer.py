@@ -4,27 +4,17 @@
 Subcommands print JSON lines (sort_keys) so the Swift tests can compare exactly what Python saw.
 """
 import json
+import os
 import sys
 import threading
 import time
 
-from dxlclient.callbacks import RequestCallback
-from dxlclient.client import DxlClient
-from dxlclient.client_config import DxlClientConfig
-from dxlclient.message import Request, Response
-from dxlclient.service import ServiceRegistrationInfo
+from dxlclient.message import Request
 from dxltieclient import (DetectionCallback, FirstInstanceCallback, ReputationChangeCallback, TieClient)
 
-
-def out(value):
-    sys.stdout.write((value if isinstance(value, str) else json.dumps(value, sort_keys=True)) + "\n")
-    sys.stdout.flush()
-
-
-def client_for(config_path):
-    config = DxlClientConfig.create_dxl_config_from_file(config_path)
-    config.connect_retries = 3
-    return DxlClient(config)
+# The plain dxlclient peer's helpers: JSON-line output, a client from a config file, an echo service.
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "DXLIntegrationTests", "python"))
+from dxl_peer import client_for, out, serve  # noqa: E402
 
 
 def callbacks(config_path, kinds, count, timeout):
@@ -93,34 +83,6 @@ def calls(config_path):
                 out({"result": result, "elapsed": time.time() - start})
             except Exception as error:  # the message is what the test asserts on
                 out({"error": str(error), "type": type(error).__name__, "elapsed": time.time() - start})
-
-
-def serve(config_path, topic):
-    class Echo(RequestCallback):
-        def __init__(self, client):
-            super(Echo, self).__init__()
-            self.client = client
-
-        def on_request(self, req):
-            response = Response(req)
-            response.payload = b"echo:" + req.payload
-            self.client.send_response(response)
-
-    client = client_for(config_path)
-    client.connect()
-    info = ServiceRegistrationInfo(client, "/tiesim/test/service")
-    info.add_topic(topic, Echo(client))
-    start = time.time()
-    client.register_service_sync(info, 10)
-    out({"registered_in": time.time() - start})
-    out("READY")
-    sys.stdin.read()
-    start = time.time()
-    client.unregister_service_sync(info, 10)
-    out({"unregistered_in": time.time() - start})
-    start = time.time()
-    client.destroy()
-    out({"destroyed_in": time.time() - start})
 
 
 if __name__ == "__main__":
