@@ -13,8 +13,15 @@ public final class SimulatedFabric: Sendable {
     public struct Options: Sendable {
         /// Where certificates, the broker's files and `dxlclient.config` go (reused across runs).
         public var stateDirectory: String
-        /// The broker port; nil picks a free one.
+        /// Broker 1's port; nil picks a free one (further brokers always pick free ports).
         public var port: Int?
+        /// How many mosquitto brokers, joined by bridges (nil: the scenarios' `fabric:`, else 1).
+        public var brokers: Int?
+        /// How the brokers are bridged (nil: the scenarios' `fabric:`, else a hub).
+        public var topology: BrokerNetwork.Topology?
+        /// The host name written into the client configurations (nil: `host`); for clients that reach the
+        /// broker another way, e.g. from outside a container.
+        public var advertisedHost: String?
         /// The address the broker listens on.
         public var host: String = "127.0.0.1"
         /// What TIE knows and plays.
@@ -53,15 +60,20 @@ public final class SimulatedFabric: Sendable {
 
     public let options: Options
     public let certificates: FabricCertificates
-    public let broker: LocalBroker
+    /// The brokers (one, or several joined by bridges).
+    public let network: BrokerNetwork
+    /// Broker 1, where tiesim's services connect.
+    public var broker: LocalBroker { network.broker(1) }
     public let store: ReputationStore
     public let tie: FakeTieService
     public let services: FabricServices
     public let watcher: SubscriptionWatcher
     /// The client tiesim's services answer through.
     public let serviceClient: DXLClient
-    /// The client the player sends events through.
-    public let playerClient: DXLClient
+    /// The clients the player sends events through, one per broker (broker 1's first).
+    public let playerClients: [DXLClient]
+    /// The client the player sends broker 1's events through.
+    public var playerClient: DXLClient { playerClients[0] }
     /// The path of the `dxlclient.config` users' clients connect with.
     public let clientConfigPath: String
     /// The broker GUID tiesim stamps on what it sends.
@@ -77,8 +89,8 @@ public final class SimulatedFabric: Sendable {
     private let lock: StateLock
     private let logger: Logger
 
-    private init(options: Options, certificates: FabricCertificates, broker: LocalBroker, store: ReputationStore, tie: FakeTieService,
-                 services: FabricServices, watcher: SubscriptionWatcher, serviceClient: DXLClient, playerClient: DXLClient,
+    private init(options: Options, certificates: FabricCertificates, network: BrokerNetwork, store: ReputationStore, tie: FakeTieService,
+                 services: FabricServices, watcher: SubscriptionWatcher, serviceClient: DXLClient, playerClients: [DXLClient],
                  clientConfigPath: String, brokerGuid: String, journal: Journal, control: FabricControl, controlService: ControlService,
                  http: HTTPControlServer?, lock: StateLock, logger: Logger) {
         self.journal = journal
@@ -87,13 +99,13 @@ public final class SimulatedFabric: Sendable {
         self.http = http
         self.options = options
         self.certificates = certificates
-        self.broker = broker
+        self.network = network
         self.store = store
         self.tie = tie
         self.services = services
         self.watcher = watcher
         self.serviceClient = serviceClient
-        self.playerClient = playerClient
+        self.playerClients = playerClients
         self.clientConfigPath = clientConfigPath
         self.brokerGuid = brokerGuid
         self.lock = lock
@@ -116,22 +128,31 @@ public final class SimulatedFabric: Sendable {
             if let setters = options.authorizedSetters {
                 brokerOptions.accessControl = Self.accessControl(clients: options.clients + ["tiesim"], setters: setters + ["tiesim"])
             }
-            let broker = LocalBroker(directory: directory + "/broker", certificates: certificates, options: brokerOptions, logger: logger)
-            try? FileManager.default.removeItem(atPath: broker.logPath)
-            try await broker.start()
+            let layout = options.scenarios.last(where: { $0.fabric != nil })?.fabric
+            let network = BrokerNetwork(directory: directory, count: options.brokers ?? layout?.brokers ?? 1,
+                                        topology: options.topology ?? layout?.topology ?? .hub, certificates: certificates,
+                                        options: brokerOptions, logger: logger)
+            for log in network.logPaths { try? FileManager.default.removeItem(atPath: log) }
+            try await network.start()
             let brokerGuid = "{" + UUID().uuidString.lowercased() + "}"
-            var internalConfig = broker.clientConfig(client: "tiesim")
+            var internalConfig = network.clientConfig(client: "tiesim", brokers: [1])
             internalConfig.stampedBrokerId = brokerGuid
             internalConfig.connectRetries = 3
             internalConfig.clientId = "tiesim-services-" + UUID().uuidString.lowercased()
             let serviceClient = try DXLClient(config: internalConfig, logger: logger)
-            internalConfig.clientId = "tiesim-player-" + UUID().uuidString.lowercased()
-            let playerClient = try DXLClient(config: internalConfig, logger: logger)
+            var playerClients: [DXLClient] = []
+            for number in 1...network.brokers.count {
+                var playerConfig = network.clientConfig(client: "tiesim", brokers: [number])
+                playerConfig.stampedBrokerId = brokerGuid
+                playerConfig.connectRetries = 3
+                playerConfig.clientId = "tiesim-player-\(number)-" + UUID().uuidString.lowercased()
+                playerClients.append(try DXLClient(config: playerConfig, logger: logger))
+            }
             do {
                 try await serviceClient.connect()
-                try await playerClient.connect()
+                for client in playerClients { try await client.connect() }
             } catch {
-                broker.stop()
+                network.stop()
                 throw error
             }
             let store = ReputationStore(scenarios: options.scenarios)
@@ -144,14 +165,29 @@ public final class SimulatedFabric: Sendable {
             tie.setFaults(options.scenarios.flatMap(\.faults), seed: options.scenarios.last?.settings.seed ?? "tiesim")
             try await tie.start()
             try await services.start()
-            let watcher = SubscriptionWatcher(logPath: broker.logPath, ignoring: [serviceClient.clientId, playerClient.clientId], logger: logger)
+            let watcher = SubscriptionWatcher(logPaths: network.logPaths, ignoring: Set([serviceClient.clientId] + playerClients.map(\.clientId)), logger: logger)
             let configPath = directory + "/dxlclient.config"
-            try broker.clientConfig(client: options.clients.first ?? "client").write(to: configPath)
-            for client in options.clients.dropFirst() {
-                try broker.clientConfig(client: client).write(to: directory + "/dxlclient-\(client).config")
+            let advertise = { (config: DXLClientConfig) -> DXLClientConfig in
+                guard let host = options.advertisedHost else { return config }
+                var config = config
+                config.brokers = config.brokers.map { DXLBroker(uniqueId: $0.uniqueId, host: host, port: $0.port, ipAddress: host) }
+                return config
             }
+            try advertise(network.clientConfig(client: options.clients.first ?? "client")).write(to: configPath)
+            for client in options.clients.dropFirst() {
+                try advertise(network.clientConfig(client: client)).write(to: directory + "/dxlclient-\(client).config")
+            }
+            if network.brokers.count > 1 {
+                for number in 1...network.brokers.count {
+                    try advertise(network.clientConfig(client: options.clients.first ?? "client", brokers: [number]))
+                        .write(to: directory + "/dxlclient-broker-\(number).config")
+                }
+            }
+            let outage: @Sendable (Int, Duration) async throws -> Void = { number, duration in try await network.outage(broker: number, for: duration) }
+            let players = playerClients
             let control = FabricControl(store: store, tie: tie, services: services, journal: journal, initial: options.scenarios) {
-                ScenarioPlayer(client: playerClient, store: store, watcher: watcher, journal: journal, brokerOutage: broker.outage, logger: logger)
+                ScenarioPlayer(client: players[0], otherBrokers: Array(players.dropFirst()), store: store, watcher: watcher, journal: journal,
+                               brokerOutage: outage, logger: logger)
             }
             services.addSimulatedTopics(ControlService.topics)
             let controlService = ControlService(client: serviceClient, control: control, logger: logger)
@@ -160,8 +196,8 @@ public final class SimulatedFabric: Sendable {
             if let port = options.controlHTTPPort {
                 http = try await HTTPControlServer.start(control: control, port: port == 0 ? nil : port)
             }
-            return SimulatedFabric(options: options, certificates: certificates, broker: broker, store: store, tie: tie, services: services,
-                                   watcher: watcher, serviceClient: serviceClient, playerClient: playerClient, clientConfigPath: configPath,
+            return SimulatedFabric(options: options, certificates: certificates, network: network, store: store, tie: tie, services: services,
+                                   watcher: watcher, serviceClient: serviceClient, playerClients: playerClients, clientConfigPath: configPath,
                                    brokerGuid: brokerGuid, journal: journal, control: control, controlService: controlService, http: http, lock: lock, logger: logger)
         } catch {
             lock.release()
@@ -184,9 +220,10 @@ public final class SimulatedFabric: Sendable {
 
     /// A player for this fabric (waits for subscribers through the broker's log).
     public func player(progress: (@Sendable (ScenarioPlayer.Progress) -> Void)? = nil) -> ScenarioPlayer {
-        ScenarioPlayer(client: playerClient, store: store, watcher: watcher, journal: journal,
-                       brokerOutage: broker.outage,
-                       logger: logger, progress: progress)
+        let network = self.network
+        return ScenarioPlayer(client: playerClients[0], otherBrokers: Array(playerClients.dropFirst()), store: store, watcher: watcher, journal: journal,
+                              brokerOutage: { number, duration in try await network.outage(broker: number, for: duration) },
+                              logger: logger, progress: progress)
     }
 
     /// Plays the timelines of `scenarios` (default: the ones the fabric was started with).
@@ -200,9 +237,10 @@ public final class SimulatedFabric: Sendable {
         _ = control.reset()
     }
 
-    /// The configuration a Swift client of this fabric uses (client certificate `client`).
-    public func clientConfig(client: String = "client") -> DXLClientConfig {
-        broker.clientConfig(client: client)
+    /// The configuration a Swift client of this fabric uses (client certificate `client`), listing
+    /// `brokers` (1-based; all by default).
+    public func clientConfig(client: String = "client", brokers: [Int]? = nil) -> DXLClientConfig {
+        network.clientConfig(client: client, brokers: brokers)
     }
 
     /// Stops the services, disconnects, stops mosquitto and releases the state directory.
@@ -210,9 +248,9 @@ public final class SimulatedFabric: Sendable {
         await http?.stop()
         tie.stop()
         services.stop()
-        await playerClient.disconnect()
+        for client in playerClients { await client.disconnect() }
         await serviceClient.disconnect()
-        broker.stop()
+        network.stop()
         lock.release()
     }
 }

@@ -25,8 +25,17 @@ struct Up: AsyncParsableCommand {
     @Option(name: .long, help: "Broker port (default: a free port).")
     var port: Int?
 
-    @Option(name: .long, help: "Address the broker listens on.")
+    @Option(name: .long, help: "Address the brokers listen on (0.0.0.0 for all interfaces, e.g. in a container).")
     var host: String = "127.0.0.1"
+
+    @Option(name: .long, help: "The host name clients must use, written into the dxlclient.config files (default: --host).")
+    var advertiseHost: String?
+
+    @Option(name: .long, help: "How many mosquitto brokers, joined by bridges (default: the scenarios' fabric:, else 1).")
+    var brokers: Int?
+
+    @Option(name: .long, help: "How the brokers are bridged: hub (2…N to broker 1) or chain (K to K-1).")
+    var topology: BrokerNetwork.Topology?
 
     @Flag(name: .long, help: "Exit once the timelines are played instead of waiting for a signal.")
     var exitWhenDone = false
@@ -50,12 +59,19 @@ struct Up: AsyncParsableCommand {
 
     @OptionGroup var global: GlobalOptions
 
+    func validate() throws {
+        if let brokers, !(1...16).contains(brokers) { throw ValidationError("--brokers must be from 1 to 16, not \(brokers)") }
+    }
+
     func run() async throws {
         global.bootstrap()
         let loaded = try loadScenarios(scenarios)
         var options = SimulatedFabric.Options(stateDirectory: stateDir)
         options.port = port
         options.host = host
+        options.advertisedHost = advertiseHost ?? (host == "0.0.0.0" ? "127.0.0.1" : nil)
+        options.brokers = brokers
+        options.topology = topology
         options.scenarios = loaded
         options.answerUnservedRequests = !noUnservedErrors
         options.controlHTTPPort = noHttp ? nil : (httpPort ?? 0)
@@ -76,7 +92,10 @@ struct Up: AsyncParsableCommand {
             throw Exit.environment
         }
         let controlURL = fabric.http.map { "; control API http://127.0.0.1:\($0.port)" } ?? ""
-        printLine("tiesim ready: clients connect with \(fabric.clientConfigPath) (broker \(host):\(fabric.broker.port)\(controlURL))")
+        let shownHost = options.advertisedHost ?? host
+        let others = fabric.network.brokers.dropFirst().map { "\(shownHost):\($0.port)" }
+        let more = others.isEmpty ? "" : "; bridged (\(fabric.network.topology.rawValue)) to \(others.joined(separator: ", "))"
+        printLine("tiesim ready: clients connect with \(fabric.clientConfigPath) (broker \(shownHost):\(fabric.broker.port)\(more)\(controlURL))")
         let player = Task { () -> Bool in
             var steps: [ScenarioPlayer.StepResult] = []
             var playError: String?
@@ -160,3 +179,5 @@ final class SignalWaiter: @unchecked Sendable {
         }
     }
 }
+
+extension BrokerNetwork.Topology: ExpressibleByArgument {}

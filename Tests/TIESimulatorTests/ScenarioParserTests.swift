@@ -222,3 +222,32 @@ struct ScenarioParserTests {
         #expect(throws: ScenarioError.self) { try ScenarioLoader.load(path: "/nonexistent/x.yaml") }
     }
 }
+
+@Suite("fabric: and broker: in scenario files")
+struct FabricLayoutParsingTests {
+    @Test("fabric: gives the broker count and topology; steps name their broker")
+    func fabricSection() throws {
+        let scenario = try ScenarioLoader.parse(text: """
+        fabric: {brokers: 3, topology: chain}
+        files:
+          A.EXE:
+        timeline:
+          - detection: {file: A.EXE}
+            broker: 3
+          - brokerOutage: 2s
+            broker: 2
+          - detection: {file: A.EXE}
+        """, file: "ok.yaml")
+        #expect(scenario.fabric == FabricLayout(brokers: 3, topology: .chain, line: 1))
+        #expect(scenario.timeline.map(\.broker) == [3, 2, 1])
+    }
+
+    @Test("mistakes in fabric: and broker: point at the line")
+    func fabricMistakes() {
+        #expect(problems("fabric: {brokers: 3, topology: star}\nfiles:\n  A.EXE:\n") == ["bad.yaml:1:32: topology 'star' is not a topology — topology is one of: hub, chain"])
+        #expect(problems("fabric: {brokers: 40}\nfiles:\n  A.EXE:\n") == ["bad.yaml:1:19: brokers must be between 1 and 16, not 40 — use a value in that range"])
+        #expect(problems("fabric: {brokrs: 2}\nfiles:\n  A.EXE:\n") == ["bad.yaml:1:10: unknown key 'brokrs' in fabric — did you mean 'brokers'?"])
+        #expect(problems("files:\n  A.EXE:\ntimeline:\n  - detection: {file: A.EXE}\n    broker: 2\n")
+                == ["bad.yaml:5:13: broker 2 does not exist: this scenario's fabric has 1 broker — add fabric: {brokers: 2} at the top, or name a broker from 1 to 1"])
+    }
+}

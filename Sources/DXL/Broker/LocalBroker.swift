@@ -47,7 +47,24 @@ public final class LocalBroker: Sendable {
         /// The largest message the broker accepts (the DXL broker's limit is 1 MiB); larger ones
         /// disconnect their sender. 0: mosquitto's own limit.
         public var maxPacketSize: Int = 0
+        /// Bridges from this broker to others (see `BrokerNetwork`).
+        public var bridges: [Bridge] = []
         public init() {}
+    }
+
+    /// A mosquitto bridge from this broker to another broker of the fabric: every topic both ways at QoS 0,
+    /// over mutual TLS with the broker's own certificate. mosquitto marks bridge connections (`try_private`)
+    /// and never sends a message back over the bridge it came from, so a hub or a chain has no loops.
+    public struct Bridge: Sendable, Equatable {
+        /// The connection name, also the MQTT client id the remote broker sees.
+        public var name: String
+        public var host: String
+        public var port: Int
+        public init(name: String, host: String, port: Int) {
+            self.name = name
+            self.host = host
+            self.port = port
+        }
     }
 
     private struct State {
@@ -135,6 +152,26 @@ public final class LocalBroker: Sendable {
         if options.maxPacketSize > 0 { lines.append("max_packet_size \(options.maxPacketSize)") }
         if options.accessControl != nil { lines.append("acl_file \(aclPath)") }
         lines += options.extraConfiguration
+        // Bridge sections last: every line after `connection` belongs to that bridge.
+        for bridge in options.bridges {
+            lines += [
+                "",
+                "connection \(bridge.name)",
+                "address \(bridge.host):\(bridge.port)",
+                "remote_clientid \(bridge.name)",
+                "cleansession true",
+                "try_private true",
+                "bridge_protocol_version mqttv311",
+                "topic # both 0",
+                "bridge_cafile \(certificates.caCertificate)",
+                "bridge_certfile \(certificates.brokerCertificate)",
+                "bridge_keyfile \(certificates.brokerKey)",
+                "start_type automatic",
+                "restart_timeout 1 2",
+                "keepalive_interval 5",
+                "notifications false",
+            ]
+        }
         return lines.joined(separator: "\n") + "\n"
     }
 

@@ -109,6 +109,10 @@ public final class DXLClient: Sendable {
                 for host in [broker.host, broker.ipAddress].compactMap({ $0 }) where !host.isEmpty {
                     do {
                         try await transport.connect(host: host, port: broker.port, keepAlive: config.keepAliveSeconds, timeout: config.connectTimeout)
+                        // After a loss, reconnect to this broker first, then to the others of the fabric.
+                        transport.setFailoverTargets(config.brokers.flatMap { other in
+                            Set([other.host, other.ipAddress ?? other.host].filter { !$0.isEmpty }).sorted().map { (host: $0, port: other.port) }
+                        })
                         state.withLock {
                             $0.connected = true
                             $0.connectedBroker = broker
@@ -160,8 +164,11 @@ public final class DXLClient: Sendable {
     }
 
     private func restoreAfterReconnect() {
+        let target = transport.currentTarget
+        let broker = config.brokers.first { $0.port == target.port && ($0.host == target.host || $0.ipAddress == target.host) }
         let (topics, services) = state.withLock { state in
             state.connected = true
+            if let broker { state.connectedBroker = broker }
             return (Array(state.subscriptionCounts.keys), Array(state.services.values))
         }
         for topic in topics { transport.subscribeNoWait(topic) }

@@ -99,6 +99,9 @@ public final class MQTTTransport: @unchecked Sendable {
     private struct State {
         var connectWaiter: CheckedContinuation<Void, any Error>?
         var connectTarget = (host: "", port: 0)
+        /// Where to reconnect after a loss, in order (the brokers of a client's configuration).
+        var failoverTargets: [(host: String, port: Int)] = []
+        var keepAlive = 1800
         var subscribeWaiters: [Int32: CheckedContinuation<Int32, Never>] = [:]
         var hasConnected = false
         var isConnected = false
@@ -267,6 +270,7 @@ public final class MQTTTransport: @unchecked Sendable {
     public func connect(host: String, port: Int, keepAlive: Int = 1800, timeout: Duration = .seconds(10)) async throws {
         state.withLock {
             $0.connectTarget = (host, port)
+            $0.keepAlive = keepAlive
             $0.closing = false
         }
         // mosquitto_connect does the TCP connect and TLS handshake synchronously: keep it off the
@@ -303,6 +307,16 @@ public final class MQTTTransport: @unchecked Sendable {
             throw error
         }
     }
+
+    /// Where the transport reconnects after losing its broker: the brokers of a DXL fabric, in order. After
+    /// a loss it tries the broker it had first, then the next ones in turn (with backoff between rounds), so
+    /// a client whose configuration lists several brokers fails over when its broker stops.
+    public func setFailoverTargets(_ targets: [(host: String, port: Int)]) {
+        state.withLock { $0.failoverTargets = targets }
+    }
+
+    /// The broker the transport is connected (or reconnecting) to.
+    public var currentTarget: (host: String, port: Int) { state.withLock { $0.connectTarget } }
 
     /// Publishes `payload` on `topic` at QoS 0. Does not wait for the bytes to leave.
     public func publish(topic: String, payload: [UInt8]) throws(TransportError) {
@@ -370,23 +384,54 @@ public final class MQTTTransport: @unchecked Sendable {
         shutdown()
     }
 
-    /// Runs libmosquitto's network loop on a thread of our own — what `mosquitto_loop_start` does, plus
-    /// recovery: after some losses (a killed broker) libmosquitto 2.0's `mosquitto_loop_forever` stops
-    /// reconnecting or returns, so this thread reconnects itself, with backoff, until `disconnect()`.
+    /// Runs libmosquitto's network loop on a thread of our own — what `mosquitto_loop_start` does, with our
+    /// own recovery: libmosquitto 2.0's `mosquitto_loop_forever` stops reconnecting after some losses (a
+    /// killed broker) and only ever reconnects to one broker. After a loss this thread reconnects itself,
+    /// first to the same broker, then to the failover targets in turn, waiting 0.25 s, doubling up to the
+    /// maximum delay after each failed attempt, until `disconnect()`.
     private func startNetworkThread() {
         _ = mosquitto_threaded_set(handle, true)
         let handle = UncheckedHandle(pointer: self.handle)
         let stopped = self.loopStopped
+        let initialDelay = 250
         let thread = Thread { [weak self] in
-            var delay: UInt32 = 1
+            var delay = initialDelay
+            var failures = 0
             while true {
-                let rc = mosquitto_loop_forever(handle.pointer, -1, 1)
+                var rc = MOSQ_ERR_SUCCESS.rawValue
+                while rc == MOSQ_ERR_SUCCESS.rawValue {
+                    rc = mosquitto_loop(handle.pointer, 1000, 1)
+                }
                 guard let self, !self.state.withLock({ $0.closing }) else { break }
-                self.logger.debug("network loop ended (\(Self.errorText(rc))); reconnecting in \(delay) s")
-                if self.closeSignal.wait(timeout: .now() + .seconds(Int(delay))) == .success { break }
-                if self.state.withLock({ $0.closing }) { break }
-                let reconnected = mosquitto_reconnect(handle.pointer)
-                delay = reconnected == MOSQ_ERR_SUCCESS.rawValue ? 1 : min(delay * 2, self.reconnectDelayMaximum)
+                self.logger.debug("network loop ended (\(Self.errorText(rc))); reconnecting in \(delay) ms")
+                if self.closeSignal.wait(timeout: .now() + .milliseconds(delay)) == .success { break }
+                let (closing, target, keepAlive) = self.state.withLock { state -> (Bool, (host: String, port: Int), Int) in
+                    var target = state.connectTarget
+                    let others = state.failoverTargets.filter { $0.host != state.connectTarget.host || $0.port != state.connectTarget.port }
+                    if failures > 0 && !others.isEmpty {
+                        // The broker we had is still gone: try the next one of the fabric.
+                        let ring = [state.connectTarget] + others
+                        target = ring[failures % ring.count]
+                    }
+                    return (state.closing, target, state.keepAlive)
+                }
+                if closing { break }
+                let current = self.currentTarget
+                let attempt: Int32
+                if target.host == current.host && target.port == current.port {
+                    attempt = mosquitto_reconnect(handle.pointer)
+                } else {
+                    self.logger.info("trying broker \(target.host):\(target.port) instead of \(current.host):\(current.port)")
+                    attempt = mosquitto_connect(handle.pointer, target.host, Int32(target.port), Int32(keepAlive))
+                    if attempt == MOSQ_ERR_SUCCESS.rawValue { self.state.withLock { $0.connectTarget = target } }
+                }
+                if attempt == MOSQ_ERR_SUCCESS.rawValue {
+                    delay = initialDelay
+                    failures = 0
+                } else {
+                    failures += 1
+                    delay = min(delay * 2, Int(self.reconnectDelayMaximum) * 1000)
+                }
             }
             stopped.signal()
         }

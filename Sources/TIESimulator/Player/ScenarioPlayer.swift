@@ -46,23 +46,25 @@ public final class ScenarioPlayer: Sendable {
         }
     }
 
-    private let client: DXLClient
+    /// The clients steps publish through: broker 1's first, then one per further broker of a bridged fabric.
+    private let clients: [DXLClient]
     private let store: ReputationStore
     private let watcher: SubscriptionWatcher?
     private let logger: Logger
     private let progress: (@Sendable (Progress) -> Void)?
     private let journal: Journal?
-    /// Stops the broker for the given time and starts it again (only when tiesim runs the broker).
-    private let brokerOutage: (@Sendable (Duration) async throws -> Void)?
+    /// Stops a broker (1-based) for the given time and starts it again (only when tiesim runs the brokers).
+    private let brokerOutage: (@Sendable (Int, Duration) async throws -> Void)?
     /// How many events may wait unsent before the player pauses.
     public let sendWindow: Int
 
     /// A player sending through `client`, changing `store` for reputation-change steps, and waiting
     /// for subscribers through `watcher` (nil: against a fabric tiesim does not run, steps do not wait).
-    public init(client: DXLClient, store: ReputationStore, watcher: SubscriptionWatcher?, sendWindow: Int = 5_000, journal: Journal? = nil,
-                brokerOutage: (@Sendable (Duration) async throws -> Void)? = nil,
+    /// In a bridged fabric, `otherBrokers` are clients of brokers 2, 3, … for steps with `broker:`.
+    public init(client: DXLClient, otherBrokers: [DXLClient] = [], store: ReputationStore, watcher: SubscriptionWatcher?, sendWindow: Int = 5_000,
+                journal: Journal? = nil, brokerOutage: (@Sendable (Int, Duration) async throws -> Void)? = nil,
                 logger: Logger = Logger(label: "tiesim.player"), progress: (@Sendable (Progress) -> Void)? = nil) {
-        self.client = client
+        self.clients = [client] + otherBrokers
         self.brokerOutage = brokerOutage
         self.journal = journal
         self.store = store
@@ -120,25 +122,37 @@ public final class ScenarioPlayer: Sendable {
         return results
     }
 
-    /// Stops the broker for `outage`, starts it again, and waits until this player is reconnected.
+    /// The client that publishes `step`'s events (or reconnects after its broker's outage).
+    private func client(for step: TimelineStep, of scenario: Scenario) throws -> DXLClient {
+        guard step.broker <= clients.count else {
+            throw PlayError.send(scenario: scenario.name, step: step.name,
+                                 reason: "broker \(step.broker) does not exist: the fabric has \(clients.count) broker\(clients.count == 1 ? "" : "s") (tiesim up --brokers N)")
+        }
+        return clients[step.broker - 1]
+    }
+
+    /// Stops the step's broker for `outage`, starts it again, and waits until this player is reconnected.
     private func outageStep(_ outage: Duration, step: TimelineStep, scenario: Scenario) async throws {
         guard let brokerOutage else {
             throw PlayError.send(scenario: scenario.name, step: step.name, reason: "brokerOutage needs a broker tiesim runs (tiesim up), not an existing fabric")
         }
+        let client = try client(for: step, of: scenario)
+        let which = clients.count > 1 ? "broker \(step.broker)" : "broker"
         journal?.append(JournalEntry(kind: .fault, time: Date(), offset: ContinuousClock.now - (journal?.started ?? .now), topic: "", messageId: "",
-                                     source: scenario.name, payload: .null, note: "broker stopped for \(outage)"))
+                                     source: scenario.name, payload: .null, note: "\(which) stopped for \(outage)"))
         do {
-            try await brokerOutage(outage)
+            try await brokerOutage(step.broker, outage)
         } catch {
             throw PlayError.send(scenario: scenario.name, step: step.name, reason: "could not restart the broker: \(error)")
         }
         let deadline = ContinuousClock.now + .seconds(60)
         while !client.isConnected && ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(50)) }
         journal?.append(JournalEntry(kind: .fault, time: Date(), offset: ContinuousClock.now - (journal?.started ?? .now), topic: "", messageId: "",
-                                     source: scenario.name, payload: .null, note: "broker back, player \(client.isConnected ? "reconnected" : "not reconnected")"))
+                                     source: scenario.name, payload: .null, note: "\(which) back, player \(client.isConnected ? "reconnected" : "not reconnected")"))
     }
 
     private func run(_ step: TimelineStep, of scenario: Scenario, clock: ContinuousClock) async throws -> Int {
+        let client = try client(for: step, of: scenario)
         let first = clock.now
         var sent = 0
         let report = max(1, step.count / 20)

@@ -1,3 +1,4 @@
+import DXL
 import Foundation
 import Logging
 import Synchronization
@@ -12,19 +13,25 @@ import Synchronization
 /// Threading: any thread; a background task reads the log every 20 ms.
 public final class SubscriptionWatcher: Sendable {
     private struct State {
-        var subscriptions: [String: Set<String>] = [:]  // client → topic filters
-        var offset: UInt64 = 0
-        var partial = ""
+        var subscriptions: [String: [String: Set<String>]] = [:]  // log path → client → topic filters
+        var offsets: [String: UInt64] = [:]  // log path → bytes read
+        var partial: [String: String] = [:]  // log path → an unfinished last line
     }
 
-    private let logPath: String
+    private let logPaths: [String]
     private let state = Mutex(State())
     private let ignored: Mutex<Set<String>>
     private let logger: Logger
 
     /// Follows the mosquitto log at `logPath`; subscriptions of `ignoring` clients (tiesim's own) do not count.
-    public init(logPath: String, ignoring: Set<String> = [], logger: Logger = Logger(label: "tiesim.subscriptions")) {
-        self.logPath = logPath
+    public convenience init(logPath: String, ignoring: Set<String> = [], logger: Logger = Logger(label: "tiesim.subscriptions")) {
+        self.init(logPaths: [logPath], ignoring: ignoring, logger: logger)
+    }
+
+    /// Follows the logs of all the brokers of a bridged fabric; a subscriber on any of them counts (bridges
+    /// carry every event to every broker). The bridges' own subscriptions do not count.
+    public init(logPaths: [String], ignoring: Set<String> = [], logger: Logger = Logger(label: "tiesim.subscriptions")) {
+        self.logPaths = logPaths
         self.ignored = Mutex(ignoring)
         self.logger = logger
     }
@@ -34,28 +41,32 @@ public final class SubscriptionWatcher: Sendable {
         ignored.withLock { _ = $0.insert(clientId) }
     }
 
-    /// Reads what the log gained since the last call.
+    /// Reads what the logs gained since the last call.
     public func poll() {
+        for path in logPaths { poll(path) }
+    }
+
+    private func poll(_ logPath: String) {
         guard let handle = FileHandle(forReadingAtPath: logPath) else { return }
         defer { try? handle.close() }
-        let offset = state.withLock { $0.offset }
+        let offset = state.withLock { $0.offsets[logPath] ?? 0 }
         do {
             let end = try handle.seekToEnd()
             if end < offset {  // the log was replaced (broker restarted with a new file)
-                state.withLock { $0.offset = 0; $0.partial = "" }
-                return poll()
+                state.withLock { $0.offsets[logPath] = 0; $0.partial[logPath] = "" }
+                return poll(logPath)
             }
             guard end > offset else { return }
             try handle.seek(toOffset: offset)
             let data = handle.readData(ofLength: Int(min(end - offset, 8 << 20)))
             state.withLock { state in
-                state.offset += UInt64(data.count)
-                state.partial += String(decoding: data, as: UTF8.self)
-                while let newline = state.partial.firstIndex(of: "\n") {
-                    let line = String(state.partial[..<newline])
-                    state.partial.removeSubrange(...newline)
-                    Self.apply(line, to: &state.subscriptions)
+                state.offsets[logPath, default: 0] += UInt64(data.count)
+                var partial = (state.partial[logPath] ?? "") + String(decoding: data, as: UTF8.self)
+                while let newline = partial.firstIndex(of: "\n") {
+                    Self.apply(String(partial[..<newline]), to: &state.subscriptions[logPath, default: [:]])
+                    partial.removeSubrange(...newline)
                 }
+                state.partial[logPath] = partial
             }
         } catch {
             logger.debug("cannot read \(logPath): \(error)")
@@ -66,6 +77,10 @@ public final class SubscriptionWatcher: Sendable {
         // Strip the "<timestamp>: " prefix mosquitto writes with log_timestamp.
         var line = Substring(rawLine)
         if let colon = line.range(of: ": ") { line = line[colon.upperBound...] }
+        if line.hasPrefix("mosquitto version ") && (line.hasSuffix(" starting") || line.hasSuffix(" terminating")) {
+            subscriptions.removeAll()  // the broker (re)started or stopped: nobody is subscribed to it
+            return
+        }
         if line.hasPrefix("Client ") && (line.hasSuffix(" disconnected.") || line.contains(" closed its connection") || line.contains(" has exceeded timeout")) {
             let id = line.dropFirst("Client ".count).split(separator: " ", maxSplits: 1).first.map(String.init) ?? ""
             subscriptions[id] = nil
@@ -84,9 +99,11 @@ public final class SubscriptionWatcher: Sendable {
         poll()
         let ignored = self.ignored.withLock { $0 }
         return state.withLock { state in
-            state.subscriptions.filter { client, filters in
-                !ignored.contains(client) && filters.contains { Self.mqttMatches(filter: $0, topic: topic) }
-            }.keys.sorted()
+            Set(state.subscriptions.values.flatMap { subscriptions in
+                subscriptions.filter { client, filters in
+                    !ignored.contains(client) && !client.hasPrefix(BrokerNetwork.bridgePrefix) && filters.contains { Self.mqttMatches(filter: $0, topic: topic) }
+                }.keys
+            }).sorted()
         }
     }
 

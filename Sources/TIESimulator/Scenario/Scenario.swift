@@ -1,3 +1,4 @@
+import DXL
 import TIE
 
 /// A parsed, validated scenario: what TIE knows, and what happens on the timeline.
@@ -21,6 +22,8 @@ public struct Scenario: Sendable {
     public var expectations: [Expectation] = []
     /// Faults the fake TIE injects (`faults:`).
     public var faults: [Fault] = []
+    /// The brokers the scenario wants (`fabric:`); nil: one broker, or whatever `tiesim up` is told.
+    public var fabric: FabricLayout?
 
     public init(name: String, description: String = "", source: String, settings: ScenarioSettings = ScenarioSettings(),
                 files: [FileKnowledge] = [], certificates: [CertificateKnowledge] = [], timeline: [TimelineStep] = []) {
@@ -37,6 +40,21 @@ public struct Scenario: Sendable {
     public func file(named name: String) -> FileKnowledge? { files.first { $0.name == name } }
     /// The certificate called `name`.
     public func certificate(named name: String) -> CertificateKnowledge? { certificates.first { $0.name == name } }
+}
+
+/// How many brokers a fabric has and how they are bridged (`fabric:` in a scenario, `--brokers` for `tiesim up`).
+public struct FabricLayout: Sendable, Equatable {
+    /// How many mosquitto brokers (1…16).
+    public var brokers: Int
+    /// How they are joined.
+    public var topology: BrokerNetwork.Topology
+    /// The line of `fabric:`.
+    public var line: Int
+    public init(brokers: Int, topology: BrokerNetwork.Topology = .hub, line: Int = 0) {
+        self.brokers = brokers
+        self.topology = topology
+        self.line = line
+    }
 }
 
 /// How the fake TIE answers a lookup of hashes it does not know.
@@ -147,7 +165,7 @@ public struct TimelineStep: Sendable {
         case fileReputationChange(ReputationChangeSpec)
         case certificateReputationChange(ReputationChangeSpec)
         case event(topic: String, payload: JSONValue)
-        /// Stops the broker for a while (`brokerOutage: 2s`), then starts it again on the same port.
+        /// Stops the step's broker for a while (`brokerOutage: 2s`), then starts it again on the same port.
         case brokerOutage(Duration)
     }
 
@@ -167,6 +185,8 @@ public struct TimelineStep: Sendable {
     public var agents: Int?
     /// The topic a subscriber must have subscribed to before the step starts; nil: no waiting.
     public var waitForSubscriber: String?
+    /// The broker (1-based) the step publishes on, or that a `brokerOutage` stops.
+    public var broker: Int = 1
 
     /// The DXL topic the step's events go to.
     public var topic: String {

@@ -1,4 +1,5 @@
 import Crypto
+import DXL
 import Foundation
 import TIE
 import Yams
@@ -343,7 +344,7 @@ struct ScenarioParser {
 
     // MARK: The document
 
-    static let topLevelKeys = ["name", "description", "settings", "files", "certificates", "timeline", "expect", "faults"]
+    static let topLevelKeys = ["name", "description", "settings", "fabric", "files", "certificates", "timeline", "expect", "faults"]
 
     mutating func scenario(_ root: Node) -> Scenario? {
         guard let entries = mapping(root, "the scenario", depth: 0) else { return nil }
@@ -356,6 +357,7 @@ struct ScenarioParser {
         if let node = value("name"), let name = string(node, "name") { scenario.name = name }
         if let node = value("description"), let text = string(node, "description") { scenario.description = text }
         if let node = value("settings") { scenario.settings = settings(node) } else if let base { scenario.settings = base.settings }
+        if let node = value("fabric") { scenario.fabric = fabric(node) } else if let base { scenario.fabric = base.fabric }
         if let node = value("certificates") { scenario.certificates = certificates(node, seed: scenario.settings.seed) }
         if let node = value("files") { scenario.files = files(node, seed: scenario.settings.seed, certificates: scenario.certificates + (base?.certificates ?? [])) }
         if let base {
@@ -369,6 +371,29 @@ struct ScenarioParser {
             issue(root, "the scenario defines no files, certificates or timeline", "add at least one of files:, certificates: or timeline: (see scenarios/README.md)")
         }
         return scenario
+    }
+
+    static let maximumBrokers = 16
+
+    mutating func fabric(_ node: Node) -> FabricLayout? {
+        guard let entries = mapping(node, "fabric", depth: 1) else { return nil }
+        checkKeys(entries, allowed: ["brokers", "topology"], in: "fabric")
+        var layout = FabricLayout(brokers: 1, line: node.mark?.line ?? 1)
+        for entry in entries {
+            switch entry.key {
+            case "brokers": if let count = int(entry.value, "brokers", range: 1...Int64(Self.maximumBrokers)) { layout.brokers = Int(count) }
+            case "topology":
+                if let text = string(entry.value, "topology") {
+                    if let topology = BrokerNetwork.Topology(rawValue: text) {
+                        layout.topology = topology
+                    } else {
+                        issue(entry.value, "topology '\(text)' is not a topology", DidYouMean.hint(for: text, among: BrokerNetwork.Topology.allCases.map(\.rawValue), what: "topology"))
+                    }
+                }
+            default: break
+            }
+        }
+        return layout
     }
 
     mutating func settings(_ node: Node) -> ScenarioSettings {
@@ -549,7 +574,7 @@ struct ScenarioParser {
     // MARK: Timeline
 
     static let actionKeys = ["detection", "firstInstance", "fileReputationChange", "certificateReputationChange", "event", "brokerOutage"]
-    static let modifierKeys = ["name", "at", "after", "repeat", "rate", "interval", "agents", "waitForSubscriber"]
+    static let modifierKeys = ["name", "at", "after", "repeat", "rate", "interval", "agents", "waitForSubscriber", "broker"]
 
     mutating func timeline(_ node: Node, scenario: Scenario) -> [TimelineStep] {
         guard let items = sequence(node, "timeline", depth: 1) else { return [] }
@@ -585,6 +610,16 @@ struct ScenarioParser {
                     if let interval = duration(entry.value, "interval") { step.interval = interval }
                     hasRate = true
                 case "agents": if let agents = int(entry.value, "agents", range: 1...10_000_000) { step.agents = Int(agents) }
+                case "broker":
+                    if let number = int(entry.value, "broker", range: 1...Int64(Self.maximumBrokers)) {
+                        let brokers = scenario.fabric?.brokers ?? 1
+                        if Int(number) > brokers {
+                            issue(entry.value, "broker \(number) does not exist: this scenario's fabric has \(brokers) broker\(brokers == 1 ? "" : "s")",
+                                  "add fabric: {brokers: \(number)} at the top, or name a broker from 1 to \(brokers)")
+                        } else {
+                            step.broker = Int(number)
+                        }
+                    }
                 case "waitForSubscriber":
                     if let text = string(entry.value, "waitForSubscriber") {
                         switch text {

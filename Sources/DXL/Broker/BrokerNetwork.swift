@@ -1,0 +1,149 @@
+import Foundation
+import Logging
+import Synchronization
+
+/// Several real mosquitto brokers joined by mosquitto bridges, like a DXL fabric of several brokers:
+/// each has its own mutual-TLS listener on loopback, and every message published on one reaches the
+/// subscribers on all of them exactly once.
+///
+/// Broker 1 is where tiesim's own services connect. In a `hub`, brokers 2…N each bridge to broker 1;
+/// in a `chain`, broker k bridges to broker k−1. Bridges carry every topic both ways at QoS 0 and are
+/// marked as bridges (`try_private`), so mosquitto never sends a message back where it came from.
+///
+/// Threading: any thread.
+public final class BrokerNetwork: Sendable {
+    /// How the brokers are joined.
+    public enum Topology: String, Sendable, CaseIterable {
+        /// Brokers 2…N bridge to broker 1.
+        case hub
+        /// Broker k bridges to broker k−1.
+        case chain
+    }
+
+    /// The brokers, broker 1 first (made by `start`: each bridge needs its remote broker's port).
+    public var brokers: [LocalBroker] { started.withLock { $0 } }
+    public let topology: Topology
+    /// How many brokers the network has.
+    public let count: Int
+    private let directory: String
+    private let certificates: FabricCertificates
+    private let options: LocalBroker.Options
+    private let started = Mutex<[LocalBroker]>([])
+    private let logger: Logger
+
+    /// Prepares `count` brokers with their files in `directory/broker` (one broker) or
+    /// `directory/broker-K`, all with `options`; `options.port` is broker 1's port, the others pick free
+    /// ports.
+    public init(directory: String, count: Int, topology: Topology = .hub, certificates: FabricCertificates,
+                options: LocalBroker.Options = LocalBroker.Options(), logger: Logger = Logger(label: "tiesim.broker")) {
+        precondition(count >= 1, "a fabric has at least one broker")
+        self.topology = topology
+        self.count = count
+        self.directory = directory
+        self.certificates = certificates
+        self.options = options
+        self.logger = logger
+    }
+
+    /// The folder of broker `index` (0-based).
+    private func folder(_ index: Int) -> String {
+        (directory as NSString).appendingPathComponent(count == 1 ? "broker" : "broker-\(index + 1)")
+    }
+
+    /// The log files the brokers will write (known before `start`).
+    public var logPaths: [String] { (0..<count).map { (folder($0) as NSString).appendingPathComponent("mosquitto.log") } }
+
+    /// The index of the broker that broker `index` bridges to (0-based), nil for broker 1.
+    static func parent(of index: Int, topology: Topology) -> Int? {
+        guard index > 0 else { return nil }
+        return topology == .hub ? 0 : index - 1
+    }
+
+    /// The MQTT client id of the bridge from broker `from` to broker `to` (1-based).
+    public static func bridgeName(from: Int, to: Int) -> String { "\(bridgePrefix)\(from)-to-\(to)" }
+    /// What every bridge's client id starts with (to tell bridges from clients in a broker's log).
+    public static let bridgePrefix = "tiesim-bridge-"
+
+    /// Broker `number` (1-based).
+    public func broker(_ number: Int) -> LocalBroker { brokers[number - 1] }
+
+    /// Starts the brokers (broker 1 first) and returns once every bridge has subscribed on its remote
+    /// broker, so that a message published anywhere reaches everyone. Stops what it started on failure.
+    public func start(timeout: Duration = .seconds(20)) async throws(BrokerError) {
+        do {
+            for index in 0..<count {
+                var brokerOptions = options
+                if index > 0 { brokerOptions.port = nil }
+                if let parent = Self.parent(of: index, topology: topology) {
+                    let remote = brokers[parent]
+                    let host = remote.options.host == "0.0.0.0" ? "127.0.0.1" : remote.options.host
+                    brokerOptions.bridges = [LocalBroker.Bridge(name: Self.bridgeName(from: index + 1, to: parent + 1), host: host, port: remote.port)]
+                }
+                let broker = LocalBroker(directory: folder(index), certificates: certificates, options: brokerOptions, logger: logger)
+                started.withLock { $0.append(broker) }
+                try await broker.start()
+            }
+            try await waitForBridges(timeout: timeout)
+        } catch {
+            stop()
+            throw error
+        }
+    }
+
+    /// Waits until every bridge is connected and subscribed on its remote broker (read from that broker's
+    /// log: `log_type subscribe` prints `<client> 0 #`).
+    public func waitForBridges(timeout: Duration = .seconds(20)) async throws(BrokerError) {
+        let clock = ContinuousClock()
+        let deadline = clock.now + timeout
+        for index in brokers.indices {
+            guard let parent = Self.parent(of: index, topology: topology) else { continue }
+            let name = Self.bridgeName(from: index + 1, to: parent + 1)
+            let remote = brokers[parent]
+            while !Self.bridgeSubscribed(name, log: remote.logPath) {
+                guard clock.now < deadline else {
+                    throw .failedToStart(reason: "bridge \(name) did not connect within \(timeout)", log: brokers[index].logTail())
+                }
+                try? await Task.sleep(for: .milliseconds(25))
+            }
+        }
+        logger.debug("\(brokers.count) brokers bridged (\(topology.rawValue))")
+    }
+
+    /// Whether the last thing `log` says about bridge `name` is that it subscribed (not that it left).
+    static func bridgeSubscribed(_ name: String, log path: String) -> Bool {
+        guard let text = try? String(contentsOfFile: path, encoding: .utf8) else { return false }
+        var subscribed = false
+        for line in text.split(separator: "\n") {
+            if line.hasSuffix(" \(name) 0 #") {
+                subscribed = true
+            } else if line.contains("Client \(name) ") || line.hasSuffix(" starting") {
+                subscribed = false  // the bridge disconnected, or the broker restarted (the log is appended to)
+            }
+        }
+        return subscribed
+    }
+
+    /// Stops every broker.
+    public func stop() {
+        for broker in brokers.reversed() { broker.stop() }
+    }
+
+    /// Stops broker `number` for `duration`, starts it again on its port and waits for its bridges.
+    public func outage(broker number: Int, for duration: Duration) async throws {
+        try await broker(number).outage(duration)
+        try await waitForBridges()
+    }
+
+    /// A client configuration using client certificate `client` that lists brokers `numbers` (1-based; all
+    /// of them by default) in that order, as a DXL fabric's `dxlclient.config` lists its brokers.
+    public func clientConfig(client: String = "client", brokers numbers: [Int]? = nil) -> DXLClientConfig {
+        let chosen = numbers ?? Array(1...brokers.count)
+        var config = brokers[chosen.first.map { $0 - 1 } ?? 0].clientConfig(client: client)
+        config.brokers = chosen.map { number in
+            let broker = self.broker(number)
+            return DXLBroker(uniqueId: brokers.count == 1 ? "local" : "broker-\(number)", host: broker.options.host, port: broker.port,
+                             ipAddress: broker.options.host)
+        }
+        return config
+    }
+}
