@@ -1,9 +1,16 @@
 #!/usr/bin/env bash
 # Installs everything tiesim's build and tests need on a fresh Debian machine.
 # Idempotent: safe to run again; it only installs what is missing.
+#   scripts/setup.sh            build and test dependencies (what CI and the Docker build stage run)
+#   scripts/setup.sh --runtime  only what a built tiesim needs to run (the Docker runtime stage)
 set -euo pipefail
 
-APT_PACKAGES=(mosquitto libmosquitto-dev libssl-dev python3-pip pkg-config)
+MODE="${1:-all}"
+case "$MODE" in
+  all|--all) MODE=all; APT_PACKAGES=(mosquitto libmosquitto-dev libssl-dev python3-pip pkg-config curl) ;;
+  --runtime) MODE=runtime; APT_PACKAGES=(mosquitto libmosquitto1) ;;
+  *) echo "usage: scripts/setup.sh [--runtime]" >&2; exit 64 ;;
+esac
 PIP_PACKAGES=(dxlclient==5.7.0.1 dxltieclient==0.3.0)
 
 SUDO=""
@@ -24,6 +31,11 @@ fi
 # A packaged mosquitto starts a system broker on port 1883; tiesim starts its own brokers,
 # so stop that one to keep the machine quiet (ignored where no init system runs).
 if command -v systemctl >/dev/null 2>&1; then $SUDO systemctl disable --now mosquitto >/dev/null 2>&1 || true; fi
+
+if [ "$MODE" = runtime ]; then
+  echo "setup: ok (runtime: mosquitto $(mosquitto -h 2>/dev/null | head -1 | awk '{print $3}'), libmosquitto1)"
+  exit 0
+fi
 
 PYTHON="${PYTHON:-python3}"
 if ! "$PYTHON" - <<'PY' 2>/dev/null

@@ -22,6 +22,11 @@ public final class SimulatedFabric: Sendable {
         /// The host name written into the client configurations (nil: `host`); for clients that reach the
         /// broker another way, e.g. from outside a container.
         public var advertisedHost: String?
+        /// The IP address written after the host name (clients try it when the name does not resolve);
+        /// nil: the advertised host again.
+        public var advertisedAddress: String?
+        /// The address the HTTP control API listens on.
+        public var controlHTTPHost: String = "127.0.0.1"
         /// The address the broker listens on.
         public var host: String = "127.0.0.1"
         /// What TIE knows and plays.
@@ -118,6 +123,8 @@ public final class SimulatedFabric: Sendable {
         let directory = URL(fileURLWithPath: options.stateDirectory).standardizedFileURL.path
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
         let lock = try StateLock(directory: directory)
+        // A `ready` marker (written by `tiesim up`) left by a run that was killed is stale now.
+        try? FileManager.default.removeItem(atPath: directory + "/ready")
         do {
             let certificates = try FabricCertificates.prepare(in: directory + "/certs", clients: options.clients + ["tiesim"])
             var brokerOptions = LocalBroker.Options()
@@ -168,9 +175,12 @@ public final class SimulatedFabric: Sendable {
             let watcher = SubscriptionWatcher(logPaths: network.logPaths, ignoring: Set([serviceClient.clientId] + playerClients.map(\.clientId)), logger: logger)
             let configPath = directory + "/dxlclient.config"
             let advertise = { (config: DXLClientConfig) -> DXLClientConfig in
-                guard let host = options.advertisedHost else { return config }
+                guard options.advertisedHost != nil || options.advertisedAddress != nil else { return config }
                 var config = config
-                config.brokers = config.brokers.map { DXLBroker(uniqueId: $0.uniqueId, host: host, port: $0.port, ipAddress: host) }
+                config.brokers = config.brokers.map {
+                    let host = options.advertisedHost ?? $0.host
+                    return DXLBroker(uniqueId: $0.uniqueId, host: host, port: $0.port, ipAddress: options.advertisedAddress ?? host)
+                }
                 return config
             }
             try advertise(network.clientConfig(client: options.clients.first ?? "client")).write(to: configPath)
@@ -194,7 +204,7 @@ public final class SimulatedFabric: Sendable {
             try await controlService.start()
             var http: HTTPControlServer?
             if let port = options.controlHTTPPort {
-                http = try await HTTPControlServer.start(control: control, port: port == 0 ? nil : port)
+                http = try await HTTPControlServer.start(control: control, host: options.controlHTTPHost, port: port == 0 ? nil : port)
             }
             return SimulatedFabric(options: options, certificates: certificates, network: network, store: store, tie: tie, services: services,
                                    watcher: watcher, serviceClient: serviceClient, playerClients: playerClients, clientConfigPath: configPath,

@@ -16,17 +16,20 @@ struct ReportOptions: ParsableArguments {
     @Option(name: .long, help: "Seconds to keep watching after the timeline for expectations without a 'within:' window.")
     var settle: Double = 2
 
-    /// Checks the expectations, writes the reports, prints failures; returns whether the run passed.
+    /// Checks the expectations, writes the reports, prints failures; returns whether the run passed (a report
+    /// that cannot be written fails the run: CI would otherwise pass without its evidence).
     func finish(_ scenarios: [Scenario], steps: [ScenarioPlayer.StepResult], playError: String?, journal: Journal) async -> Bool {
         let result = await VerificationReport.check(scenarios, steps: steps, playError: playError, journal: journal,
                                                     settle: .milliseconds(Int64(max(0, settle) * 1000)))
+        var written = true
         do {
             try Reports.write(result, junit: junit, journal: self.journal, html: report)
         } catch {
-            printError("tiesim: could not write a report: \(error)")
+            printError("tiesim: could not write a report: \(error.localizedDescription) — check that the path is writable")
+            written = false
         }
         for expectation in result.expectations where !expectation.passed { printError(expectation.message) }
         printLine("tiesim \(result.passed ? "passed" : "FAILED"): \(result.summary.split(separator: "\n").last.map(String.init) ?? "")")
-        return result.passed
+        return result.passed && written
     }
 }

@@ -31,6 +31,9 @@ struct Up: AsyncParsableCommand {
     @Option(name: .long, help: "The host name clients must use, written into the dxlclient.config files (default: --host).")
     var advertiseHost: String?
 
+    @Option(name: .long, help: "The IP address written after that host name; clients try it when the name does not resolve (default: the host name).")
+    var advertiseIp: String?
+
     @Option(name: .long, help: "How many mosquitto brokers, joined by bridges (default: the scenarios' fabric:, else 1).")
     var brokers: Int?
 
@@ -46,8 +49,11 @@ struct Up: AsyncParsableCommand {
     @Option(name: .long, help: "Client certificates to make (the first is used by DIR/dxlclient.config; each gets DIR/dxlclient-NAME.config).")
     var clients: [String] = ["client"]
 
-    @Option(name: .long, help: "Port of the HTTP control API on 127.0.0.1 (default: a free port).")
+    @Option(name: .long, help: "Port of the HTTP control API (default: a free port).")
     var httpPort: Int?
+
+    @Option(name: .long, help: "Address the HTTP control API listens on (0.0.0.0 in a container).")
+    var httpHost: String = "127.0.0.1"
 
     @Flag(name: .long, help: "Do not start the HTTP control API (control stays available over DXL under /tiesim/control/).")
     var noHttp = false
@@ -70,6 +76,8 @@ struct Up: AsyncParsableCommand {
         options.port = port
         options.host = host
         options.advertisedHost = advertiseHost ?? (host == "0.0.0.0" ? "127.0.0.1" : nil)
+        options.advertisedAddress = advertiseIp
+        options.controlHTTPHost = httpHost
         options.brokers = brokers
         options.topology = topology
         options.scenarios = loaded
@@ -91,11 +99,16 @@ struct Up: AsyncParsableCommand {
             printError("tiesim: could not start the fabric: \(error)")
             throw Exit.environment
         }
-        let controlURL = fabric.http.map { "; control API http://127.0.0.1:\($0.port)" } ?? ""
+        let controlURL = fabric.http.map { "; control API http://\(httpHost == "0.0.0.0" ? "127.0.0.1" : httpHost):\($0.port)" } ?? ""
         let shownHost = options.advertisedHost ?? host
         let others = fabric.network.brokers.dropFirst().map { "\(shownHost):\($0.port)" }
         let more = others.isEmpty ? "" : "; bridged (\(fabric.network.topology.rawValue)) to \(others.joined(separator: ", "))"
-        printLine("tiesim ready: clients connect with \(fabric.clientConfigPath) (broker \(shownHost):\(fabric.broker.port)\(more)\(controlURL))")
+        let ready = "tiesim ready: clients connect with \(fabric.clientConfigPath) (broker \(shownHost):\(fabric.broker.port)\(more)\(controlURL))"
+        // DIR/ready holds the same line while the fabric is up: scripts and health checks can wait for it.
+        let readyPath = (fabric.options.stateDirectory as NSString).appendingPathComponent("ready")
+        try? (ready + "\n").write(toFile: readyPath, atomically: true, encoding: .utf8)
+        defer { try? FileManager.default.removeItem(atPath: readyPath) }
+        printLine(ready)
         let player = Task { () -> Bool in
             var steps: [ScenarioPlayer.StepResult] = []
             var playError: String?

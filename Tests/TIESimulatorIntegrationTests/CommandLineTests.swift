@@ -55,7 +55,7 @@ final class TiesimProcess: Sendable {
 @Suite("The tiesim command")
 struct CommandLineTests {
     static let quarantine = repositoryRoot.appendingPathComponent("scenarios/quarantine.yaml").path
-    static let app = PythonPeer.testsFolder.appendingPathComponent("TIESimulatorIntegrationTests/python/quarantine_app.py").path
+    static let app = repositoryRoot.appendingPathComponent("examples/quarantine_app.py").path
 
     @Test("up --exit-when-done exits 0 when the application does what the expectations say, and writes JUnit, journal and HTML")
     func expectationsHold() async throws {

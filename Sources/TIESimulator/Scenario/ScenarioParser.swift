@@ -591,9 +591,10 @@ struct ScenarioParser {
                 }
                 continue
             }
-            guard let action = action(actionEntry, scenario: scenario) else { continue }
+            // A step whose action is wrong still has its modifiers checked, so every mistake is reported at once.
+            let parsedAction = action(actionEntry, scenario: scenario)
             let line = actionEntry.keyNode.mark?.line ?? 1
-            var step = TimelineStep(name: "\(actionEntry.key) (line \(line))", line: line, action: action)
+            var step = TimelineStep(name: "\(actionEntry.key) (line \(line))", line: line, action: parsedAction ?? .brokerOutage(.zero))
             var hasRate = false
             for entry in entries {
                 switch entry.key {
@@ -637,7 +638,7 @@ struct ScenarioParser {
             if case .brokerOutage = step.action { step.waitForSubscriber = nil } else if !entries.contains(where: { $0.key == "waitForSubscriber" }) && scenario.settings.waitForSubscribers {
                 step.waitForSubscriber = step.topic
             }
-            steps.append(step)
+            if parsedAction != nil { steps.append(step) }
         }
         return steps
     }

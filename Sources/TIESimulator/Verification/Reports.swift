@@ -77,9 +77,15 @@ public enum Reports {
     }
 
     /// Writes whichever reports were asked for.
+    /// Writes the reports that have a path, creating their folders (`reports/tiesim.xml` in a fresh checkout).
     public static func write(_ report: VerificationReport, junit: String?, journal: String?, html: String?) throws {
-        if let junit { try Self.junit(report).write(toFile: junit, atomically: true, encoding: .utf8) }
-        if let journal { try journalLines(report.journal).write(toFile: journal, atomically: true, encoding: .utf8) }
-        if let html { try Self.html(report).write(toFile: html, atomically: true, encoding: .utf8) }
+        let save = { (text: String, path: String) throws in
+            let folder = (path as NSString).deletingLastPathComponent
+            if !folder.isEmpty { try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true) }
+            try text.write(toFile: path, atomically: true, encoding: .utf8)
+        }
+        if let junit { try save(Self.junit(report), junit) }
+        if let journal { try save(journalLines(report.journal), journal) }
+        if let html { try save(Self.html(report), html) }
     }
 }

@@ -9,7 +9,9 @@ from dxlclient.client_config import DxlClientConfig
 from dxltieclient import DetectionCallback, TieClient
 from dxltieclient.constants import HashType, TrustLevel
 
-config_path, comment = sys.argv[1], sys.argv[2]
+# usage: quarantine_app.py DXLCLIENT_CONFIG [COMMENT]
+config_path = sys.argv[1]
+comment = sys.argv[2] if len(sys.argv) > 2 else "quarantine"
 handled = []
 
 with DxlClient(DxlClientConfig.create_dxl_config_from_file(config_path)) as client:
