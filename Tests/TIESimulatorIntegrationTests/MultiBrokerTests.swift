@@ -66,10 +66,11 @@ struct MultiBrokerTests {
         }
     }
 
-    @Test("events published on any broker of a chain reach subscribers on every broker exactly once (no bridge loops)", arguments: [1, 2, 3])
-    func chainDeliversExactlyOnce(from publisher: Int) async throws {
-        try await withFabric(Self.scenario(.chain)) { fabric in
-            let topic = "/tiesim/test/chain/\(publisher)"
+    @Test("events published on any broker of a hub or a chain reach subscribers on every broker exactly once (no bridge loops)",
+          arguments: [BrokerNetwork.Topology.hub, .chain], [1, 2, 3])
+    func deliversExactlyOnce(topology: BrokerNetwork.Topology, from publisher: Int) async throws {
+        try await withFabric(Self.scenario(topology)) { fabric in
+            let topic = "/tiesim/test/\(topology.rawValue)/\(publisher)"
             let counters = try await (1...3).asyncMap { try await Self.counter(fabric, broker: $0, topic: topic) }
             let sender = try DXLClient(config: fabric.clientConfig(client: "client2", brokers: [publisher]))
             try await sender.connect()
