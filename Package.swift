@@ -95,7 +95,7 @@ let package = Package(
         .testTarget(name: "TIETests", dependencies: ["TIE"]),
         .testTarget(name: "TIESimTestingTests", dependencies: ["TIESimTesting", "TIE", "DXL", "TIESimulator", "TestSupport"]),
         .testTarget(name: "TIESimulatorTests", dependencies: ["TIESimulator", "TIE", "DXL"]),
-        .testTarget(name: "TIESimulatorIntegrationTests", dependencies: ["TIESimulator", "TIE", "DXL", "TestSupport", .product(name: "Yams", package: "Yams")], exclude: ["python"]),
+        .testTarget(name: "TIESimulatorIntegrationTests", dependencies: ["TIESimulator", "TIE", "DXL", "TestSupport", .product(name: "Yams", package: "Yams")], exclude: ["python", "shims"]),
     ],
     swiftLanguageModes: [.v6]
 )

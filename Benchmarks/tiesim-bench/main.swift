@@ -13,6 +13,8 @@
 //            Python dxltieclient DetectionCallback and a raw libmosquitto subscriber, same stream
 //            (goals ≥ 10× Python, ≥ 80 % of raw).
 // store    — load time of 1,000,000 files and lookup time at 1 k, 100 k and 1 M files (goal: flat).
+// flood    — one requester floods the fake TIE (--rate 10000 --seconds 30) while a probe sends 100 req/s:
+//            the probe's latency idle and under the flood (goal within 5×), requests shed, RSS (bounded).
 import CMosquitto
 import DXL
 import Foundation
@@ -334,6 +336,7 @@ if mode == "parse" || mode == "all" { try benchParse() }
 if mode == "requests" || mode == "all" { try await benchRequests() }
 if mode == "store" || mode == "all" { benchStore() }
 if mode == "callbacks" || mode == "all" { try await benchCallbacks() }
+if mode == "flood" { try await benchFlood() }
 
 // MARK: Callbacks
 
@@ -450,5 +453,76 @@ func benchCallbacks() async throws {
     let pythonRate = Double(pythonCount) / max(0.001, pythonLast - wallStart)
     print("callbacks: raw libmosquitto subscriber \(format(rawRate)) ev/s (\(rawCount)/\(events)); Swift TieClient \(format(swiftRate)) ev/s (\(swiftCount)/\(events)); Python dxltieclient \(format(pythonRate)) ev/s (\(pythonCount)/\(events))")
     print("callbacks: Swift = \(format(swiftRate / max(pythonRate, 1), digits: 1))× Python (goal ≥ 10×), \(format(100 * swiftRate / rawRate, digits: 1)) % of raw (goal ≥ 80 %)")
+    await fabric.stop()
+}
+
+// MARK: Flood
+
+/// The resident set of process `pid` now (not its peak), in MB.
+func residentMegabytes(pid: Int32) -> Double {
+    guard let status = try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8),
+          let line = status.split(separator: "\n").first(where: { $0.hasPrefix("VmRSS:") }),
+          let kilobytes = Double(line.split(separator: " ").dropFirst().first ?? "") else { return 0 }
+    return kilobytes / 1024
+}
+
+/// A requester floods the fake TIE at `--rate` requests/s for `--seconds` while a probe client sends 100
+/// paced requests/s; the probe's latency idle and under the flood (goal: within 5×), what the fake TIE
+/// shed, and the memory of tiesim and mosquitto over the run (goal: bounded).
+func benchFlood() async throws {
+    let rate = option("--rate", 10_000), floodSeconds = option("--seconds", 30)
+    let scenario = try ScenarioLoader.parse(text: "settings: {waitForSubscribers: false}\nfiles:\n  F.EXE:\n    reputations: {GTI: KNOWN_TRUSTED}\n", file: "flood.yaml")
+    var options = SimulatedFabric.Options(stateDirectory: workFolder + "/flood")
+    options.scenarios = [scenario]
+    options.clients = ["client", "flooder"]
+    let fabric = try await SimulatedFabric.start(options)
+    let probe = try DXLClient(config: fabric.clientConfig())
+    let flooder = try DXLClient(config: fabric.clientConfig(client: "flooder"))
+    try await probe.connect()
+    try await flooder.connect()
+    let payload = Array(#"{"hashes": [{"type": "md5", "value": "\#(try HashEncoding.base64(hex: scenario.files[0].md5))"}], "scanType": 3}"#.utf8)
+    let mosquitto = fabric.broker.processIdentifier ?? 0
+    let ownPid = getpid()
+    print("flood: \(format(Double(rate))) requests/s for \(floodSeconds) s from one requester; a probe sends 100 paced requests/s")
+    let idle = await load(clients: [probe], topic: TieTopic.getFileReputation, payload: payload, concurrency: 1, duration: .seconds(5), paced: 100)
+    let startRSS = (residentMegabytes(pid: ownPid), residentMegabytes(pid: mosquitto))
+
+    let answered = Atomic<Int>(0), failed = Atomic<Int>(0)
+    let sent = Atomic<Int>(0)
+    let memory = Mutex<(tiesim: Double, mosquitto: Double)>((0, 0))
+    let floodTask = Task {
+        let deadline = clock.now + .seconds(floodSeconds)
+        var next = clock.now
+        let perTick = max(1, rate / 100)
+        var tick = 0
+        while clock.now < deadline {
+            for _ in 0..<perTick {
+                flooder.asyncRequest(.request(topic: TieTopic.getFileReputation, payload: payload), timeout: .seconds(5)) { result in
+                    if (try? result.get().type) == .response { answered.add(1, ordering: .relaxed) } else { failed.add(1, ordering: .relaxed) }
+                }
+            }
+            sent.add(perTick, ordering: .relaxed)
+            tick += 1
+            if tick % 100 == 0 {
+                let now = (residentMegabytes(pid: ownPid), residentMegabytes(pid: mosquitto))
+                memory.withLock { $0 = (max($0.tiesim, now.0), max($0.mosquitto, now.1)) }
+            }
+            next = next + .milliseconds(10)
+            if next > clock.now { try? await Task.sleep(until: next, clock: clock) }
+        }
+    }
+    try await Task.sleep(for: .seconds(1))  // the flood is under way
+    let flooded = await load(clients: [probe], topic: TieTopic.getFileReputation, payload: payload, concurrency: 1, duration: .seconds(max(1, floodSeconds - 2)), paced: 100)
+    await floodTask.value
+    try await Task.sleep(for: .seconds(6))  // the flooder's last requests answer or time out
+    let endRSS = (residentMegabytes(pid: ownPid), residentMegabytes(pid: mosquitto))
+    let peak = memory.withLock { $0 }
+    let stats = fabric.tie.queueStatistics
+    let achieved = Double(sent.load(ordering: .relaxed)) / Double(floodSeconds)
+    print("flood: sent \(format(Double(sent.load(ordering: .relaxed)))) (\(format(achieved)) req/s); answered \(format(Double(answered.load(ordering: .relaxed)))), unanswered \(format(Double(failed.load(ordering: .relaxed)))); fake TIE shed \(format(Double(stats.shed))), at most \(format(Double(stats.highWater))) waiting (limit 1,000 per requester)")
+    print("flood: probe idle p50 \(format(idle.p50, digits: 2)) ms, p99 \(format(idle.p99, digits: 2)) ms; under the flood p50 \(format(flooded.p50, digits: 2)) ms, p99 \(format(flooded.p99, digits: 2)) ms, \(format(flooded.throughput)) of 100 req/s answered — p50 \(format(flooded.p50 / max(idle.p50, 0.001), digits: 1))×, p99 \(format(flooded.p99 / max(idle.p99, 0.001), digits: 1))× idle (goal within 5×)")
+    print("flood: RSS tiesim process (fabric + flooder + probe) \(format(startRSS.0, digits: 1)) MB before, peak \(format(peak.tiesim, digits: 1)) MB, \(format(endRSS.0, digits: 1)) MB after; mosquitto \(format(startRSS.1, digits: 1)) → peak \(format(peak.mosquitto, digits: 1)) → \(format(endRSS.1, digits: 1)) MB")
+    await probe.disconnect()
+    await flooder.disconnect()
     await fabric.stop()
 }

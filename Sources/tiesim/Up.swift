@@ -150,19 +150,57 @@ struct Up: AsyncParsableCommand {
 }
 
 /// Waits for SIGINT or SIGTERM (handled, not fatal, so tiesim can stop what it started).
+///
+/// A plain `sigaction` handler replaces the default action in one step, so there is no moment in which a
+/// signal is ignored and lost (as there was between `signal(SIG_IGN)` and a dispatch source). The handler
+/// only writes the signal number to a pipe (async-signal-safe); a thread of our own reads it and wakes the
+/// waiters. Dispatch's threads block these signals; the kernel delivers them to a thread that does not.
 final class SignalWaiter: @unchecked Sendable {
     private let lock = NSLock()
     private var fired = false
     private var waiters: [CheckedContinuation<Void, Never>] = []
-    private var sources: [DispatchSourceSignal] = []
+
+    /// The pipe's write end, for the handler (set once, before the handler is installed).
+    nonisolated(unsafe) private static var writeEnd: Int32 = -1
+    private static let installed = NSLock()
+    nonisolated(unsafe) private static var instance: SignalWaiter?
 
     init() {
-        for signalNumber in [SIGINT, SIGTERM] {
-            signal(signalNumber, SIG_IGN)
-            let source = DispatchSource.makeSignalSource(signal: signalNumber, queue: .global())
-            source.setEventHandler { [weak self] in self?.fire() }
-            source.resume()
-            sources.append(source)
+        Self.installed.lock()
+        defer { Self.installed.unlock() }
+        Self.instance = self  // before the handler exists, so that no signal finds nobody to wake
+        if Self.writeEnd < 0 {
+            var fds: [Int32] = [-1, -1]
+            guard pipe(&fds) == 0 else { fatalError("tiesim: cannot create a pipe for signals: \(String(cString: strerror(errno)))") }
+            Self.writeEnd = fds[1]
+            let readEnd = fds[0]
+            let reader = Thread {
+                var byte: UInt8 = 0
+                while read(readEnd, &byte, 1) == 1 {
+                    Self.installed.lock()
+                    let waiter = Self.instance
+                    Self.installed.unlock()
+                    waiter?.fire()
+                }
+            }
+            reader.name = "tiesim signals"
+            reader.start()
+            for signalNumber in [SIGINT, SIGTERM] {
+                var action = sigaction()
+                action.__sigaction_handler.sa_handler = { signalNumber in
+                    var byte = UInt8(truncatingIfNeeded: signalNumber)
+                    _ = write(SignalWaiter.writeEnd, &byte, 1)
+                }
+                sigemptyset(&action.sa_mask)
+                action.sa_flags = SA_RESTART
+                sigaction(signalNumber, &action, nil)
+            }
+            // Let this thread take the signals even if it inherited a mask that blocks them.
+            var unblock = sigset_t()
+            sigemptyset(&unblock)
+            sigaddset(&unblock, SIGINT)
+            sigaddset(&unblock, SIGTERM)
+            pthread_sigmask(SIG_UNBLOCK, &unblock, nil)
         }
     }
 

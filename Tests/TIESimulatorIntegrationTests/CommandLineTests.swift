@@ -137,6 +137,24 @@ struct CommandLineTests {
         }
     }
 
+    @Test("up interrupted at any moment of its start-up stops, leaving no mosquitto and no held lock",
+          arguments: [(0, SIGTERM), (15, SIGINT), (40, SIGTERM), (80, SIGINT), (150, SIGTERM), (300, SIGINT), (600, SIGTERM)])
+    func interruptedStartUp(afterMilliseconds delay: Int, signal: Int32) async throws {
+        let tiesim = try TiesimProcess(["up", "--state-dir", "STATE", Self.quarantine])
+        defer { tiesim.cleanUp() }
+        try await Task.sleep(for: .milliseconds(delay))
+        tiesim.process.send(signal)
+        let status = try await tiesim.waitForExit(timeout: .seconds(20))
+        // Handled: 0 and "stopped". Before tiesim installed its handler (the first moments of the process),
+        // the default action ends it: 128 + the signal, and nothing was started yet.
+        #expect(status == 0 || status == 128 + signal, "exit \(status); output:\n\(tiesim.output)")
+        #expect(Self.mosquittoProcesses(using: tiesim.stateDirectory).isEmpty, "mosquitto left running; output:\n\(tiesim.output)")
+        let lock = open(tiesim.stateDirectory + "/tiesim.lock", O_RDWR | O_CREAT, 0o600)
+        defer { close(lock) }
+        #expect(flock(lock, LOCK_EX | LOCK_NB) == 0, "the state directory is still locked")
+        #expect(!FileManager.default.fileExists(atPath: tiesim.stateDirectory + "/ready"))
+    }
+
     /// mosquitto processes whose command line names a file in `directory`.
     static func mosquittoProcesses(using directory: String) -> [Int32] {
         let entries = (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []

@@ -127,6 +127,61 @@ struct FaultTests {
         }
     }
 
+    @Test("broker killed (SIGKILL) mid-timeline and restarted: the request in flight fails at once, events meanwhile are lost, all reconnect, the timeline finishes")
+    func brokerKilled() async throws {
+        let yaml = """
+        files:
+          A.EXE:
+            reputations: {GTI: KNOWN_MALICIOUS}
+          SLOW.EXE:
+        timeline:
+          - name: stream
+            detection: {file: A.EXE}
+            repeat: 80
+            rate: 20/s
+        faults:
+          - {name: slow, request: get_file_reputation, file: SLOW.EXE, delay: 10s}
+        """
+        try await withFabric(yaml) { fabric in
+            let subscriber = try await fabric.playerClientForTests()
+            let received = Inbox<String>()
+            try await TieClient(subscriber).addFileDetectionCallback { received.append($0.name ?? "") }
+            let requester = try await fabric.playerClientForTests()
+            let tie = TieClient(requester)
+            let play = Task { try await fabric.play() }
+            #expect(await received.wait(for: 10, timeout: .seconds(20)).count >= 10)
+            let slow = try #require(fabric.store.file(named: "SLOW.EXE")?.md5)
+            let inFlight = Task { () -> (Result<TieReputations, any Error>, Duration) in
+                let started = ContinuousClock.now
+                do { return (.success(try await tie.getFileReputation(hashes: [.md5: slow])), ContinuousClock.now - started) }
+                catch { return (.failure(error), ContinuousClock.now - started) }
+            }
+            try await Task.sleep(for: .milliseconds(300))  // the request waits out its 10 s fault at the fake TIE
+            let killedAt = ContinuousClock.now
+            fabric.broker.kill()
+            let (outcome, waited) = await inFlight.value
+            #expect(throws: (any Error).self) { try outcome.get() }
+            #expect(waited < .seconds(3), "the request in flight waited \(waited) instead of failing when the connection went")
+            try await Task.sleep(for: .seconds(1))
+            try await fabric.broker.restart()
+            for client in [subscriber, requester, fabric.serviceClient] + fabric.playerClients {
+                #expect(await client.waitUntilConnected(timeout: .seconds(15)), "\(client.clientId) did not reconnect")
+            }
+            let results = try await play.value
+            #expect(results.map(\.step) == ["stream"])
+            let recovery = ContinuousClock.now - killedAt
+            let answer = try await tie.getFileReputation(hashes: [.md5: fabric.store.file(named: "A.EXE")?.md5 ?? ""])
+            #expect(answer[FileProvider.gti]?.trustLevel == 1)
+            let count = received.count
+            #expect(count > 10 && count < 80, "QoS 0: events sent while the broker was down are lost (got \(count) of 80)")
+            let notes = fabric.journal.all.filter { $0.kind == .fault }.compactMap(\.note)
+            #expect(notes.contains { $0.hasPrefix("connection to the broker lost at event") }, "\(notes)")
+            #expect(recovery < .seconds(15), "recovery took \(recovery)")
+            await subscriber.disconnect()
+            await requester.disconnect()
+        }
+    }
+
     @Test("mistakes in faults: are reported with their position")
     func mistakes() {
         let cases: [(String, String)] = [

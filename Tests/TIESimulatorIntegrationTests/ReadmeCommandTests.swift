@@ -43,30 +43,16 @@ struct ReadmeCommandTests {
     /// A scratch folder that looks like a checkout, and a `swift` that runs the tiesim under test.
     final class Sandbox {
         let folder: String
-        let bin: String
+        /// The folder with the `swift` shim (checked in next to this file).
+        let bin = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("shims").path
 
         init() throws {
             folder = NSTemporaryDirectory() + "tiesim-readme-\(getpid())-\(UUID().uuidString.prefix(8))"
-            bin = folder + "/.test-bin"
             let files = FileManager.default
-            try files.createDirectory(atPath: bin, withIntermediateDirectories: true)
+            try files.createDirectory(atPath: folder, withIntermediateDirectories: true)
             for entry in ["scenarios", "examples", "scripts", "docker"] {
                 try files.createSymbolicLink(atPath: folder + "/" + entry, withDestinationPath: repositoryRoot.appendingPathComponent(entry).path)
             }
-            let shim = """
-            #!/bin/sh
-            # README's `swift run [-c release] tiesim ARGS`: the tiesim the test command built.
-            if [ "$1" = run ]; then
-              shift
-              while [ "$1" = -c ] || [ "$1" = --configuration ]; do shift 2; done
-              if [ "$1" = tiesim ]; then shift; exec "$TIESIM_UNDER_TEST" "$@"; fi
-            fi
-            echo "README test: unexpected command: swift $*" >&2
-            exit 97
-
-            """
-            try shim.write(toFile: bin + "/swift", atomically: true, encoding: .utf8)
-            chmod(bin + "/swift", 0o755)
         }
 
         var environment: [String: String] {

@@ -9,7 +9,8 @@ import TIE
 /// reputation-change events the real server broadcasts.
 ///
 /// Bad requests get a DXL ErrorResponse saying what was wrong and leave the store unchanged.
-/// Threading: handlers run on the DXL client's network thread; the store is thread-safe.
+/// Threading: the network thread only queues requests (`FairRequestQueue`: one queue per requester, so a
+/// flooding client cannot starve the others); one worker thread answers them; the store is thread-safe.
 public final class FakeTieService: Sendable {
     /// What a request handler produced: a JSON reply, or an error reply.
     enum Reply {
@@ -40,11 +41,13 @@ public final class FakeTieService: Sendable {
     private let recordsRequests: Bool
     /// Injected faults, with how often each has fired, and the seeded generator for delays and drops.
     private let faults = Mutex<(rules: [(fault: Fault, fired: Int)], random: SeededRandom)>(([], SeededRandom(seed: "tiesim")))
+    /// Requests waiting to be answered, per requester (set in `init`).
+    private let queue = Mutex<FairRequestQueue?>(nil)
 
     /// A service answering through `client` from `store`.
     public init(client: DXLClient, store: ReputationStore, unknownHashes: UnknownHashBehaviour = .realServer,
                 logger: Logger = Logger(label: "tiesim.tie"), journal: Journal? = nil, recordsRequests: Bool = false,
-                observer: (@Sendable (DXLMessage, String?) -> Void)? = nil) {
+                waitingLimitPerRequester: Int = 1_000, observer: (@Sendable (DXLMessage, String?) -> Void)? = nil) {
         self.client = client
         self.journal = journal
         self.recordsRequests = recordsRequests
@@ -52,6 +55,17 @@ public final class FakeTieService: Sendable {
         self.unknownHashes = Mutex(unknownHashes)
         self.logger = logger
         self.observer = observer
+        queue.withLock { $0 = FairRequestQueue(perRequesterLimit: waitingLimitPerRequester, logger: logger) { [weak self] in self?.process($0) } }
+    }
+
+    deinit {
+        queue.withLock { $0 }?.close()
+    }
+
+    /// Requests waiting now, the most that ever waited, and how many were shed because their requester
+    /// had too many waiting.
+    public var queueStatistics: (waiting: Int, highWater: Int, shed: Int) {
+        queue.withLock { $0 }?.statistics ?? (0, 0, 0)
     }
 
     /// How unknown hashes are answered from now on.
@@ -115,11 +129,18 @@ public final class FakeTieService: Sendable {
     /// Stops answering.
     public func stop() {
         for token in tokens.withLock({ tokens in defer { tokens.removeAll() }; return tokens }) { client.removeCallback(token) }
+        queue.withLock { $0 }?.close()
     }
 
     // MARK: Requests
 
+    /// Queues `request` for the worker (on the network thread: only cheap work here).
     func handle(_ request: DXLMessage) {
+        queue.withLock { $0 }?.enqueue(request)
+    }
+
+    /// Answers `request`, or injects its fault (on the worker thread).
+    func process(_ request: DXLMessage) {
         if recordsRequests { journal?.record(request, kind: .request) }
         if let fault = fault(for: request) {
             journal?.record(request, kind: .fault, note: fault.summary)

@@ -6,6 +6,7 @@ marker per line, so the Swift side can assert on exactly what Python saw and sen
 """
 import binascii
 import json
+import faulthandler
 import sys
 import threading
 import time
@@ -162,6 +163,7 @@ def serve(config_path, topic):
     out({"registered_in": time.time() - start})
     out("READY")
     sys.stdin.read()  # serve until the test closes our stdin
+    faulthandler.dump_traceback_later(12, exit=False)  # where it hangs, should shutting down hang
     start = time.time()
     client.unregister_service_sync(info, 10)
     unregistered = time.time() - start

@@ -1,0 +1,135 @@
+import DXL
+import Foundation
+import Logging
+import Synchronization
+
+/// Requests waiting for the fake TIE, one FIFO per requester, served round-robin by one worker thread.
+///
+/// The network thread only decodes and enqueues, so it keeps reading even when requests arrive faster than
+/// they can be answered: the backlog then sits here, bounded, instead of in mosquitto's unbounded queue
+/// toward tiesim. A requester that floods the fabric fills only its own queue — requests beyond
+/// `perRequesterLimit` waiting are shed (no answer, as from an overloaded server; the requester times out)
+/// — and every other requester's request waits behind at most one of the flooder's, not all of them.
+/// One worker keeps each requester's requests in order (a set, then a get, sees the set).
+///
+/// Threading: `enqueue` from any thread; `handler` runs on the worker thread.
+final class FairRequestQueue: Sendable {
+    private struct State {
+        var queues: [String: [DXLMessage]] = [:]
+        var heads: [String: Int] = [:]
+        /// Requesters with waiting requests, in serving order.
+        var ring: [String] = []
+        var next = 0
+        var waiting = 0
+        var highWater = 0
+        var shed: [String: Int] = [:]
+        var shedTotal = 0
+        var lastShedLog = ContinuousClock.now - .seconds(10)
+        var closed = false
+    }
+
+    /// The most requests one requester may have waiting.
+    let perRequesterLimit: Int
+    private let state = Mutex(State())
+    private let available = DispatchSemaphore(value: 0)
+    private let stopped = DispatchSemaphore(value: 0)
+    private let logger: Logger
+
+    init(perRequesterLimit: Int = 1_000, logger: Logger, handler: @escaping @Sendable (DXLMessage) -> Void) {
+        self.perRequesterLimit = max(1, perRequesterLimit)
+        self.logger = logger
+        let available = self.available, stopped = self.stopped
+        let thread = Thread { [weak self] in
+            while true {
+                available.wait()
+                guard let self, let request = self.take() else { break }
+                handler(request)
+            }
+            stopped.signal()
+        }
+        thread.name = "tiesim fake TIE"
+        thread.start()
+    }
+
+    /// The requester a request comes from: its reply topic names its client.
+    static func requester(of request: DXLMessage) -> String {
+        request.replyToTopic ?? request.sourceClientId
+    }
+
+    /// Queues `request`; false when it was shed because its requester has too many waiting.
+    @discardableResult
+    func enqueue(_ request: DXLMessage) -> Bool {
+        let requester = Self.requester(of: request)
+        let (accepted, report) = state.withLock { state -> (Bool, [String: Int]?) in
+            guard !state.closed else { return (false, nil) }
+            let waiting = state.queues[requester].map { $0.count - (state.heads[requester] ?? 0) } ?? 0
+            if waiting >= perRequesterLimit {
+                state.shed[requester, default: 0] += 1
+                state.shedTotal += 1
+                let now = ContinuousClock.now
+                guard now - state.lastShedLog >= .seconds(1) else { return (false, nil) }
+                state.lastShedLog = now
+                defer { state.shed.removeAll() }
+                return (false, state.shed)
+            }
+            if state.queues[requester] == nil {
+                state.queues[requester] = []
+                state.heads[requester] = 0
+                state.ring.append(requester)
+            }
+            state.queues[requester]!.append(request)
+            state.waiting += 1
+            state.highWater = max(state.highWater, state.waiting)
+            return (true, nil)
+        }
+        if accepted { available.signal() }
+        if let report {
+            for (requester, count) in report.sorted(by: { $0.key < $1.key }) {
+                logger.warning("fake TIE overloaded: shed \(count) requests from \(requester) (more than \(perRequesterLimit) waiting); other requesters are served first")
+            }
+        }
+        return accepted
+    }
+
+    /// The next request, round-robin over requesters; nil once closed.
+    private func take() -> DXLMessage? {
+        state.withLock { state in
+            guard !state.closed, !state.ring.isEmpty else { return nil }
+            if state.next >= state.ring.count { state.next = 0 }
+            let requester = state.ring[state.next]
+            let head = state.heads[requester] ?? 0
+            let request = state.queues[requester]![head]
+            state.waiting -= 1
+            if head + 1 == state.queues[requester]!.count {
+                // Empty: forget the requester, so memory follows the requesters that are waiting.
+                state.queues[requester] = nil
+                state.heads[requester] = nil
+                state.ring.remove(at: state.next)
+            } else {
+                state.heads[requester] = head + 1
+                if head + 1 >= 1_024 && head + 1 >= state.queues[requester]!.count / 2 {
+                    state.queues[requester]!.removeFirst(head + 1)
+                    state.heads[requester] = 0
+                }
+                state.next += 1
+            }
+            return request
+        }
+    }
+
+    /// Requests waiting now; the most that ever waited; how many were shed.
+    var statistics: (waiting: Int, highWater: Int, shed: Int) {
+        state.withLock { ($0.waiting, $0.highWater, $0.shedTotal) }
+    }
+
+    /// Stops the worker after the request it is answering; waiting requests are dropped.
+    func close() {
+        let wasOpen = state.withLock { state -> Bool in
+            defer { state.closed = true }
+            return !state.closed
+        }
+        guard wasOpen else { return }
+        available.signal()
+        stopped.wait()
+    }
+}
