@@ -254,6 +254,7 @@ func benchRequests() async throws {
     options.scenarios = [scenario]
     options.clients = ["client", "python"]
     options.answerUnservedRequests = !arguments.contains("--no-unserved-errors")
+    options.requestRateLimitPerClient = 0  // the capacity, not the per-client limit
     print("requests: fabric \(options.answerUnservedRequests ? "answers unserved requests (a # subscription, the default)" : "started with --no-unserved-errors")")
     let fabric = try await SimulatedFabric.start(options)
     // The same data for the Python service: "md5:<hex>" → reputations list.
@@ -337,6 +338,7 @@ if mode == "requests" || mode == "all" { try await benchRequests() }
 if mode == "store" || mode == "all" { benchStore() }
 if mode == "callbacks" || mode == "all" { try await benchCallbacks() }
 if mode == "flood" { try await benchFlood() }
+if mode == "flood-client" { try await floodClient() }
 
 // MARK: Callbacks
 
@@ -475,54 +477,67 @@ func benchFlood() async throws {
     var options = SimulatedFabric.Options(stateDirectory: workFolder + "/flood")
     options.scenarios = [scenario]
     options.clients = ["client", "flooder"]
+    options.requestRateLimitPerClient = Double(option("--limit", 5_000))
     let fabric = try await SimulatedFabric.start(options)
     let probe = try DXLClient(config: fabric.clientConfig())
-    let flooder = try DXLClient(config: fabric.clientConfig(client: "flooder"))
     try await probe.connect()
-    try await flooder.connect()
     let payload = Array(#"{"hashes": [{"type": "md5", "value": "\#(try HashEncoding.base64(hex: scenario.files[0].md5))"}], "scanType": 3}"#.utf8)
     let mosquitto = fabric.broker.processIdentifier ?? 0
     let ownPid = getpid()
-    print("flood: \(format(Double(rate))) requests/s for \(floodSeconds) s from one requester; a probe sends 100 paced requests/s")
+    print("flood: \(format(Double(rate))) requests/s for \(floodSeconds) s from one requester; a probe sends 100 paced requests/s; fake TIE rate limit per client: \(options.requestRateLimitPerClient > 0 ? format(options.requestRateLimitPerClient) + "/s" : "none")")
     let idle = await load(clients: [probe], topic: TieTopic.getFileReputation, payload: payload, concurrency: 1, duration: .seconds(5), paced: 100)
     let startRSS = (residentMegabytes(pid: ownPid), residentMegabytes(pid: mosquitto))
 
-    let answered = Atomic<Int>(0), failed = Atomic<Int>(0)
-    let sent = Atomic<Int>(0)
+    // The flooder is a process of its own, as a foreign application would be.
     let memory = Mutex<(tiesim: Double, mosquitto: Double)>((0, 0))
-    let floodTask = Task {
-        let deadline = clock.now + .seconds(floodSeconds)
-        var next = clock.now
-        let perTick = max(1, rate / 100)
-        var tick = 0
-        while clock.now < deadline {
-            for _ in 0..<perTick {
-                flooder.asyncRequest(.request(topic: TieTopic.getFileReputation, payload: payload), timeout: .seconds(5)) { result in
-                    if (try? result.get().type) == .response { answered.add(1, ordering: .relaxed) } else { failed.add(1, ordering: .relaxed) }
-                }
-            }
-            sent.add(perTick, ordering: .relaxed)
-            tick += 1
-            if tick % 100 == 0 {
-                let now = (residentMegabytes(pid: ownPid), residentMegabytes(pid: mosquitto))
-                memory.withLock { $0 = (max($0.tiesim, now.0), max($0.mosquitto, now.1)) }
-            }
-            next = next + .milliseconds(10)
-            if next > clock.now { try? await Task.sleep(until: next, clock: clock) }
+    let flooderOutput = workFolder + "/flooder.out"
+    let flooderProcess = try ChildProcess(executable: CommandLine.arguments[0],
+                                          arguments: ["flood-client", "--rate", String(rate), "--seconds", String(floodSeconds), "--config", options.stateDirectory + "/dxlclient-flooder.config", "--md5", scenario.files[0].md5],
+                                          outputPath: flooderOutput)
+    let floodTask = Task.detached {
+        while flooderProcess.isRunning {
+            let now = (residentMegabytes(pid: ownPid), residentMegabytes(pid: mosquitto))
+            memory.withLock { $0 = (max($0.tiesim, now.0), max($0.mosquitto, now.1)) }
+            try? await Task.sleep(for: .seconds(1))
         }
     }
     try await Task.sleep(for: .seconds(1))  // the flood is under way
     let flooded = await load(clients: [probe], topic: TieTopic.getFileReputation, payload: payload, concurrency: 1, duration: .seconds(max(1, floodSeconds - 2)), paced: 100)
     await floodTask.value
-    try await Task.sleep(for: .seconds(6))  // the flooder's last requests answer or time out
     let endRSS = (residentMegabytes(pid: ownPid), residentMegabytes(pid: mosquitto))
     let peak = memory.withLock { $0 }
     let stats = fabric.tie.queueStatistics
-    let achieved = Double(sent.load(ordering: .relaxed)) / Double(floodSeconds)
-    print("flood: sent \(format(Double(sent.load(ordering: .relaxed)))) (\(format(achieved)) req/s); answered \(format(Double(answered.load(ordering: .relaxed)))), unanswered \(format(Double(failed.load(ordering: .relaxed)))); fake TIE shed \(format(Double(stats.shed))), at most \(format(Double(stats.highWater))) waiting (limit 1,000 per requester)")
+    let flooderReport = ((try? String(contentsOfFile: flooderOutput, encoding: .utf8)) ?? "").split(separator: "\n").last { $0.hasPrefix("flooder:") } ?? "flooder: no report"
+    print("flood: \(flooderReport); fake TIE shed \(format(Double(stats.shed))), at most \(format(Double(stats.highWater))) waiting (limit 1,000 per requester)")
     print("flood: probe idle p50 \(format(idle.p50, digits: 2)) ms, p99 \(format(idle.p99, digits: 2)) ms; under the flood p50 \(format(flooded.p50, digits: 2)) ms, p99 \(format(flooded.p99, digits: 2)) ms, \(format(flooded.throughput)) of 100 req/s answered — p50 \(format(flooded.p50 / max(idle.p50, 0.001), digits: 1))×, p99 \(format(flooded.p99 / max(idle.p99, 0.001), digits: 1))× idle (goal within 5×)")
     print("flood: RSS tiesim process (fabric + flooder + probe) \(format(startRSS.0, digits: 1)) MB before, peak \(format(peak.tiesim, digits: 1)) MB, \(format(endRSS.0, digits: 1)) MB after; mosquitto \(format(startRSS.1, digits: 1)) → peak \(format(peak.mosquitto, digits: 1)) → \(format(endRSS.1, digits: 1)) MB")
     await probe.disconnect()
-    await flooder.disconnect()
     await fabric.stop()
+}
+
+/// The flooding requester (`tiesim-bench flood` starts it as a process of its own).
+func floodClient() async throws {
+    guard let index = arguments.firstIndex(of: "--config"), let md5Index = arguments.firstIndex(of: "--md5") else { return }
+    let rate = option("--rate", 10_000), floodSeconds = option("--seconds", 30)
+    let flooder = try DXLClient(config: DXLClientConfig(contentsOf: arguments[index + 1]))
+    try await flooder.connect()
+    let payload = Array(#"{"hashes": [{"type": "md5", "value": "\#(try HashEncoding.base64(hex: arguments[md5Index + 1]))"}], "scanType": 3}"#.utf8)
+    let answered = Atomic<Int>(0), failed = Atomic<Int>(0)
+    var sent = 0
+    let deadline = clock.now + .seconds(floodSeconds)
+    var next = clock.now
+    let perTick = max(1, rate / 100)
+    while clock.now < deadline {
+        for _ in 0..<perTick {
+            flooder.asyncRequest(.request(topic: TieTopic.getFileReputation, payload: payload), timeout: .seconds(5)) { result in
+                if (try? result.get().type) == .response { answered.add(1, ordering: .relaxed) } else { failed.add(1, ordering: .relaxed) }
+            }
+        }
+        sent += perTick
+        next = next + .milliseconds(10)
+        if next > clock.now { try? await Task.sleep(until: next, clock: clock) }
+    }
+    try await Task.sleep(for: .seconds(6))  // the last requests are answered or time out
+    print("flooder: sent \(format(Double(sent))) (\(format(Double(sent) / Double(floodSeconds))) req/s), answered \(format(Double(answered.load(ordering: .relaxed)))), unanswered \(format(Double(failed.load(ordering: .relaxed))))")
+    await flooder.disconnect()
 }

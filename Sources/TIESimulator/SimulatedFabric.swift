@@ -44,6 +44,10 @@ public final class SimulatedFabric: Sendable {
         public var authorizedSetters: [String]? = nil
         /// Whether TIE events on the fabric are journaled (a subscription that copies each to tiesim).
         public var journalEvents: Bool = true
+        /// The most TIE requests per second the fake TIE serves one requester (0: no limit); more are shed
+        /// unanswered, as by an overloaded server, so that a flooding client cannot slow the others down.
+        /// 5,000/s by default: above what one real client asks, below what saturates a small machine.
+        public var requestRateLimitPerClient: Double = 5_000
         /// The largest message the broker accepts (the DXL broker's limit, 1 MiB, by default).
         public var maxMessageSize: Int = 1 << 20
         public init(stateDirectory: String) { self.stateDirectory = stateDirectory }
@@ -166,7 +170,7 @@ public final class SimulatedFabric: Sendable {
             let unknown = options.scenarios.last?.settings.unknownHashes ?? .realServer
             let journal = Journal()
             let tie = FakeTieService(client: serviceClient, store: store, unknownHashes: unknown, logger: logger, journal: journal,
-                                     recordsRequests: !options.answerUnservedRequests)
+                                     recordsRequests: !options.answerUnservedRequests, rateLimitPerRequester: options.requestRateLimitPerClient)
             let services = FabricServices(client: serviceClient, brokerGuid: brokerGuid, answersUnservedRequests: options.answerUnservedRequests,
                                           journal: journal, journalsEvents: options.journalEvents, logger: logger)
             tie.setFaults(options.scenarios.flatMap(\.faults), seed: options.scenarios.last?.settings.seed ?? "tiesim")

@@ -58,6 +58,9 @@ struct Up: AsyncParsableCommand {
     @Flag(name: .long, help: "Do not start the HTTP control API (control stays available over DXL under /tiesim/control/).")
     var noHttp = false
 
+    @Option(name: .long, help: "The most TIE requests per second the fake TIE serves one client; more are shed unanswered, so that a flooding client cannot slow the others (0: no limit).")
+    var maxRequestRate: Double = 5_000
+
     @Flag(name: .long, help: "Do not answer requests nobody serves with the broker's 'no service' error (saves a # subscription: more request throughput).")
     var noUnservedErrors = false
 
@@ -78,6 +81,7 @@ struct Up: AsyncParsableCommand {
         options.advertisedHost = advertiseHost ?? (host == "0.0.0.0" ? "127.0.0.1" : nil)
         options.advertisedAddress = advertiseIp
         options.controlHTTPHost = httpHost
+        options.requestRateLimitPerClient = maxRequestRate
         options.brokers = brokers
         options.topology = topology
         options.scenarios = loaded

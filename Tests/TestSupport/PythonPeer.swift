@@ -93,6 +93,12 @@ public final class PythonPeer: Sendable {
         process.terminate(grace: 2)
     }
 
+    /// Kills the peer at once (SIGKILL): its connections end without a DISCONNECT, as in a crash.
+    public func kill() {
+        process.send(SIGKILL)
+        process.wait()
+    }
+
     /// Parses a line as a JSON object.
     public static func json(_ line: String) throws -> [String: Any] {
         guard let object = try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any] else {

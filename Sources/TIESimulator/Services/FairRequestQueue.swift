@@ -26,17 +26,22 @@ final class FairRequestQueue: Sendable {
         var shedTotal = 0
         var lastShedLog = ContinuousClock.now - .seconds(10)
         var closed = false
+        /// Per requester: tokens left and when they were last refilled (with a rate limit).
+        var buckets: [String: (tokens: Double, refilled: ContinuousClock.Instant)] = [:]
     }
 
     /// The most requests one requester may have waiting.
     let perRequesterLimit: Int
+    /// The most requests per second one requester is served (0: no limit); a burst of one second is allowed.
+    let perRequesterRate: Double
     private let state = Mutex(State())
     private let available = DispatchSemaphore(value: 0)
     private let stopped = DispatchSemaphore(value: 0)
     private let logger: Logger
 
-    init(perRequesterLimit: Int = 1_000, logger: Logger, handler: @escaping @Sendable (DXLMessage) -> Void) {
+    init(perRequesterLimit: Int = 1_000, perRequesterRate: Double = 0, logger: Logger, handler: @escaping @Sendable (DXLMessage) -> Void) {
         self.perRequesterLimit = max(1, perRequesterLimit)
+        self.perRequesterRate = max(0, perRequesterRate)
         self.logger = logger
         let available = self.available, stopped = self.stopped
         let thread = Thread { [weak self] in
@@ -63,7 +68,17 @@ final class FairRequestQueue: Sendable {
         let (accepted, report) = state.withLock { state -> (Bool, [String: Int]?) in
             guard !state.closed else { return (false, nil) }
             let waiting = state.queues[requester].map { $0.count - (state.heads[requester] ?? 0) } ?? 0
-            if waiting >= perRequesterLimit {
+            var overRate = false
+            if perRequesterRate > 0 {
+                let now = ContinuousClock.now
+                var bucket = state.buckets[requester] ?? (perRequesterRate, now)
+                bucket.tokens = min(perRequesterRate, bucket.tokens + (now - bucket.refilled).inSeconds * perRequesterRate)
+                bucket.refilled = now
+                if bucket.tokens >= 1 { bucket.tokens -= 1 } else { overRate = true }
+                state.buckets[requester] = bucket
+                if state.buckets.count > 10_000 { state.buckets = state.buckets.filter { now - $0.value.refilled < .seconds(2) } }
+            }
+            if waiting >= perRequesterLimit || overRate {
                 state.shed[requester, default: 0] += 1
                 state.shedTotal += 1
                 let now = ContinuousClock.now
@@ -85,7 +100,7 @@ final class FairRequestQueue: Sendable {
         if accepted { available.signal() }
         if let report {
             for (requester, count) in report.sorted(by: { $0.key < $1.key }) {
-                logger.warning("fake TIE overloaded: shed \(count) requests from \(requester) (more than \(perRequesterLimit) waiting); other requesters are served first")
+                logger.warning("fake TIE overloaded: shed \(count) requests from \(requester) (more than \(perRequesterLimit) waiting\(perRequesterRate > 0 ? " or over \(Int(perRequesterRate))/s" : "")); other requesters are served first")
             }
         }
         return accepted

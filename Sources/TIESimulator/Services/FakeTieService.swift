@@ -47,7 +47,7 @@ public final class FakeTieService: Sendable {
     /// A service answering through `client` from `store`.
     public init(client: DXLClient, store: ReputationStore, unknownHashes: UnknownHashBehaviour = .realServer,
                 logger: Logger = Logger(label: "tiesim.tie"), journal: Journal? = nil, recordsRequests: Bool = false,
-                waitingLimitPerRequester: Int = 1_000, observer: (@Sendable (DXLMessage, String?) -> Void)? = nil) {
+                waitingLimitPerRequester: Int = 1_000, rateLimitPerRequester: Double = 0, observer: (@Sendable (DXLMessage, String?) -> Void)? = nil) {
         self.client = client
         self.journal = journal
         self.recordsRequests = recordsRequests
@@ -55,7 +55,7 @@ public final class FakeTieService: Sendable {
         self.unknownHashes = Mutex(unknownHashes)
         self.logger = logger
         self.observer = observer
-        queue.withLock { $0 = FairRequestQueue(perRequesterLimit: waitingLimitPerRequester, logger: logger) { [weak self] in self?.process($0) } }
+        queue.withLock { $0 = FairRequestQueue(perRequesterLimit: waitingLimitPerRequester, perRequesterRate: rateLimitPerRequester, logger: logger) { [weak self] in self?.process($0) } }
     }
 
     deinit {
