@@ -477,7 +477,7 @@ func benchFlood() async throws {
     var options = SimulatedFabric.Options(stateDirectory: workFolder + "/flood")
     options.scenarios = [scenario]
     options.clients = ["client", "flooder"]
-    options.requestRateLimitPerClient = Double(option("--limit", 5_000))
+    options.requestRateLimitPerClient = Double(option("--limit", 2_000))
     let fabric = try await SimulatedFabric.start(options)
     let probe = try DXLClient(config: fabric.clientConfig())
     try await probe.connect()

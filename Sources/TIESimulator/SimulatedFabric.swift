@@ -46,8 +46,8 @@ public final class SimulatedFabric: Sendable {
         public var journalEvents: Bool = true
         /// The most TIE requests per second the fake TIE serves one requester (0: no limit); more are shed
         /// unanswered, as by an overloaded server, so that a flooding client cannot slow the others down.
-        /// 5,000/s by default: above what one real client asks, below what saturates a small machine.
-        public var requestRateLimitPerClient: Double = 5_000
+        /// 2,000/s by default: above what one real client asks, below what saturates a small machine.
+        public var requestRateLimitPerClient: Double = 2_000
         /// The largest message the broker accepts (the DXL broker's limit, 1 MiB, by default).
         public var maxMessageSize: Int = 1 << 20
         public init(stateDirectory: String) { self.stateDirectory = stateDirectory }

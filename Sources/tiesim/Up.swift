@@ -59,7 +59,7 @@ struct Up: AsyncParsableCommand {
     var noHttp = false
 
     @Option(name: .long, help: "The most TIE requests per second the fake TIE serves one client; more are shed unanswered, so that a flooding client cannot slow the others (0: no limit).")
-    var maxRequestRate: Double = 5_000
+    var maxRequestRate: Double = 2_000
 
     @Flag(name: .long, help: "Do not answer requests nobody serves with the broker's 'no service' error (saves a # subscription: more request throughput).")
     var noUnservedErrors = false

@@ -35,6 +35,10 @@ public final class DXLClient: Sendable {
         var eventCallbacks: [String: [Registration]] = [:]
         var requestCallbacks: [String: [Registration]] = [:]
         var hasWildcardCallbacks = false
+        /// With wildcard callbacks: topic → the callbacks a message on it reaches, for events and requests
+        /// (topics repeat, so the prefix walk is done once per topic; cleared when callbacks change).
+        var resolvedEvents: [String: [Registration]] = [:]
+        var resolvedRequests: [String: [Registration]] = [:]
         var hasWildcardSubscriptions = false
         var subscriptionCounts: [String: Int] = [:]
         var pending: [String: PendingRequest] = [:]
@@ -350,6 +354,8 @@ public final class DXLClient: Sendable {
             case .request: state.requestCallbacks[topic, default: []].append(registration)
             }
             if topic.hasSuffix("#") { state.hasWildcardCallbacks = true }
+            state.resolvedEvents.removeAll()
+            state.resolvedRequests.removeAll()
             return CallbackToken(id: id, topic: topic, kind: kind)
         }
     }
@@ -368,6 +374,8 @@ public final class DXLClient: Sendable {
     /// Removes a callback; unsubscribes from its topic when nothing else needs it.
     public func removeCallback(_ token: CallbackToken) {
         let removed = state.withLock { state -> Bool in
+            state.resolvedEvents.removeAll()
+            state.resolvedRequests.removeAll()
             switch token.kind {
             case .event:
                 guard let before = state.eventCallbacks[token.topic]?.count else { return false }
@@ -434,9 +442,20 @@ public final class DXLClient: Sendable {
                 if !state.sentIds.isEmpty && state.sentIds.contains(message.messageId) {
                     return []
                 }
-                let table = message.type == .event ? state.eventCallbacks : state.requestCallbacks
-                if !state.hasWildcardCallbacks { return table[topic] ?? [] }
-                return DXLTopic.candidates(for: topic).flatMap { table[$0] ?? [] }
+                let isEvent = message.type == .event
+                if !state.hasWildcardCallbacks { return (isEvent ? state.eventCallbacks : state.requestCallbacks)[topic] ?? [] }
+                if let resolved = isEvent ? state.resolvedEvents[topic] : state.resolvedRequests[topic] { return resolved }
+                let table = isEvent ? state.eventCallbacks : state.requestCallbacks
+                let resolved = DXLTopic.candidates(for: topic).flatMap { table[$0] ?? [] }
+                // Bounded: a client seeing endless distinct topics (every reply topic) starts over now and then.
+                if isEvent {
+                    if state.resolvedEvents.count >= 4_096 { state.resolvedEvents.removeAll() }
+                    state.resolvedEvents[topic] = resolved
+                } else {
+                    if state.resolvedRequests.count >= 4_096 { state.resolvedRequests.removeAll() }
+                    state.resolvedRequests[topic] = resolved
+                }
+                return resolved
             }
             for registration in callbacks { registration.callback(message) }
         }

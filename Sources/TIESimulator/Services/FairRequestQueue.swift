@@ -26,6 +26,8 @@ final class FairRequestQueue: Sendable {
         var shedTotal = 0
         var lastShedLog = ContinuousClock.now - .seconds(10)
         var closed = false
+        /// Whether a request is being answered (by the worker, or inline by the thread that submitted it).
+        var busy = false
         /// Per requester: tokens left and when they were last refilled (with a rate limit).
         var buckets: [String: (tokens: Double, refilled: ContinuousClock.Instant)] = [:]
     }
@@ -38,17 +40,20 @@ final class FairRequestQueue: Sendable {
     private let available = DispatchSemaphore(value: 0)
     private let stopped = DispatchSemaphore(value: 0)
     private let logger: Logger
+    private let handler: @Sendable (DXLMessage) -> Void
 
     init(perRequesterLimit: Int = 1_000, perRequesterRate: Double = 0, logger: Logger, handler: @escaping @Sendable (DXLMessage) -> Void) {
         self.perRequesterLimit = max(1, perRequesterLimit)
         self.perRequesterRate = max(0, perRequesterRate)
         self.logger = logger
+        self.handler = handler
         let available = self.available, stopped = self.stopped
         let thread = Thread { [weak self] in
             while true {
                 available.wait()
                 guard let self, let request = self.take() else { break }
                 handler(request)
+                self.state.withLock { $0.busy = false }
             }
             stopped.signal()
         }
@@ -61,12 +66,24 @@ final class FairRequestQueue: Sendable {
         request.replyToTopic ?? request.sourceClientId
     }
 
-    /// Queues `request`; false when it was shed because its requester has too many waiting.
+    /// What became of a submitted request.
+    enum Outcome: Equatable {
+        /// Answered at once on the submitting thread: nothing was waiting and the worker was idle.
+        case answered
+        /// Queued for the worker.
+        case queued
+        /// Shed: its requester had too many waiting or was over its rate.
+        case shed
+    }
+
+    /// Answers `request` at once when nothing waits and the worker is idle (no thread hand-off at light
+    /// load; nothing can overtake it, since only the network thread submits); otherwise queues it, or sheds
+    /// it when its requester is over its limits.
     @discardableResult
-    func enqueue(_ request: DXLMessage) -> Bool {
+    func submit(_ request: DXLMessage) -> Outcome {
         let requester = Self.requester(of: request)
-        let (accepted, report) = state.withLock { state -> (Bool, [String: Int]?) in
-            guard !state.closed else { return (false, nil) }
+        let (outcome, report) = state.withLock { state -> (Outcome, [String: Int]?) in
+            guard !state.closed else { return (.shed, nil) }
             let waiting = state.queues[requester].map { $0.count - (state.heads[requester] ?? 0) } ?? 0
             var overRate = false
             if perRequesterRate > 0 {
@@ -82,10 +99,14 @@ final class FairRequestQueue: Sendable {
                 state.shed[requester, default: 0] += 1
                 state.shedTotal += 1
                 let now = ContinuousClock.now
-                guard now - state.lastShedLog >= .seconds(1) else { return (false, nil) }
+                guard now - state.lastShedLog >= .seconds(1) else { return (.shed, nil) }
                 state.lastShedLog = now
                 defer { state.shed.removeAll() }
-                return (false, state.shed)
+                return (.shed, state.shed)
+            }
+            if state.waiting == 0 && !state.busy {
+                state.busy = true
+                return (.answered, nil)
             }
             if state.queues[requester] == nil {
                 state.queues[requester] = []
@@ -95,21 +116,30 @@ final class FairRequestQueue: Sendable {
             state.queues[requester]!.append(request)
             state.waiting += 1
             state.highWater = max(state.highWater, state.waiting)
-            return (true, nil)
+            return (.queued, nil)
         }
-        if accepted { available.signal() }
+        switch outcome {
+        case .answered:
+            handler(request)
+            state.withLock { $0.busy = false }
+        case .queued:
+            available.signal()
+        case .shed:
+            break
+        }
         if let report {
             for (requester, count) in report.sorted(by: { $0.key < $1.key }) {
                 logger.warning("fake TIE overloaded: shed \(count) requests from \(requester) (more than \(perRequesterLimit) waiting\(perRequesterRate > 0 ? " or over \(Int(perRequesterRate))/s" : "")); other requesters are served first")
             }
         }
-        return accepted
+        return outcome
     }
 
     /// The next request, round-robin over requesters; nil once closed.
     private func take() -> DXLMessage? {
         state.withLock { state in
             guard !state.closed, !state.ring.isEmpty else { return nil }
+            state.busy = true
             if state.next >= state.ring.count { state.next = 0 }
             let requester = state.ring[state.next]
             let head = state.heads[requester] ?? 0

@@ -134,9 +134,9 @@ public final class FakeTieService: Sendable {
 
     // MARK: Requests
 
-    /// Queues `request` for the worker (on the network thread: only cheap work here).
+    /// Answers `request` at once when nothing waits, else queues it for the worker (on the network thread).
     func handle(_ request: DXLMessage) {
-        queue.withLock { $0 }?.enqueue(request)
+        queue.withLock { $0 }?.submit(request)
     }
 
     /// Answers `request`, or injects its fault (on the worker thread).
