@@ -10,7 +10,8 @@ struct Run: AsyncParsableCommand {
         discussion: """
         Connects with the given dxlclient.config and plays each scenario's timeline. Steps cannot wait for
         subscribers on a fabric tiesim does not run (there is no broker log to read): start the subscribers
-        first or give steps after: delays. Progress goes to stderr.
+        first or give steps after: delays. Steps with `broker: K` publish through the K-th broker the config
+        lists (a fabric of several brokers). Progress goes to stderr.
         """
     )
 
@@ -30,9 +31,24 @@ struct Run: AsyncParsableCommand {
         let clientConfig = try readClientConfig(config)
         let client = try DXLClient(config: clientConfig)
         try await starting { try await client.connect() }
+        // Steps that name broker K publish through the config's K-th broker.
+        let highest = loaded.flatMap(\.timeline).map(\.broker).max() ?? 1
+        if highest > clientConfig.brokers.count {
+            printError("tiesim: a step plays on broker \(highest), but \(config) lists \(clientConfig.brokers.count) broker\(clientConfig.brokers.count == 1 ? "" : "s") — use the dxlclient.config that lists every broker of the fabric")
+            throw Exit.invalidInput
+        }
+        var otherBrokers: [DXLClient] = []
+        for index in clientConfig.brokers.indices.dropFirst().prefix(max(0, highest - 1)) {
+            var single = clientConfig
+            single.brokers = [clientConfig.brokers[index]]
+            let other = try DXLClient(config: single)
+            try await starting { try await other.connect() }
+            otherBrokers.append(other)
+        }
         let observer = try FabricObserver(config: clientConfig)
         try await starting { try await observer.start() }
-        let player = ScenarioPlayer(client: client, store: ReputationStore(scenarios: loaded), watcher: nil, journal: observer.journal, progress: progressPrinter)
+        let player = ScenarioPlayer(client: client, otherBrokers: otherBrokers, store: ReputationStore(scenarios: loaded), watcher: nil,
+                                    journal: observer.journal, progress: progressPrinter)
         var steps: [ScenarioPlayer.StepResult] = []
         var playError: String?
         do {
@@ -44,6 +60,7 @@ struct Run: AsyncParsableCommand {
         }
         let passed = await reports.finish(loaded, steps: steps, playError: playError, journal: observer.journal)
         await observer.stop()
+        for other in otherBrokers { await other.disconnect() }
         await client.disconnect()
         if !passed { throw Exit.failure }
     }

@@ -194,6 +194,22 @@ struct MultiBrokerTests {
         }
     }
 
+    @Test("tiesim run plays a step with broker: 3 through the third broker its config lists")
+    func runOnANamedBroker() async throws {
+        try await withFabric(Self.scenario(.hub)) { fabric in
+            let (client, inbox) = try await Self.counter(fabric, broker: 2, topic: TieTopic.fileDetection)
+            let scenario = fabric.options.stateDirectory + "/on-broker-3.yaml"
+            try (Self.scenario(.hub, timeline: "\ntimeline:\n  - detection: {file: FOCUS_MALWARE2.EXE}\n    broker: 3\n")).write(toFile: scenario, atomically: true, encoding: .utf8)
+            let before = Self.lastConnection("client", log: fabric.network.broker(3).logPath)
+            let run = try TiesimProcess(["run", scenario, "--config", fabric.clientConfigPath], stateDirectory: fabric.options.stateDirectory + "/run")
+            defer { run.cleanUp() }
+            #expect(try await run.waitForExit() == 0, "\(run.output)")
+            #expect(await inbox.wait(for: 1).count == 1)
+            #expect(Self.lastConnection("client", log: fabric.network.broker(3).logPath) > before, "the step did not go through broker 3")
+            await client.disconnect()
+        }
+    }
+
     @Test("a brokerOutage step stops the named broker and brings it back; the bridges reconnect")
     func outageOfOneBroker() async throws {
         let timeline = """
