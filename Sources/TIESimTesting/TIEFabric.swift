@@ -27,18 +27,23 @@ public final class TIEFabric: Sendable {
     /// What the fake TIE knows now.
     public var store: ReputationStore { simulated.store }
 
-    /// A connected DXL client of this fabric, disconnected when the fabric is torn down.
-    public func connectedClient() async throws -> DXLClient {
-        let client = try DXLClient(config: clientConfig)
+    /// A connected DXL client of this fabric, disconnected when the fabric is torn down. In a fabric of
+    /// several brokers (`fabric:` in the scenario), `broker` picks the one it connects to (1-based; nil:
+    /// the first that answers, failing over to the others).
+    public func connectedClient(broker: Int? = nil) async throws -> DXLClient {
+        let client = try DXLClient(config: simulated.clientConfig(brokers: broker.map { [$0] }))
         try await client.connect()
         clients.withLock { $0.append(client) }
         return client
     }
 
-    /// A TIE client on a new connected DXL client.
-    public func tieClient() async throws -> TieClient {
-        TieClient(try await connectedClient())
+    /// A TIE client on a new connected DXL client (of broker `broker`, in a fabric of several).
+    public func tieClient(broker: Int? = nil) async throws -> TieClient {
+        TieClient(try await connectedClient(broker: broker))
     }
+
+    /// The brokers of the fabric (one, or several joined by bridges), for outages in tests.
+    public var brokers: [LocalBroker] { simulated.network.brokers }
 
     /// Plays every scenario's timeline (steps wait for subscribers as the scenario says) and returns
     /// when it is done.

@@ -160,6 +160,20 @@ struct SwiftTieClientTests {
         }
     }
 
+    @Test("a scenario with fabric: gives a bridged fabric: a TieClient on broker 2 gets the detection played on broker 3")
+    func multiBrokerFabric() async throws {
+        let yaml = "fabric: {brokers: 3}\nfiles:\n  A.EXE:\n    reputations: {GTI: KNOWN_MALICIOUS}\ntimeline:\n  - detection: {file: A.EXE}\n    broker: 3\n"
+        try await withTIEFabric(yaml: yaml) { fabric in
+            #expect(fabric.brokers.count == 3)
+            let tie = try await fabric.tieClient(broker: 2)
+            #expect(tie.dxlClient.connectedBroker?.port == fabric.brokers[1].port)
+            let detections = try await tie.detectionInbox()
+            fabric.startPlaying()
+            #expect(try await detections.next(timeout: .seconds(10)).name == "A.EXE")
+            #expect(try await tie.getFileReputation(hashes: [.md5: fabric.store.file(named: "A.EXE")?.md5 ?? ""])[FileProvider.gti]?.trustLevel == 1)
+        }
+    }
+
     @Test("fabrics started in parallel each get their own broker")
     func parallelFabrics() async throws {
         let ports = try await withThrowingTaskGroup(of: Int.self) { group in
