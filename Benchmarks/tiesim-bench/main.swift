@@ -1,7 +1,7 @@
 // tiesim-bench: the simulator's performance figures, each beside the baseline its issue names,
 // measured in the same run.
 //
-//   swift run -c release tiesim-bench [player|parse|requests|store|all] [--events N] [--seconds S]
+//   swift run -c release tiesim-bench [player|parse|requests|store|callbacks|flood|all] [--events N] [--seconds S] [--rounds R]
 //
 // player   — a timeline of 1,000,000 detection events vs raw libmosquitto publishing the same bytes
 //            (goal ≥ 90 %), and peak RSS after 10 k and after 1 M events (goal: flat).
@@ -406,54 +406,73 @@ func benchCallbacks() async throws {
     let fabric = try await SimulatedFabric.start(options)
     let payload = Array(#"{"agentGuid": "{68125cd6-a5d8-11e6-348e-000c29663178}", "detectionTime": 1481301796, "hashes": [{"type": "md5", "value": "614rncUYF6CG17l+tSQQqw=="}, {"type": "sha1", "value": "Q139Rw9ydDfHy08Hy6H5ofQnJlY="}, {"type": "sha256", "value": "QUuxaxDs4tsthEjLnzE/gMt3wxDKDBnuA8c8ugwW/ts="}], "localReputation": 1, "name": "FOCUS_MALWARE2.EXE", "remediationAction": 5}"#.utf8)
     let bytes = DXLMessageCodec.encode(.event(topic: TieTopic.fileDetection, payload: payload))
-    print("callbacks: \(events) detection events of \(bytes.count) bytes, published by raw libmosquitto, to one subscriber at a time")
+    print("callbacks: \(events) detection events of \(bytes.count) bytes, published by \(option("--publishers", 1)) raw libmosquitto connection(s), to one subscriber at a time")
 
+    // The stream: `--publishers` raw libmosquitto connections (default 1) sharing the events, so that the
+    // stream is not limited by one publisher's connection.
+    let publishers = max(1, option("--publishers", 1))
     func publishStream() -> ContinuousClock.Instant {
-        let publisher = RawPublisher(certificates: fabric.certificates, port: fabric.broker.port)
+        let connections = (0..<publishers).map { _ in RawPublisher(certificates: fabric.certificates, port: fabric.broker.port) }
         let start = clock.now
-        _ = publisher.publish(bytes: bytes, topic: TieTopic.fileDetection, count: events)
-        publisher.close()
+        let group = DispatchGroup()
+        for (index, publisher) in connections.enumerated() {
+            let share = events / publishers + (index < events % publishers ? 1 : 0)
+            let thread = Thread { _ = publisher.publish(bytes: bytes, topic: TieTopic.fileDetection, count: share); group.leave() }
+            group.enter()
+            thread.start()
+        }
+        group.wait()
+        for publisher in connections { publisher.close() }
         return start
     }
 
-    // Raw libmosquitto subscriber.
-    let raw = RawSubscriber(certificates: fabric.certificates, port: fabric.broker.port, topic: TieTopic.fileDetection)
-    let rawStart = publishStream()
-    waitForArrivals(events) { raw.received.load(ordering: .relaxed) }
-    let rawCount = raw.received.load(ordering: .relaxed)
-    let rawRate = Double(rawCount) / seconds((raw.lastArrival.withLock { $0 } ?? clock.now) - rawStart)
-    raw.close()
-
-    // Swift TieClient: the callback gets the typed detection with the Python-equivalent dictionary.
-    let client = try DXLClient(config: fabric.clientConfig())
-    try await client.connect()
-    let tie = TieClient(client)
-    let counter = ArrivalCounter()
-    try await tie.addFileDetectionCallback { detection in
-        if detection.dictionary["hashes"]?["md5"] != nil { counter.count.add(1, ordering: .relaxed) }
-        counter.last.withLock { $0 = clock.now }
-    }
-    let swiftStart = publishStream()
-    waitForArrivals(events) { counter.count.load(ordering: .relaxed) }
-    let swiftCount = counter.count.load(ordering: .relaxed)
-    let swiftRate = Double(swiftCount) / seconds((counter.last.withLock { $0 } ?? clock.now) - swiftStart)
-    await client.disconnect()
-
-    // Python dxltieclient DetectionCallback.
     let script = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("python_detection_counter.py").path
-    let output = workFolder + "/python-callbacks.out"
-    let python = try ChildProcess(executable: "/usr/bin/env", arguments: ["python3", script, options.stateDirectory + "/dxlclient-python.config", String(events)], outputPath: output)
-    defer { python.terminate() }
-    while !((try? String(contentsOfFile: output, encoding: .utf8)) ?? "").contains("READY") { try await Task.sleep(for: .milliseconds(50)) }
-    let wallStart = Date().timeIntervalSince1970
-    _ = publishStream()
-    python.wait()
-    let text = (try? String(contentsOfFile: output, encoding: .utf8)) ?? ""
-    let fields = text.split(whereSeparator: { $0 == " " || $0 == "\n" })
-    let pythonCount = fields.firstIndex(of: "SEEN").map { Int(fields[$0 + 1]) ?? 0 } ?? 0
-    let pythonLast = fields.firstIndex(of: "LAST").map { Double(fields[$0 + 1]) ?? 0 } ?? 0
-    let pythonRate = Double(pythonCount) / max(0.001, pythonLast - wallStart)
-    print("callbacks: raw libmosquitto subscriber \(format(rawRate)) ev/s (\(rawCount)/\(events)); Swift TieClient \(format(swiftRate)) ev/s (\(swiftCount)/\(events)); Python dxltieclient \(format(pythonRate)) ev/s (\(pythonCount)/\(events))")
+    var rates: [(raw: Double, swift: Double, python: Double)] = []
+    let rounds = max(1, option("--rounds", 3))
+    for round in 1...rounds {
+        // Raw libmosquitto subscriber.
+        let raw = RawSubscriber(certificates: fabric.certificates, port: fabric.broker.port, topic: TieTopic.fileDetection)
+        let rawStart = publishStream()
+        waitForArrivals(events) { raw.received.load(ordering: .relaxed) }
+        let rawCount = raw.received.load(ordering: .relaxed)
+        let rawRate = Double(rawCount) / seconds((raw.lastArrival.withLock { $0 } ?? clock.now) - rawStart)
+        raw.close()
+
+        // Swift TieClient: the callback gets the typed detection with the Python-equivalent dictionary.
+        // (Subscribed only for its own stream: each subscriber gets the broker to itself.)
+        let client = try DXLClient(config: fabric.clientConfig())
+        try await client.connect()
+        let tie = TieClient(client)
+        let counter = ArrivalCounter()
+        try await tie.addFileDetectionCallback { detection in
+            if detection.dictionary["hashes"]?["md5"] != nil { counter.count.add(1, ordering: .relaxed) }
+            counter.last.withLock { $0 = clock.now }
+        }
+        let swiftStart = publishStream()
+        waitForArrivals(events) { counter.count.load(ordering: .relaxed) }
+        let swiftCount = counter.count.load(ordering: .relaxed)
+        let swiftRate = Double(swiftCount) / seconds((counter.last.withLock { $0 } ?? clock.now) - swiftStart)
+        await client.disconnect()
+
+        // Python dxltieclient DetectionCallback.
+        let output = workFolder + "/python-callbacks-\(round).out"
+        let python = try ChildProcess(executable: "/usr/bin/env", arguments: ["python3", script, options.stateDirectory + "/dxlclient-python.config", String(events)], outputPath: output)
+        defer { python.terminate() }
+        while !((try? String(contentsOfFile: output, encoding: .utf8)) ?? "").contains("READY") { try await Task.sleep(for: .milliseconds(50)) }
+        let wallStart = Date().timeIntervalSince1970
+        _ = publishStream()
+        python.wait()
+        let text = (try? String(contentsOfFile: output, encoding: .utf8)) ?? ""
+        let fields = text.split(whereSeparator: { $0 == " " || $0 == "\n" })
+        let pythonCount = fields.firstIndex(of: "SEEN").map { Int(fields[$0 + 1]) ?? 0 } ?? 0
+        let pythonLast = fields.firstIndex(of: "LAST").map { Double(fields[$0 + 1]) ?? 0 } ?? 0
+        let pythonRate = Double(pythonCount) / max(0.001, pythonLast - wallStart)
+        print("callbacks: round \(round): raw libmosquitto subscriber \(format(rawRate)) ev/s (\(rawCount)/\(events)); Swift TieClient \(format(swiftRate)) ev/s (\(swiftCount)/\(events)); Python dxltieclient \(format(pythonRate)) ev/s (\(pythonCount)/\(events))")
+        rates.append((rawRate, swiftRate, pythonRate))
+    }
+    let median = { (values: [Double]) in values.sorted()[values.count / 2] }
+    let (rawRate, swiftRate, pythonRate) = (median(rates.map(\.raw)), median(rates.map(\.swift)), median(rates.map(\.python)))
+    print("callbacks: median of \(rounds): raw \(format(rawRate)) ev/s, Swift \(format(swiftRate)) ev/s, Python \(format(pythonRate)) ev/s")
     print("callbacks: Swift = \(format(swiftRate / max(pythonRate, 1), digits: 1))× Python (goal ≥ 10×), \(format(100 * swiftRate / rawRate, digits: 1)) % of raw (goal ≥ 80 %)")
     await fabric.stop()
 }
