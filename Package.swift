@@ -78,7 +78,7 @@ let package = Package(
         // Simulator benchmarks: `swift run -c release tiesim-bench`.
         .executableTarget(
             name: "tiesim-bench",
-            dependencies: ["DXL", "TIE", "TIESimulator", "CMosquitto", .product(name: "Logging", package: "swift-log")],
+            dependencies: ["DXL", "TIE", "TIESimulator", "CMosquitto", .product(name: "Logging", package: "swift-log"), .product(name: "Yams", package: "Yams")],
             path: "Benchmarks/tiesim-bench",
             exclude: ["python_tie_service.py", "python_detection_counter.py"]
         ),
