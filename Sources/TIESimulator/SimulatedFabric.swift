@@ -137,7 +137,10 @@ public final class SimulatedFabric: Sendable {
             brokerOptions.maxQueuedMessages = options.maxQueuedMessages
             brokerOptions.maxPacketSize = options.maxMessageSize
             if let setters = options.authorizedSetters {
-                brokerOptions.accessControl = Self.accessControl(clients: options.clients + ["tiesim"], setters: setters + ["tiesim"])
+                // The bridges of a fabric of several brokers connect with the broker certificate: they carry
+                // what each broker already allowed, so they may publish and subscribe everything.
+                brokerOptions.accessControl = Self.accessControl(clients: options.clients + ["tiesim", "tiesim-broker"],
+                                                                 setters: setters + ["tiesim", "tiesim-broker"])
             }
             let layout = options.scenarios.last(where: { $0.fabric != nil })?.fabric
             let network = BrokerNetwork(directory: directory, count: options.brokers ?? layout?.brokers ?? 1,

@@ -29,10 +29,13 @@ struct Run: AsyncParsableCommand {
         global.bootstrap()
         let loaded = try loadScenarios(scenarios)
         let clientConfig = try readClientConfig(config)
-        let client = try DXLClient(config: clientConfig)
-        try await starting { try await client.connect() }
-        // Steps that name broker K publish through the config's K-th broker.
+        // Steps that name broker K publish through the config's K-th broker (then broker 1's steps go through
+        // the first broker only, not whichever of the list answers first).
         let highest = loaded.flatMap(\.timeline).map(\.broker).max() ?? 1
+        var firstBroker = clientConfig
+        if highest > 1 { firstBroker.brokers = Array(clientConfig.brokers.prefix(1)) }
+        let client = try DXLClient(config: firstBroker)
+        try await starting { try await client.connect() }
         if highest > clientConfig.brokers.count {
             printError("tiesim: a step plays on broker \(highest), but \(config) lists \(clientConfig.brokers.count) broker\(clientConfig.brokers.count == 1 ? "" : "s") — use the dxlclient.config that lists every broker of the fabric")
             throw Exit.invalidInput

@@ -144,6 +144,7 @@ struct Up: AsyncParsableCommand {
         }
         player.cancel()
         _ = await player.value
+        try? FileManager.default.removeItem(atPath: readyPath)  // not ready any more while shutting down
         await fabric.stop()
         printError("tiesim: stopped")
         if !exitWhenDone, reports.junit != nil || reports.journal != nil || reports.report != nil {
@@ -175,7 +176,10 @@ final class SignalWaiter: @unchecked Sendable {
         Self.instance = self  // before the handler exists, so that no signal finds nobody to wake
         if Self.writeEnd < 0 {
             var fds: [Int32] = [-1, -1]
+            // Close-on-exec (mosquitto and other children must not inherit it); the handler's write never blocks.
             guard pipe(&fds) == 0 else { fatalError("tiesim: cannot create a pipe for signals: \(String(cString: strerror(errno)))") }
+            for fd in fds { _ = fcntl(fd, F_SETFD, FD_CLOEXEC) }
+            _ = fcntl(fds[1], F_SETFL, O_NONBLOCK)
             Self.writeEnd = fds[1]
             let readEnd = fds[0]
             let reader = Thread {
@@ -192,11 +196,15 @@ final class SignalWaiter: @unchecked Sendable {
             for signalNumber in [SIGINT, SIGTERM] {
                 var action = sigaction()
                 action.__sigaction_handler.sa_handler = { signalNumber in
+                    let saved = errno
                     var byte = UInt8(truncatingIfNeeded: signalNumber)
                     _ = write(SignalWaiter.writeEnd, &byte, 1)
+                    errno = saved
                 }
                 sigemptyset(&action.sa_mask)
-                action.sa_flags = SA_RESTART
+                // SA_RESETHAND: the first signal asks tiesim to stop what it started; a second one (Ctrl-C
+                // again) ends it at once, should stopping ever hang.
+                action.sa_flags = SA_RESTART | Int32(bitPattern: UInt32(SA_RESETHAND))
                 sigaction(signalNumber, &action, nil)
             }
             // Let this thread take the signals even if it inherited a mask that blocks them.

@@ -194,6 +194,51 @@ struct MultiBrokerTests {
         }
     }
 
+    @Test("a Swift client whose brokers both went away comes back to whichever returns first, its first broker included")
+    func swiftClientReturnsToItsFirstBroker() async throws {
+        try await withFabric(Self.scenario(.hub)) { fabric in
+            let client = try DXLClient(config: fabric.clientConfig(client: "swift", brokers: [2, 3]))
+            try await client.connect()
+            #expect(client.connectedBroker?.uniqueId == "broker-2")
+            fabric.network.broker(2).stop()
+            let clock = ContinuousClock()
+            var deadline = clock.now + .seconds(20)
+            while (client.connectedBroker?.uniqueId != "broker-3" || !client.isConnected) && clock.now < deadline {
+                try await Task.sleep(for: .milliseconds(20))
+            }
+            #expect(client.connectedBroker?.uniqueId == "broker-3")
+            // Now broker 3 goes too, and only broker 2 comes back: the client must dial broker 2 again.
+            fabric.network.broker(3).stop()
+            try await Task.sleep(for: .seconds(1))
+            try await fabric.network.broker(2).restart()
+            deadline = clock.now + .seconds(30)
+            while (client.connectedBroker?.uniqueId != "broker-2" || !client.isConnected) && clock.now < deadline {
+                try await Task.sleep(for: .milliseconds(20))
+            }
+            #expect(client.connectedBroker?.uniqueId == "broker-2", "the client did not return to broker 2")
+            #expect(client.isConnected)
+            await client.disconnect()
+        }
+    }
+
+    @Test("topic authorisation in a bridged fabric: an unauthorised set on broker 2 is dropped, an authorised one crosses the bridge")
+    func authorisationAcrossBridges() async throws {
+        try await withFabric(Self.scenario(.hub), configure: { $0.authorizedSetters = ["client2"] }) { fabric in
+            let md5 = "eb5e2b9dc51817a086d7b97eb52410ab"
+            let set = #"{"trustLevel": 99, "providerId": 3, "filename": "", "comment": "", "hashes": [{"type": "md5", "value": "614rncUYF6CG17l+tSQQqw=="}]}"#
+            // dxlclient-broker-2.config uses the certificate "client", which may not set.
+            let denied = try await pythonTieCalls(fabric, [("raw_request", ["topic": TieTopic.setFileReputation, "payload": set, "timeout": 2])],
+                                                  config: fabric.options.stateDirectory + "/dxlclient-broker-2.config")
+            #expect(denied[0]["type"] as? String == "WaitTimeoutException", "\(denied[0])")
+            #expect(fabric.store.file(named: "FOCUS_MALWARE2.EXE")?.reputations[3] == nil, "the unauthorised set reached the store")
+            let config = fabric.options.stateDirectory + "/dxlclient-client2-broker-2.config"
+            try fabric.clientConfig(client: "client2", brokers: [2]).write(to: config)
+            let allowed = try await pythonTieCalls(fabric, [("set_file_reputation", ["trust_level": 99, "hashes": ["md5": md5]])], config: config)
+            #expect(allowed[0]["error"] == nil, "\(allowed[0])")
+            #expect(fabric.store.file(named: "FOCUS_MALWARE2.EXE")?.reputations[3]?.trustLevel == 99)
+        }
+    }
+
     @Test("tiesim run plays a step with broker: 3 through the third broker its config lists")
     func runOnANamedBroker() async throws {
         try await withFabric(Self.scenario(.hub)) { fabric in

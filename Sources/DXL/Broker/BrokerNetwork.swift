@@ -70,6 +70,7 @@ public final class BrokerNetwork: Sendable {
     /// Starts the brokers (broker 1 first) and returns once every bridge has subscribed on its remote
     /// broker, so that a message published anywhere reaches everyone. Stops what it started on failure.
     public func start(timeout: Duration = .seconds(20)) async throws(BrokerError) {
+        started.withLock { $0.removeAll() }
         do {
             for index in 0..<count {
                 var brokerOptions = options

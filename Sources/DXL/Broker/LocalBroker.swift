@@ -166,6 +166,9 @@ public final class LocalBroker: Sendable {
                 "bridge_cafile \(certificates.caCertificate)",
                 "bridge_certfile \(certificates.brokerCertificate)",
                 "bridge_keyfile \(certificates.brokerKey)",
+                // Like DXL clients, bridges check the remote's chain, not its host name (the broker
+                // certificate names localhost and 127.0.0.1 only; --host may be any address).
+                "bridge_insecure true",
                 "start_type automatic",
                 "restart_timeout 1 2",
                 "keepalive_interval 5",

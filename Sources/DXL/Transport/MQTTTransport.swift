@@ -101,6 +101,10 @@ public final class MQTTTransport: @unchecked Sendable {
         var connectTarget = (host: "", port: 0)
         /// Where to reconnect after a loss, in order (the brokers of a client's configuration).
         var failoverTargets: [(host: String, port: Int)] = []
+        /// The broker the last connect attempt dialled (it becomes `connectTarget` once it accepts us).
+        var dialled = (host: "", port: 0)
+        /// Reconnect attempts that failed since the broker last accepted us (reset by its CONNACK).
+        var failures = 0
         var keepAlive = 1800
         var subscribeWaiters: [Int32: CheckedContinuation<Int32, Never>] = [:]
         var hasConnected = false
@@ -120,6 +124,8 @@ public final class MQTTTransport: @unchecked Sendable {
     private let unwritten = Atomic<Int>(0)
     /// Wakes the network thread from its reconnect wait when closing.
     private let closeSignal = DispatchSemaphore(value: 0)
+    /// `state.closing`, readable by the network loop without the lock on every turn.
+    private let closingFlag = Atomic<Bool>(false)
     /// Signalled when the network thread has ended.
     private let loopStopped = DispatchSemaphore(value: 0)
     /// Longest wait between reconnect attempts after the network loop gave up.
@@ -219,7 +225,12 @@ public final class MQTTTransport: @unchecked Sendable {
         let (waiter, isReconnect, target): (CheckedContinuation<Void, any Error>?, Bool, (host: String, port: Int)) = state.withLock { state in
             let waiter = state.connectWaiter
             state.connectWaiter = nil
-            if rc == 0 { state.isConnected = true }
+            if rc == 0 {
+                state.isConnected = true
+                // The broker accepted us: it is the one we are on now, and backoff starts over.
+                if !state.dialled.host.isEmpty { state.connectTarget = state.dialled }
+                state.failures = 0
+            }
             let isReconnect = waiter == nil && state.hasConnected && rc == 0
             if rc == 0 { state.hasConnected = true }
             return (waiter, isReconnect, state.connectTarget)
@@ -270,9 +281,11 @@ public final class MQTTTransport: @unchecked Sendable {
     public func connect(host: String, port: Int, keepAlive: Int = 1800, timeout: Duration = .seconds(10)) async throws {
         state.withLock {
             $0.connectTarget = (host, port)
+            $0.dialled = (host, port)
             $0.keepAlive = keepAlive
             $0.closing = false
         }
+        closingFlag.store(false, ordering: .sequentiallyConsistent)
         // mosquitto_connect does the TCP connect and TLS handshake synchronously: keep it off the
         // cooperative thread pool.
         let handle = UncheckedHandle(pointer: self.handle)
@@ -391,46 +404,52 @@ public final class MQTTTransport: @unchecked Sendable {
     /// maximum delay after each failed attempt, until `disconnect()`.
     private func startNetworkThread() {
         _ = mosquitto_threaded_set(handle, true)
+        // A wake-up left over from an earlier shutdown must not end the new thread's first wait.
+        while closeSignal.wait(timeout: .now()) == .success {}
         let handle = UncheckedHandle(pointer: self.handle)
         let stopped = self.loopStopped
         let initialDelay = 250
         let thread = Thread { [weak self] in
-            var delay = initialDelay
-            var failures = 0
             while true {
                 var rc = MOSQ_ERR_SUCCESS.rawValue
                 while rc == MOSQ_ERR_SUCCESS.rawValue {
+                    // `closing` is checked on every turn: a reconnect that raced with `shutdown()` must not
+                    // keep this loop (and so `shutdown()`, waiting for it) going.
+                    guard let self, !self.closingFlag.load(ordering: .relaxed) else { break }
                     rc = mosquitto_loop(handle.pointer, 1000, 1)
                 }
-                guard let self, !self.state.withLock({ $0.closing }) else { break }
+                guard let self, !self.closingFlag.load(ordering: .relaxed) else { break }
+                // Backoff grows with the attempts that failed since the broker last accepted us (a CONNACK
+                // resets it, not a TCP connect that the broker then drops).
+                let failures = self.state.withLock { $0.failures }
+                let delay = min(initialDelay << min(failures, 16), Int(self.reconnectDelayMaximum) * 1000)
                 self.logger.debug("network loop ended (\(Self.errorText(rc))); reconnecting in \(delay) ms")
                 if self.closeSignal.wait(timeout: .now() + .milliseconds(delay)) == .success { break }
-                let (closing, target, keepAlive) = self.state.withLock { state -> (Bool, (host: String, port: Int), Int) in
-                    var target = state.connectTarget
+                let (target, keepAlive, hasFailover) = self.state.withLock { state -> ((host: String, port: Int), Int, Bool) in
+                    // The broker we had first, then the others of the fabric in turn while it stays away.
                     let others = state.failoverTargets.filter { $0.host != state.connectTarget.host || $0.port != state.connectTarget.port }
-                    if failures > 0 && !others.isEmpty {
-                        // The broker we had is still gone: try the next one of the fabric.
-                        let ring = [state.connectTarget] + others
-                        target = ring[failures % ring.count]
-                    }
-                    return (state.closing, target, state.keepAlive)
+                    let ring = [state.connectTarget] + others
+                    let target = ring[state.failures % ring.count]
+                    state.dialled = target
+                    return (target, state.keepAlive, !others.isEmpty)
                 }
-                if closing { break }
+                if self.closingFlag.load(ordering: .relaxed) { break }
                 let current = self.currentTarget
-                let attempt: Int32
-                if target.host == current.host && target.port == current.port {
-                    attempt = mosquitto_reconnect(handle.pointer)
-                } else {
+                if hasFailover && (target.host != current.host || target.port != current.port) {
                     self.logger.info("trying broker \(target.host):\(target.port) instead of \(current.host):\(current.port)")
-                    attempt = mosquitto_connect(handle.pointer, target.host, Int32(target.port), Int32(keepAlive))
-                    if attempt == MOSQ_ERR_SUCCESS.rawValue { self.state.withLock { $0.connectTarget = target } }
                 }
-                if attempt == MOSQ_ERR_SUCCESS.rawValue {
-                    delay = initialDelay
-                    failures = 0
+                // mosquitto_connect, not mosquitto_reconnect: libmosquitto remembers the host of the last
+                // attempt, even a failed one, so only naming the target every time dials the right broker.
+                let attempt = mosquitto_connect(handle.pointer, target.host, Int32(target.port), Int32(keepAlive))
+                if attempt != MOSQ_ERR_SUCCESS.rawValue {
+                    self.state.withLock { $0.failures += 1 }
+                } else if self.closingFlag.load(ordering: .relaxed) {
+                    _ = mosquitto_disconnect(handle.pointer)
+                    break
                 } else {
-                    failures += 1
-                    delay = min(delay * 2, Int(self.reconnectDelayMaximum) * 1000)
+                    // Connected at the TCP/TLS level; until the CONNACK arrives this counts as a failure, so a
+                    // broker that accepts and then drops us is not retried at the shortest delay forever.
+                    self.state.withLock { $0.failures += 1 }
                 }
             }
             stopped.signal()
@@ -440,6 +459,7 @@ public final class MQTTTransport: @unchecked Sendable {
     }
 
     private func shutdown() {
+        closingFlag.store(true, ordering: .sequentiallyConsistent)
         let wasRunning = state.withLock { state -> Bool in
             state.closing = true
             defer { state.loopRunning = false }

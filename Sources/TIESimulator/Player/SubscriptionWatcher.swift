@@ -81,7 +81,9 @@ public final class SubscriptionWatcher: Sendable {
             subscriptions.removeAll()  // the broker (re)started or stopped: nobody is subscribed to it
             return
         }
-        if line.hasPrefix("Client ") && (line.hasSuffix(" disconnected.") || line.contains(" closed its connection") || line.contains(" has exceeded timeout")) {
+        if line.hasPrefix("Client ") && (line.hasSuffix(" disconnected.") || line.contains(" disconnected: ") || line.contains(" disconnected due to ")
+                                         || line.contains(" closed its connection") || line.contains(" has exceeded timeout")
+                                         || line.contains(" already connected, closing old connection")) {
             let id = line.dropFirst("Client ".count).split(separator: " ", maxSplits: 1).first.map(String.init) ?? ""
             subscriptions[id] = nil
             return

@@ -49,6 +49,7 @@ final class FairRequestQueue: Sendable {
         self.handler = handler
         let available = self.available, stopped = self.stopped
         let thread = Thread { [weak self] in
+            Thread.current.threadDictionary[Self.workerKey] = true
             while true {
                 available.wait()
                 guard let self, let request = self.take() else { break }
@@ -86,7 +87,7 @@ final class FairRequestQueue: Sendable {
             guard !state.closed else { return (.shed, nil) }
             let waiting = state.queues[requester].map { $0.count - (state.heads[requester] ?? 0) } ?? 0
             var overRate = false
-            if perRequesterRate > 0 {
+            if perRequesterRate > 0 && waiting < perRequesterLimit {  // no token spent on a request shed anyway
                 let now = ContinuousClock.now
                 var bucket = state.buckets[requester] ?? (perRequesterRate, now)
                 bucket.tokens = min(perRequesterRate, bucket.tokens + (now - bucket.refilled).inSeconds * perRequesterRate)
@@ -167,7 +168,10 @@ final class FairRequestQueue: Sendable {
         state.withLock { ($0.waiting, $0.highWater, $0.shedTotal) }
     }
 
-    /// Stops the worker after the request it is answering; waiting requests are dropped.
+    private static let workerKey = "tiesim.fairRequestQueue.worker"
+
+    /// Stops the worker after the request it is answering; waiting requests are dropped. (Called on the
+    /// worker itself — the service released while answering — it does not wait for itself.)
     func close() {
         let wasOpen = state.withLock { state -> Bool in
             defer { state.closed = true }
@@ -175,6 +179,7 @@ final class FairRequestQueue: Sendable {
         }
         guard wasOpen else { return }
         available.signal()
+        if Thread.current.threadDictionary[Self.workerKey] as? Bool == true { return }
         stopped.wait()
     }
 }
