@@ -106,10 +106,11 @@ struct LoadAndDisconnectTests {
             }
             try await Task.sleep(for: .milliseconds(300))
             let started = ContinuousClock.now
-            await client.disconnect()
-            let error = await pending.value
+            let disconnecting = Task { await client.disconnect() }
+            let error = await pending.value  // fails as the connection goes, not when the 30 s timeout ends
             #expect(error != nil)
-            #expect(ContinuousClock.now - started < .seconds(2))
+            #expect(ContinuousClock.now - started < .seconds(5))
+            await disconnecting.value
             let tie = TieClient(try await fabric.playerClientForTests())
             #expect(try await tie.getFileReputation(hashes: [.md5: fabric.store.file(named: "A.EXE")?.md5 ?? ""])[FileProvider.gti]?.trustLevel == 1)
             await tie.dxlClient.disconnect()
