@@ -8,8 +8,8 @@ struct Listen: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Print each TIE event as the dxltieclient callback samples print it.",
         discussion: """
-        For each event: a line '<Kind> on topic: <topic>' (Detection, First instance, Reputation change),
-        then the dictionary the Python callback would receive as JSON with sorted keys and 4-space indents.
+        For each event: a line '<Kind> on topic: <topic>' (Detection, First instance, Reputation change), \
+        then the dictionary the Python callback would receive as JSON with sorted keys and 4-space indents. \
         Other topics print 'Event on topic: <topic>' and the payload.
         """
     )

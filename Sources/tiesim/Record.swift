@@ -8,8 +8,8 @@ struct Record: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Record TIE events and request/response pairs on a fabric (tiesim's or a real one) as a scenario file.",
         discussion: """
-        Knowledge comes from the responses seen (reputations, first references), the timeline from the events
-        with their original spacing. Stops after --duration seconds, after --count events, or on SIGINT/SIGTERM,
+        Knowledge comes from the responses seen (reputations, first references), the timeline from the events \
+        with their original spacing. Stops after --duration seconds, after --count events, or on SIGINT/SIGTERM, \
         then writes --out (checked by the scenario parser first). Play it back with tiesim run or tiesim up.
         """
     )

@@ -8,9 +8,9 @@ struct Run: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Play scenarios against an existing DXL fabric (tiesim's or a real one) and exit when done.",
         discussion: """
-        Connects with the given dxlclient.config and plays each scenario's timeline. Steps cannot wait for
-        subscribers on a fabric tiesim does not run (there is no broker log to read): start the subscribers
-        first or give steps after: delays. Steps with `broker: K` publish through the K-th broker the config
+        Connects with the given dxlclient.config and plays each scenario's timeline. Steps cannot wait for \
+        subscribers on a fabric tiesim does not run (there is no broker log to read): start the subscribers \
+        first or give steps after: delays. Steps with `broker: K` publish through the K-th broker the config \
         lists (a fabric of several brokers). Progress goes to stderr.
         """
     )

@@ -9,10 +9,11 @@ struct Up: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Bring up a fake TIE fabric (mosquitto, fabric services, fake TIE) and play scenarios.",
         discussion: """
-        Creates or reuses certificates in the state directory, writes DIR/dxlclient.config (usable unchanged
-        by the Python dxlclient), starts mosquitto and everything tiesim serves, prints one line containing
-        'ready' and the config's path once clients can connect, plays the scenarios' timelines, and keeps
-        running until SIGINT or SIGTERM, then stops everything it started.
+        Creates or reuses certificates in the state directory, writes DIR/dxlclient.config (usable unchanged \
+        by the Python dxlclient), starts mosquitto and everything tiesim serves, prints one line containing \
+        'ready' and the config's path once clients can connect (and writes the same line to DIR/ready), plays \
+        the scenarios' timelines, and keeps running until SIGINT or SIGTERM, then stops everything it started. \
+        A second signal ends it at once.
         """
     )
 
