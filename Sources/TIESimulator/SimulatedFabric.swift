@@ -149,19 +149,16 @@ public final class SimulatedFabric: Sendable {
             for log in network.logPaths { try? FileManager.default.removeItem(atPath: log) }
             try await network.start()
             let brokerGuid = "{" + UUID().uuidString.lowercased() + "}"
-            var internalConfig = network.clientConfig(client: "tiesim", brokers: [1])
-            internalConfig.stampedBrokerId = brokerGuid
-            internalConfig.connectRetries = 3
-            internalConfig.clientId = "tiesim-services-" + UUID().uuidString.lowercased()
-            let serviceClient = try DXLClient(config: internalConfig, logger: logger)
-            var playerClients: [DXLClient] = []
-            for number in 1...network.brokers.count {
-                var playerConfig = network.clientConfig(client: "tiesim", brokers: [number])
-                playerConfig.stampedBrokerId = brokerGuid
-                playerConfig.connectRetries = 3
-                playerConfig.clientId = "tiesim-player-\(number)-" + UUID().uuidString.lowercased()
-                playerClients.append(try DXLClient(config: playerConfig, logger: logger))
+            /// One of tiesim's own clients, on broker `number`, stamping tiesim's broker GUID.
+            func internalClient(_ role: String, broker number: Int) throws -> DXLClient {
+                var config = network.clientConfig(client: "tiesim", brokers: [number])
+                config.stampedBrokerId = brokerGuid
+                config.connectRetries = 3
+                config.clientId = "tiesim-\(role)-" + UUID().uuidString.lowercased()
+                return try DXLClient(config: config, logger: logger)
             }
+            let serviceClient = try internalClient("services", broker: 1)
+            let playerClients = try (1...network.brokers.count).map { try internalClient("player-\($0)", broker: $0) }
             do {
                 try await serviceClient.connect()
                 for client in playerClients { try await client.connect() }
@@ -190,21 +187,18 @@ public final class SimulatedFabric: Sendable {
                 }
                 return config
             }
-            try advertise(network.clientConfig(client: options.clients.first ?? "client")).write(to: configPath)
+            let primary = options.clients.first ?? "client"
+            try advertise(network.clientConfig(client: primary)).write(to: configPath)
             for client in options.clients.dropFirst() {
                 try advertise(network.clientConfig(client: client)).write(to: directory + "/dxlclient-\(client).config")
             }
             if network.brokers.count > 1 {
                 for number in 1...network.brokers.count {
-                    try advertise(network.clientConfig(client: options.clients.first ?? "client", brokers: [number]))
-                        .write(to: directory + "/dxlclient-broker-\(number).config")
+                    try advertise(network.clientConfig(client: primary, brokers: [number])).write(to: directory + "/dxlclient-broker-\(number).config")
                 }
             }
-            let outage: @Sendable (Int, Duration) async throws -> Void = { number, duration in try await network.outage(broker: number, for: duration) }
-            let players = playerClients
             let control = FabricControl(store: store, tie: tie, services: services, journal: journal, initial: options.scenarios) {
-                ScenarioPlayer(client: players[0], otherBrokers: Array(players.dropFirst()), store: store, watcher: watcher, journal: journal,
-                               brokerOutage: outage, logger: logger)
+                Self.player(clients: playerClients, network: network, store: store, watcher: watcher, journal: journal, logger: logger)
             }
             services.addSimulatedTopics(ControlService.topics)
             let controlService = ControlService(client: serviceClient, control: control, logger: logger)
@@ -235,12 +229,17 @@ public final class SimulatedFabric: Sendable {
         return lines
     }
 
-    /// A player for this fabric (waits for subscribers through the broker's log).
+    /// A player for this fabric (waits for subscribers through the brokers' logs).
     public func player(progress: (@Sendable (ScenarioPlayer.Progress) -> Void)? = nil) -> ScenarioPlayer {
-        let network = self.network
-        return ScenarioPlayer(client: playerClients[0], otherBrokers: Array(playerClients.dropFirst()), store: store, watcher: watcher, journal: journal,
-                              brokerOutage: { number, duration in try await network.outage(broker: number, for: duration) },
-                              logger: logger, progress: progress)
+        Self.player(clients: playerClients, network: network, store: store, watcher: watcher, journal: journal, logger: logger, progress: progress)
+    }
+
+    /// A player publishing through `clients` (one per broker of `network`), stopping brokers for outage steps.
+    private static func player(clients: [DXLClient], network: BrokerNetwork, store: ReputationStore, watcher: SubscriptionWatcher, journal: Journal,
+                               logger: Logger, progress: (@Sendable (ScenarioPlayer.Progress) -> Void)? = nil) -> ScenarioPlayer {
+        ScenarioPlayer(client: clients[0], otherBrokers: Array(clients.dropFirst()), store: store, watcher: watcher, journal: journal,
+                       brokerOutage: { number, duration in try await network.outage(broker: number, for: duration) },
+                       logger: logger, progress: progress)
     }
 
     /// Plays the timelines of `scenarios` (default: the ones the fabric was started with).

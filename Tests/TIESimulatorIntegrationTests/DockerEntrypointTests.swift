@@ -24,11 +24,7 @@ struct DockerEntrypointTests {
         defer { kill(-entrypoint.pid, SIGKILL); entrypoint.wait() }
         let log = { (try? String(contentsOfFile: output, encoding: .utf8)) ?? "" }
         let ready = sandbox.folder + "/fabric/ready"
-        let clock = ContinuousClock()
-        let deadline = clock.now + .seconds(60)
-        while !FileManager.default.fileExists(atPath: ready) && entrypoint.isRunning && clock.now < deadline {
-            try await Task.sleep(for: .milliseconds(50))
-        }
+        await eventually(timeout: .seconds(60)) { FileManager.default.fileExists(atPath: ready) || !entrypoint.isRunning }
         try #require(FileManager.default.fileExists(atPath: ready), "no ready marker; output:\n\(log())")
         let config = try String(contentsOfFile: sandbox.folder + "/fabric/dxlclient.config", encoding: .utf8)
         #expect(config.contains("local=local;\(port);tiesim.invalid;127.0.0.1"), "\(config)")
@@ -44,8 +40,7 @@ struct DockerEntrypointTests {
             .trimmingCharacters(in: .whitespacesAndNewlines)))
         #expect(ownerPid == entrypoint.pid, "the entry point must exec tiesim so that docker stop reaches it")
         kill(entrypoint.pid, SIGTERM)
-        let stopDeadline = clock.now + .seconds(20)
-        while entrypoint.isRunning && clock.now < stopDeadline { try await Task.sleep(for: .milliseconds(50)) }
+        await eventually(timeout: .seconds(20)) { !entrypoint.isRunning }
         #expect(!entrypoint.isRunning)
         #expect(entrypoint.terminationStatus == 0, "\(log())")
         #expect(!FileManager.default.fileExists(atPath: ready))

@@ -58,8 +58,7 @@ struct LoadAndDisconnectTests {
             }
             await flood.value
             // On a busy machine the flood may still be on its way (in the flooder's send queue or the broker's).
-            let settle = ContinuousClock.now + .seconds(20)
-            while fabric.tie.queueStatistics.shed == 0 && ContinuousClock.now < settle { try await Task.sleep(for: .milliseconds(50)) }
+            await eventually(timeout: .seconds(20)) { fabric.tie.queueStatistics.shed > 0 }
             let statistics = fabric.tie.queueStatistics
             let outcomes = answered.all
             #expect(statistics.shed > 0, "a flood above the rate limit must be shed: \(statistics), flooder answered \(outcomes.filter { $0 }.count), failed \(outcomes.filter { !$0 }.count)")
@@ -79,11 +78,7 @@ struct LoadAndDisconnectTests {
             let slow = try #require(fabric.store.file(named: "SLOW.EXE")?.md5)
             let peer = try tiePeer(["calls", fabric.clientConfigPath])
             peer.write(#"{"method": "get_file_reputation", "kwargs": {"hashes": {"md5": "\#(slow)"}}}"# + "\n")
-            let clock = ContinuousClock()
-            let deadline = clock.now + .seconds(20)
-            while !fabric.journal.all.contains(where: { $0.kind == .fault }) && clock.now < deadline {
-                try await Task.sleep(for: .milliseconds(20))
-            }
+            await eventually(timeout: .seconds(20)) { fabric.journal.all.contains { $0.kind == .fault } }
             #expect(fabric.journal.all.contains { $0.kind == .fault }, "the slow request never arrived")
             peer.kill()  // SIGKILL: no DISCONNECT, the request still in flight
             try await Task.sleep(for: .seconds(3))  // the delayed answer goes to a reply topic nobody reads

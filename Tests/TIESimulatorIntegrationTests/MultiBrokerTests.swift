@@ -144,11 +144,7 @@ struct MultiBrokerTests {
             let other = first == 2 ? 3 : 2
             let connectionsBefore = Self.lastConnection("client2", log: fabric.network.broker(other).logPath)
             fabric.network.broker(first).stop()
-            let clock = ContinuousClock()
-            let deadline = clock.now + .seconds(30)
-            while Self.lastConnection("client2", log: fabric.network.broker(other).logPath) == connectionsBefore && clock.now < deadline {
-                try await Task.sleep(for: .milliseconds(50))
-            }
+            await eventually(timeout: .seconds(30)) { Self.lastConnection("client2", log: fabric.network.broker(other).logPath) != connectionsBefore }
             #expect(Self.lastConnection("client2", log: fabric.network.broker(other).logPath) > connectionsBefore, "the client did not move to broker \(other)")
             try await Task.sleep(for: .milliseconds(300))  // its subscriptions are restored right after the connect
             peer.write(call)
@@ -175,12 +171,7 @@ struct MultiBrokerTests {
             let first = try #require(client.connectedBroker)
             #expect(first.uniqueId == "broker-2")
             fabric.network.broker(2).stop()
-            let clock = ContinuousClock()
-            let deadline = clock.now + .seconds(20)
-            while client.connectedBroker?.uniqueId != "broker-3" || !client.isConnected {
-                guard clock.now < deadline else { break }
-                try await Task.sleep(for: .milliseconds(20))
-            }
+            await eventually(timeout: .seconds(20)) { client.connectedBroker?.uniqueId == "broker-3" && client.isConnected }
             #expect(client.connectedBroker?.uniqueId == "broker-3")
             #expect(client.isConnected)
             let reputations = try await tie.getFileReputation(hashes: [.md5: "eb5e2b9dc51817a086d7b97eb52410ab"])
@@ -201,20 +192,13 @@ struct MultiBrokerTests {
             try await client.connect()
             #expect(client.connectedBroker?.uniqueId == "broker-2")
             fabric.network.broker(2).stop()
-            let clock = ContinuousClock()
-            var deadline = clock.now + .seconds(20)
-            while (client.connectedBroker?.uniqueId != "broker-3" || !client.isConnected) && clock.now < deadline {
-                try await Task.sleep(for: .milliseconds(20))
-            }
+            await eventually(timeout: .seconds(20)) { client.connectedBroker?.uniqueId == "broker-3" && client.isConnected }
             #expect(client.connectedBroker?.uniqueId == "broker-3")
             // Now broker 3 goes too, and only broker 2 comes back: the client must dial broker 2 again.
             fabric.network.broker(3).stop()
             try await Task.sleep(for: .seconds(1))
             try await fabric.network.broker(2).restart()
-            deadline = clock.now + .seconds(30)
-            while (client.connectedBroker?.uniqueId != "broker-2" || !client.isConnected) && clock.now < deadline {
-                try await Task.sleep(for: .milliseconds(20))
-            }
+            await eventually(timeout: .seconds(30)) { client.connectedBroker?.uniqueId == "broker-2" && client.isConnected }
             #expect(client.connectedBroker?.uniqueId == "broker-2", "the client did not return to broker 2")
             #expect(client.isConnected)
             await client.disconnect()

@@ -76,10 +76,7 @@ struct ReadmeCommandTests {
         /// Runs `script` to its end (at most `timeout`); returns its exit status and output.
         func run(_ script: String, name: String, timeout: Duration = .seconds(180)) async throws -> (status: Int32, output: String) {
             let (process, output) = try start(script, name: name)
-            let clock = ContinuousClock()
-            let deadline = clock.now + timeout
-            while process.isRunning && clock.now < deadline { try await Task.sleep(for: .milliseconds(50)) }
-            if process.isRunning {
+            if await !eventually(timeout: timeout, interval: .milliseconds(50), { !process.isRunning }) {
                 kill(-process.pid, SIGKILL)
                 process.wait()
                 let text = (try? String(contentsOfFile: output, encoding: .utf8)) ?? ""
@@ -118,11 +115,7 @@ struct ReadmeCommandTests {
         let (main, output) = try sandbox.start(commands[0], name: "main-job")
         defer { kill(-main.pid, SIGKILL); main.wait() }
         let ready = sandbox.folder + "/.tiesim/ready"
-        let clock = ContinuousClock()
-        let deadline = clock.now + .seconds(120)
-        while !FileManager.default.fileExists(atPath: ready) && main.isRunning && clock.now < deadline {
-            try await Task.sleep(for: .milliseconds(50))
-        }
+        await eventually(timeout: .seconds(120)) { FileManager.default.fileExists(atPath: ready) || !main.isRunning }
         let log = { (try? String(contentsOfFile: output, encoding: .utf8)) ?? "" }
         try #require(FileManager.default.fileExists(atPath: ready), "no ready marker; output:\n\(log())")
         #expect(log().contains("setup: ok"))
@@ -140,8 +133,7 @@ struct ReadmeCommandTests {
         #expect(listener.output.contains("\"agentGuid\": \"{68125cd6-a5d8-11e6-348e-000c29663178}\""))
 
         kill(-main.pid, SIGINT)  // Ctrl-C
-        let stopDeadline = clock.now + .seconds(20)
-        while main.isRunning && clock.now < stopDeadline { try await Task.sleep(for: .milliseconds(50)) }
+        await eventually(timeout: .seconds(20)) { !main.isRunning }
         #expect(!main.isRunning, "Ctrl-C did not stop tiesim")
         #expect(log().contains("tiesim: stopped"), "\(log())")
         #expect(!FileManager.default.fileExists(atPath: ready))

@@ -59,10 +59,8 @@ struct RecordReplayTests {
         try await withFabric(paths: [out]) { replay in
             let results = try await replay.play()
             #expect(results.count == 3)
-            let deadline = ContinuousClock.now + .seconds(5)
-            while Self.events(replay.journal.all).count < originalEvents.count && ContinuousClock.now < deadline {
-                try await Task.sleep(for: .milliseconds(20))  // the last event is still on its way to the journal
-            }
+            // The last event may still be on its way to the journal.
+            await eventually(timeout: .seconds(5)) { Self.events(replay.journal.all).count >= originalEvents.count }
             let replayed = Self.events(replay.journal.all)
             #expect(replayed == originalEvents)
             // The spacing: the recording keeps the original's (both seen as events arrived, in the same run),

@@ -22,3 +22,15 @@ public final class Inbox<Element: Sendable>: Sendable {
         return all
     }
 }
+
+/// Polls `condition` every `interval` until it holds or `timeout` has passed; returns whether it held.
+@discardableResult
+public func eventually(timeout: Duration, interval: Duration = .milliseconds(20), _ condition: () throws -> Bool) async rethrows -> Bool {
+    let clock = ContinuousClock()
+    let deadline = clock.now.advanced(by: timeout)
+    while try !condition() {
+        guard clock.now < deadline else { return false }
+        try? await Task.sleep(for: interval)
+    }
+    return true
+}

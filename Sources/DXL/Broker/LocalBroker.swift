@@ -237,19 +237,20 @@ public final class LocalBroker: Sendable {
 
     /// Stops mosquitto (SIGTERM, then SIGKILL after two seconds) and waits for it to exit.
     public func stop() {
-        guard let process = state.withLock({ state -> ChildProcess? in
+        takeProcess()?.terminate(grace: 2)
+    }
+
+    /// The running process, forgotten here (whoever takes it ends it).
+    private func takeProcess() -> ChildProcess? {
+        state.withLock { state in
             defer { state.process = nil }
             return state.process
-        }) else { return }
-        process.terminate(grace: 2)
+        }
     }
 
     /// Kills mosquitto at once (SIGKILL), as a crash would, without letting it close connections.
     public func kill() {
-        guard let process = state.withLock({ state -> ChildProcess? in
-            defer { state.process = nil }
-            return state.process
-        }) else { return }
+        guard let process = takeProcess() else { return }
         process.send(SIGKILL)
         process.wait()
     }

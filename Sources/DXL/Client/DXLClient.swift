@@ -75,13 +75,14 @@ public final class DXLClient: Sendable {
         self.state = state
         let box = WeakClientBox()
         do {
-            let initialDelay = UInt32(max(1, config.reconnectDelay.components.seconds))
-            let maximumDelay = UInt32(max(Int64(initialDelay), config.reconnectDelayMax.components.seconds))
+            // The transport's own reconnects start at 0.25 s and double up to this; `reconnectDelay` paces
+            // `connect()`'s rounds over the configured brokers.
+            let maximumDelay = UInt32(max(1, config.reconnectDelayMax.components.seconds))
             transport = try MQTTTransport(
                 clientId: clientId,
                 tls: config.tlsFiles,
                 protocolVersion: config.protocolVersion,
-                reconnectDelay: (initialDelay, maximumDelay),
+                maximumReconnectDelay: maximumDelay,
                 logger: logger,
                 handlers: .init(
                     message: { topic, payload in box.client?.receive(topic: topic, payload: payload) },

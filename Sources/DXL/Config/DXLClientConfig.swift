@@ -94,7 +94,8 @@ public struct DXLClientConfig: Sendable, Equatable {
     public var keepAliveSeconds: Int = 1800
     /// How many rounds over the broker list `connect()` makes before giving up (at least 1).
     public var connectRetries: Int = 3
-    /// First delay between connect rounds and after a lost connection; doubles each time.
+    /// First delay between `connect()`'s rounds over the brokers; doubles each round. (After a lost
+    /// connection the transport retries 0.25 s later, doubling up to `reconnectDelayMax`.)
     public var reconnectDelay: Duration = .seconds(1)
     /// Longest delay between reconnect attempts.
     public var reconnectDelayMax: Duration = .seconds(60)

@@ -110,7 +110,6 @@ public final class MQTTTransport: @unchecked Sendable {
         var hasConnected = false
         var isConnected = false
         var loopRunning = false
-        var closing = false
     }
 
     private static let libraryInitialized: Bool = {
@@ -124,7 +123,7 @@ public final class MQTTTransport: @unchecked Sendable {
     private let unwritten = Atomic<Int>(0)
     /// Wakes the network thread from its reconnect wait when closing.
     private let closeSignal = DispatchSemaphore(value: 0)
-    /// `state.closing`, readable by the network loop without the lock on every turn.
+    /// Set by `shutdown()` until the next `connect`; read by the network loop on every turn, without the lock.
     private let closingFlag = Atomic<Bool>(false)
     /// Signalled when the network thread has ended.
     private let loopStopped = DispatchSemaphore(value: 0)
@@ -141,7 +140,7 @@ public final class MQTTTransport: @unchecked Sendable {
         clientId: String,
         tls: TLSFiles,
         protocolVersion: MQTTProtocolVersion = .v311,
-        reconnectDelay: (initial: UInt32, maximum: UInt32) = (1, 60),
+        maximumReconnectDelay: UInt32 = 60,
         logger: Logger = Logger(label: "tiesim.transport"),
         handlers: Handlers
     ) throws(TransportError) {
@@ -154,7 +153,7 @@ public final class MQTTTransport: @unchecked Sendable {
         self.protocolVersion = protocolVersion
         self.logger = logger
         self.clientId = clientId
-        self.reconnectDelayMaximum = max(1, reconnectDelay.maximum)
+        self.reconnectDelayMaximum = max(1, maximumReconnectDelay)
         mosquitto_user_data_set(handle, Unmanaged.passUnretained(self).toOpaque())
         if protocolVersion == .v5 {
             _ = mosquitto_int_option(handle, MOSQ_OPT_PROTOCOL_VERSION, Int32(MQTT_PROTOCOL_V5))
@@ -163,7 +162,6 @@ public final class MQTTTransport: @unchecked Sendable {
         _ = mosquitto_int_option(handle, MOSQ_OPT_TCP_NODELAY, 1)
         // Let the send queue grow as needed for QoS 0 bursts instead of failing publishes.
         _ = mosquitto_max_inflight_messages_set(handle, 0)
-        _ = mosquitto_reconnect_delay_set(handle, reconnectDelay.initial, reconnectDelay.maximum, true)
         // Like dxlclient: the broker's certificate must chain to the CA bundle; the host name is not checked.
         // An empty certificate path means no client certificate (to test that brokers refuse such clients).
         var rc = mosquitto_tls_set(handle, tls.caBundle, nil, tls.certificate.isEmpty ? nil : tls.certificate,
@@ -248,12 +246,13 @@ public final class MQTTTransport: @unchecked Sendable {
     }
 
     private func didDisconnect(_ rc: Int32) {
-        let (waiter, closing, target) = state.withLock { state in
+        let (waiter, target) = state.withLock { state in
             let waiter = state.connectWaiter
             state.connectWaiter = nil
             state.isConnected = false
-            return (waiter, state.closing, state.connectTarget)
+            return (waiter, state.connectTarget)
         }
+        let closing = closingFlag.load(ordering: .sequentiallyConsistent)
         // libmosquitto drops what it had not written; forget it, or flow control would wait forever.
         unwritten.store(0, ordering: .relaxed)
         let reason = Self.errorText(rc)
@@ -283,7 +282,6 @@ public final class MQTTTransport: @unchecked Sendable {
             $0.connectTarget = (host, port)
             $0.dialled = (host, port)
             $0.keepAlive = keepAlive
-            $0.closing = false
         }
         closingFlag.store(false, ordering: .sequentiallyConsistent)
         // mosquitto_connect does the TCP connect and TLS handshake synchronously: keep it off the
@@ -461,7 +459,6 @@ public final class MQTTTransport: @unchecked Sendable {
     private func shutdown() {
         closingFlag.store(true, ordering: .sequentiallyConsistent)
         let wasRunning = state.withLock { state -> Bool in
-            state.closing = true
             defer { state.loopRunning = false }
             return state.loopRunning
         }

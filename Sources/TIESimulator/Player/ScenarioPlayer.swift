@@ -145,8 +145,7 @@ public final class ScenarioPlayer: Sendable {
         } catch {
             throw PlayError.send(scenario: scenario.name, step: step.name, reason: "could not restart the broker: \(error)")
         }
-        let deadline = ContinuousClock.now + .seconds(60)
-        while !client.isConnected && ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(50)) }
+        _ = await client.waitUntilConnected(timeout: .seconds(60))
         journal?.append(JournalEntry(kind: .fault, time: Date(), offset: ContinuousClock.now - (journal?.started ?? .now), topic: "", messageId: "",
                                      source: scenario.name, payload: .null, note: "\(which) back, player \(client.isConnected ? "reconnected" : "not reconnected")"))
     }

@@ -12,7 +12,7 @@ import Synchronization
 /// — and every other requester's request waits behind at most one of the flooder's, not all of them.
 /// One worker keeps each requester's requests in order (a set, then a get, sees the set).
 ///
-/// Threading: `enqueue` from any thread; `handler` runs on the worker thread.
+/// Threading: `submit` from the network thread; the handler runs there (inline) or on the worker thread.
 final class FairRequestQueue: Sendable {
     private struct State {
         var queues: [String: [DXLMessage]] = [:]
@@ -30,6 +30,8 @@ final class FairRequestQueue: Sendable {
         var busy = false
         /// Per requester: tokens left and when they were last refilled (with a rate limit).
         var buckets: [String: (tokens: Double, refilled: ContinuousClock.Instant)] = [:]
+        /// What answers a request (set by `start`, read under the lock each request already takes).
+        var handler: (@Sendable (DXLMessage) -> Void)?
     }
 
     /// The most requests one requester may have waiting.
@@ -40,19 +42,18 @@ final class FairRequestQueue: Sendable {
     private let available = DispatchSemaphore(value: 0)
     private let stopped = DispatchSemaphore(value: 0)
     private let logger: Logger
-    private let handler: @Sendable (DXLMessage) -> Void
 
-    init(perRequesterLimit: Int = 1_000, perRequesterRate: Double = 0, logger: Logger, handler: @escaping @Sendable (DXLMessage) -> Void) {
+    /// A queue whose worker answers with the handler given to `start`; requests submitted before are shed.
+    init(perRequesterLimit: Int = 1_000, perRequesterRate: Double = 0, logger: Logger) {
         self.perRequesterLimit = max(1, perRequesterLimit)
         self.perRequesterRate = max(0, perRequesterRate)
         self.logger = logger
-        self.handler = handler
         let available = self.available, stopped = self.stopped
         let thread = Thread { [weak self] in
             Thread.current.threadDictionary[Self.workerKey] = true
             while true {
                 available.wait()
-                guard let self, let request = self.take() else { break }
+                guard let self, let (request, handler) = self.take() else { break }
                 handler(request)
                 self.state.withLock { $0.busy = false }
             }
@@ -83,8 +84,8 @@ final class FairRequestQueue: Sendable {
     @discardableResult
     func submit(_ request: DXLMessage) -> Outcome {
         let requester = Self.requester(of: request)
-        let (outcome, report) = state.withLock { state -> (Outcome, [String: Int]?) in
-            guard !state.closed else { return (.shed, nil) }
+        let (outcome, handler, report) = state.withLock { state -> (Outcome, (@Sendable (DXLMessage) -> Void)?, [String: Int]?) in
+            guard !state.closed, let handler = state.handler else { return (.shed, nil, nil) }
             let waiting = state.queues[requester].map { $0.count - (state.heads[requester] ?? 0) } ?? 0
             var overRate = false
             if perRequesterRate > 0 && waiting < perRequesterLimit {  // no token spent on a request shed anyway
@@ -100,14 +101,14 @@ final class FairRequestQueue: Sendable {
                 state.shed[requester, default: 0] += 1
                 state.shedTotal += 1
                 let now = ContinuousClock.now
-                guard now - state.lastShedLog >= .seconds(1) else { return (.shed, nil) }
+                guard now - state.lastShedLog >= .seconds(1) else { return (.shed, nil, nil) }
                 state.lastShedLog = now
                 defer { state.shed.removeAll() }
-                return (.shed, state.shed)
+                return (.shed, nil, state.shed)
             }
             if state.waiting == 0 && !state.busy {
                 state.busy = true
-                return (.answered, nil)
+                return (.answered, handler, nil)
             }
             if state.queues[requester] == nil {
                 state.queues[requester] = []
@@ -117,11 +118,11 @@ final class FairRequestQueue: Sendable {
             state.queues[requester]!.append(request)
             state.waiting += 1
             state.highWater = max(state.highWater, state.waiting)
-            return (.queued, nil)
+            return (.queued, nil, nil)
         }
         switch outcome {
         case .answered:
-            handler(request)
+            handler?(request)
             state.withLock { $0.busy = false }
         case .queued:
             available.signal()
@@ -136,10 +137,15 @@ final class FairRequestQueue: Sendable {
         return outcome
     }
 
-    /// The next request, round-robin over requesters; nil once closed.
-    private func take() -> DXLMessage? {
+    /// Sets what answers requests; until then they are shed.
+    func start(handler: @escaping @Sendable (DXLMessage) -> Void) {
+        state.withLock { $0.handler = handler }
+    }
+
+    /// The next request, round-robin over requesters, with the handler to answer it; nil once closed.
+    private func take() -> (DXLMessage, @Sendable (DXLMessage) -> Void)? {
         state.withLock { state in
-            guard !state.closed, !state.ring.isEmpty else { return nil }
+            guard !state.closed, !state.ring.isEmpty, let handler = state.handler else { return nil }
             state.busy = true
             if state.next >= state.ring.count { state.next = 0 }
             let requester = state.ring[state.next]
@@ -159,7 +165,7 @@ final class FairRequestQueue: Sendable {
                 }
                 state.next += 1
             }
-            return request
+            return (request, handler)
         }
     }
 

@@ -9,8 +9,9 @@ import TIE
 /// reputation-change events the real server broadcasts.
 ///
 /// Bad requests get a DXL ErrorResponse saying what was wrong and leave the store unchanged.
-/// Threading: the network thread only queues requests (`FairRequestQueue`: one queue per requester, so a
-/// flooding client cannot starve the others); one worker thread answers them; the store is thread-safe.
+/// Threading: the network thread answers a request at once when nothing waits, and otherwise queues it
+/// (`FairRequestQueue`: one queue per requester, so a flooding client cannot starve the others) for one
+/// worker thread; the store is thread-safe.
 public final class FakeTieService: Sendable {
     /// What a request handler produced: a JSON reply, or an error reply.
     enum Reply {
@@ -41,8 +42,8 @@ public final class FakeTieService: Sendable {
     private let recordsRequests: Bool
     /// Injected faults, with how often each has fired, and the seeded generator for delays and drops.
     private let faults = Mutex<(rules: [(fault: Fault, fired: Int)], random: SeededRandom)>(([], SeededRandom(seed: "tiesim")))
-    /// Requests waiting to be answered, per requester (set in `init`).
-    private let queue = Mutex<FairRequestQueue?>(nil)
+    /// Requests waiting to be answered, per requester.
+    private let queue: FairRequestQueue
 
     /// A service answering through `client` from `store`.
     public init(client: DXLClient, store: ReputationStore, unknownHashes: UnknownHashBehaviour = .realServer,
@@ -55,17 +56,18 @@ public final class FakeTieService: Sendable {
         self.unknownHashes = Mutex(unknownHashes)
         self.logger = logger
         self.observer = observer
-        queue.withLock { $0 = FairRequestQueue(perRequesterLimit: waitingLimitPerRequester, perRequesterRate: rateLimitPerRequester, logger: logger) { [weak self] in self?.process($0) } }
+        queue = FairRequestQueue(perRequesterLimit: waitingLimitPerRequester, perRequesterRate: rateLimitPerRequester, logger: logger)
+        queue.start { [weak self] in self?.process($0) }
     }
 
     deinit {
-        queue.withLock { $0 }?.close()
+        queue.close()
     }
 
     /// Requests waiting now, the most that ever waited, and how many were shed because their requester
     /// had too many waiting.
     public var queueStatistics: (waiting: Int, highWater: Int, shed: Int) {
-        queue.withLock { $0 }?.statistics ?? (0, 0, 0)
+        queue.statistics
     }
 
     /// How unknown hashes are answered from now on.
@@ -129,14 +131,14 @@ public final class FakeTieService: Sendable {
     /// Stops answering.
     public func stop() {
         for token in tokens.withLock({ tokens in defer { tokens.removeAll() }; return tokens }) { client.removeCallback(token) }
-        queue.withLock { $0 }?.close()
+        queue.close()
     }
 
     // MARK: Requests
 
     /// Answers `request` at once when nothing waits, else queues it for the worker (on the network thread).
     func handle(_ request: DXLMessage) {
-        queue.withLock { $0 }?.submit(request)
+        queue.submit(request)
     }
 
     /// Answers `request`, or injects its fault (on the worker thread).
