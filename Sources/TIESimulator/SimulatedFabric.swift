@@ -176,7 +176,7 @@ public final class SimulatedFabric: Sendable {
             tie.setFaults(options.scenarios.flatMap(\.faults), seed: options.scenarios.last?.settings.seed ?? "tiesim")
             try await tie.start()
             try await services.start()
-            let watcher = SubscriptionWatcher(logPaths: network.logPaths, ignoring: Set([serviceClient.clientId] + playerClients.map(\.clientId)), logger: logger)
+            let watcher = SubscriptionWatcher(logPaths: network.logPaths, ignoring: Set([serviceClient.clientId] + playerClients.map(\.clientId)))
             let configPath = directory + "/dxlclient.config"
             let advertise = { (config: DXLClientConfig) -> DXLClientConfig in
                 guard options.advertisedHost != nil || options.advertisedAddress != nil else { return config }

@@ -99,8 +99,12 @@ public final class BrokerNetwork: Sendable {
         for index in brokers.indices {
             guard let parent = Self.parent(of: index, topology: topology) else { continue }
             let name = Self.bridgeName(from: index + 1, to: parent + 1)
-            let remote = brokers[parent]
-            while !Self.bridgeSubscribed(name, log: remote.logPath) {
+            // The whole log once, then only what it gains.
+            var log = LogFollower(path: brokers[parent].logPath)
+            var subscribed = false
+            while true {
+                subscribed = Self.bridgeSubscribed(name, after: subscribed, lines: log.newLines())
+                if subscribed { break }
                 guard clock.now < deadline else {
                     throw .failedToStart(reason: "bridge \(name) did not connect within \(timeout)", log: brokers[index].logTail())
                 }
@@ -110,11 +114,10 @@ public final class BrokerNetwork: Sendable {
         logger.debug("\(brokers.count) brokers bridged (\(topology.rawValue))")
     }
 
-    /// Whether the last thing `log` says about bridge `name` is that it subscribed (not that it left).
-    static func bridgeSubscribed(_ name: String, log path: String) -> Bool {
-        guard let text = try? String(contentsOfFile: path, encoding: .utf8) else { return false }
-        var subscribed = false
-        for line in text.split(separator: "\n") {
+    /// Whether bridge `name` is subscribed after `lines` of its remote broker's log, given whether it was before.
+    static func bridgeSubscribed(_ name: String, after subscribed: Bool, lines: [String]) -> Bool {
+        var subscribed = subscribed
+        for line in lines {
             if line.hasSuffix(" \(name) 0 #") {
                 subscribed = true
             } else if line.contains("Client \(name) ") || line.hasSuffix(" starting") {

@@ -1,6 +1,5 @@
 import DXL
 import Foundation
-import Logging
 import Synchronization
 
 /// Knows who subscribed to what on a broker tiesim runs, by following mosquitto's log
@@ -14,26 +13,23 @@ import Synchronization
 public final class SubscriptionWatcher: Sendable {
     private struct State {
         var subscriptions: [String: [String: Set<String>]] = [:]  // log path → client → topic filters
-        var offsets: [String: UInt64] = [:]  // log path → bytes read
-        var partial: [String: String] = [:]  // log path → an unfinished last line
+        var followers: [String: LogFollower] = [:]  // log path → where reading stopped
     }
 
     private let logPaths: [String]
     private let state = Mutex(State())
     private let ignored: Mutex<Set<String>>
-    private let logger: Logger
 
     /// Follows the mosquitto log at `logPath`; subscriptions of `ignoring` clients (tiesim's own) do not count.
-    public convenience init(logPath: String, ignoring: Set<String> = [], logger: Logger = Logger(label: "tiesim.subscriptions")) {
-        self.init(logPaths: [logPath], ignoring: ignoring, logger: logger)
+    public convenience init(logPath: String, ignoring: Set<String> = []) {
+        self.init(logPaths: [logPath], ignoring: ignoring)
     }
 
     /// Follows the logs of all the brokers of a bridged fabric; a subscriber on any of them counts (bridges
     /// carry every event to every broker). The bridges' own subscriptions do not count.
-    public init(logPaths: [String], ignoring: Set<String> = [], logger: Logger = Logger(label: "tiesim.subscriptions")) {
+    public init(logPaths: [String], ignoring: Set<String> = []) {
         self.logPaths = logPaths
         self.ignored = Mutex(ignoring)
-        self.logger = logger
     }
 
     /// Stops counting `clientId`'s subscriptions (tiesim's own clients).
@@ -47,29 +43,10 @@ public final class SubscriptionWatcher: Sendable {
     }
 
     private func poll(_ logPath: String) {
-        guard let handle = FileHandle(forReadingAtPath: logPath) else { return }
-        defer { try? handle.close() }
-        let offset = state.withLock { $0.offsets[logPath] ?? 0 }
-        do {
-            let end = try handle.seekToEnd()
-            if end < offset {  // the log was replaced (broker restarted with a new file)
-                state.withLock { $0.offsets[logPath] = 0; $0.partial[logPath] = "" }
-                return poll(logPath)
+        state.withLock { state in
+            for line in state.followers[logPath, default: LogFollower(path: logPath)].newLines() {
+                Self.apply(line, to: &state.subscriptions[logPath, default: [:]])
             }
-            guard end > offset else { return }
-            try handle.seek(toOffset: offset)
-            let data = handle.readData(ofLength: Int(min(end - offset, 8 << 20)))
-            state.withLock { state in
-                state.offsets[logPath, default: 0] += UInt64(data.count)
-                var partial = (state.partial[logPath] ?? "") + String(decoding: data, as: UTF8.self)
-                while let newline = partial.firstIndex(of: "\n") {
-                    Self.apply(String(partial[..<newline]), to: &state.subscriptions[logPath, default: [:]])
-                    partial.removeSubrange(...newline)
-                }
-                state.partial[logPath] = partial
-            }
-        } catch {
-            logger.debug("cannot read \(logPath): \(error)")
         }
     }
 
