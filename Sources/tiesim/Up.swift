@@ -112,7 +112,6 @@ struct Up: AsyncParsableCommand {
         // DIR/ready holds the same line while the fabric is up: scripts and health checks can wait for it.
         let readyPath = (fabric.options.stateDirectory as NSString).appendingPathComponent("ready")
         try? (ready + "\n").write(toFile: readyPath, atomically: true, encoding: .utf8)
-        defer { try? FileManager.default.removeItem(atPath: readyPath) }
         printLine(ready)
         let player = Task { () -> Bool in
             var steps: [ScenarioPlayer.StepResult] = []

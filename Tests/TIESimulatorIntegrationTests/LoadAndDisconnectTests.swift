@@ -66,7 +66,6 @@ struct LoadAndDisconnectTests {
             #expect(slowest < .seconds(5), "the probe waited \(slowest) under the flood")
             _ = await answered.wait(for: 3_000, timeout: .seconds(5))
             #expect(answered.all.contains(true), "the flooder is still served up to its rate")
-            #expect(fabric.journal.all.count <= 100_000)
             await flooder.disconnect()
             await probe.disconnect()
         }
