@@ -6,7 +6,8 @@
 // deletions, truncations, splices, random bytes) and feeds each input to the decoder or the parser.
 // Every input must end in a value or a typed error (the signatures are typed: DXLDecodingError,
 // ScenarioError); a crash ends the process, and an input slower than --slow milliseconds counts as a
-// hang and is saved to the corpus folder, whose files the test suite replays.
+// hang and is saved to the corpus folder, whose files the test suite replays. Scenario inputs that the
+// quick YAML reader accepts are also read by Yams, and any difference in the trees is saved.
 import DXL
 import Foundation
 import TIESimulator
@@ -98,7 +99,7 @@ let scenarioFolder = root.appendingPathComponent("scenarios").path
 let scenarioSeeds: [[UInt8]] = try FileManager.default.contentsOfDirectory(atPath: scenarioFolder).filter { $0.hasSuffix(".yaml") }.sorted()
     .compactMap { FileManager.default.contents(atPath: scenarioFolder + "/" + $0).map { [UInt8]($0) } }
 let scenarioCount = option("--scenario", 200_000)
-var parsed = 0, refused = 0
+var parsed = 0, refused = 0, quickRead = 0, disagreements = 0
 slowest = .zero
 start = clock.now
 for iteration in 0..<scenarioCount {
@@ -114,5 +115,14 @@ for iteration in 0..<scenarioCount {
     let took = clock.now - before
     slowest = max(slowest, took)
     if took > .milliseconds(slowMilliseconds) { save(input, kind: "scenario", reason: "slow") }
+    // Differential: wherever the quick YAML reader accepts a text, Yams must read the same tree.
+    if let text = String(validating: input, as: UTF8.self), let quick = QuickYAMLReader.read(text) {
+        quickRead += 1
+        if quick != ((try? YAMLNode.readWithYams(text)) ?? nil) {
+            disagreements += 1
+            save(input, kind: "scenario", reason: "quick-reader-disagrees")
+        }
+    }
 }
 print("scenario: \(scenarioCount) inputs in \(clock.now - start): \(parsed) valid, \(refused) refused with ScenarioError, 0 crashes, slowest \(slowest)")
+print("scenario: the quick YAML reader read \(quickRead) inputs; Yams read \(disagreements) of them differently")

@@ -4,7 +4,8 @@ import Foundation
 import TIE
 import Yams
 
-/// Reads scenario files: YAML through Yams, then every rule checked with the line and column of the
+/// Reads scenario files: YAML into a `YAMLNode` tree (quickly for plain scenario YAML, through Yams for
+/// the rest and for every YAML mistake), then every rule checked with the line and column of the
 /// offending node. All mistakes are collected and reported together.
 ///
 /// Limits that keep hostile files from exhausting time or memory: `maxFileBytes` on the file,
@@ -35,12 +36,15 @@ public enum ScenarioLoader {
 
     /// Validates scenario bytes as if read from `file`.
     public static func parse(data: Data, file: String) throws(ScenarioError) -> Scenario {
-        if let nul = data.firstIndex(of: 0) {
-            let (line, column) = position(of: nul - data.startIndex, in: data)
-            throw ScenarioError(issues: [ScenarioIssue(file: file, line: line, column: column, message: "binary data (a NUL byte) in a scenario file", hint: "scenario files are UTF-8 YAML text")])
+        // Scanned through a buffer: Data's own indexing costs a fifth of a 10 MB load.
+        let (nul, text): (Int?, String?) = data.withUnsafeBytes { raw in
+            let bytes = raw.bindMemory(to: UInt8.self)
+            if let nul = bytes.firstIndex(of: 0) { return (nul, nil) }
+            return (nil, String(validating: bytes, as: UTF8.self))
         }
-        let text: String? = data.withUnsafeBytes { raw in
-            String(validating: raw.bindMemory(to: UInt8.self), as: UTF8.self)
+        if let nul {
+            let (line, column) = position(of: nul, in: data)
+            throw ScenarioError(issues: [ScenarioIssue(file: file, line: line, column: column, message: "binary data (a NUL byte) in a scenario file", hint: "scenario files are UTF-8 YAML text")])
         }
         guard let text else {
             var iterator = data.makeIterator()
@@ -69,11 +73,11 @@ public enum ScenarioLoader {
     /// Validates scenario text as if read from `file`; steps and expectations may also name the files
     /// and certificates `base` defines (for fragments sent to a running fabric).
     public static func parse(text: String, file: String, base: Scenario? = nil) throws(ScenarioError) -> Scenario {
-        let root: Node?
+        let root: YAMLNode?
         do {
-            // The basic resolver tags every scalar as a string: the parser reads values itself, and the
-            // default resolver's regular expressions cost most of the time on large files.
-            root = try Yams.compose(yaml: text, .basic)
+            root = try YAMLNode.read(text)
+        } catch let limit as YAMLTreeLimit {
+            throw ScenarioError(issues: [limitIssue(limit.kind, file: file, line: limit.line, column: limit.column)])
         } catch let error as YamlError {
             throw ScenarioError(issues: [yamlIssue(error, file: file)])
         } catch {
@@ -88,6 +92,16 @@ public enum ScenarioLoader {
         if !parser.issues.isEmpty { throw ScenarioError(issues: parser.issues) }
         guard let scenario else { throw ScenarioError(issues: [ScenarioIssue(file: file, line: 1, column: 1, message: "not a scenario", hint: "see scenarios/README.md")]) }
         return scenario
+    }
+
+    /// A tree too big (aliases are counted each time they are used) or too deep.
+    static func limitIssue(_ kind: YAMLTreeLimit.Kind, file: String, line: Int, column: Int) -> ScenarioIssue {
+        switch kind {
+        case .nodes:
+            return ScenarioIssue(file: file, line: line, column: column, message: "the document expands to more than \(maxNodes) YAML nodes (aliases are counted each time they are used)", hint: "remove the aliases that multiply each other, or use repeat:/agents: to generate events")
+        case .depth:
+            return ScenarioIssue(file: file, line: line, column: column, message: "nesting deeper than \(maxDepth) levels", hint: "flatten the structure")
+        }
     }
 
     static func yamlIssue(_ error: YamlError, file: String) -> ScenarioIssue {
@@ -117,40 +131,40 @@ struct ScenarioParser {
 
     // MARK: Issue helpers
 
-    mutating func issue(_ node: Node?, _ message: String, _ hint: String) {
-        let mark = node?.mark
-        issues.append(ScenarioIssue(file: file, line: mark?.line ?? 1, column: mark?.column ?? 1, message: message, hint: hint))
+    mutating func issue(_ node: YAMLNode?, _ message: String, _ hint: String) {
+        issues.append(ScenarioIssue(file: file, line: node?.line ?? 1, column: node?.column ?? 1, message: message, hint: hint))
     }
 
     /// Counts nodes and refuses trees too big or too deep (alias bombs, runaway nesting).
-    mutating func admit(_ node: Node, depth: Int) -> Bool {
+    mutating func admit(_ node: YAMLNode, depth: Int) -> Bool {
         if budgetExceeded { return false }
         nodesSeen += 1
         if nodesSeen > ScenarioLoader.maxNodes {
             budgetExceeded = true
-            issue(node, "the document expands to more than \(ScenarioLoader.maxNodes) YAML nodes (aliases are counted each time they are used)", "remove the aliases that multiply each other, or use repeat:/agents: to generate events")
+            issues.append(ScenarioLoader.limitIssue(.nodes, file: file, line: node.line, column: node.column))
             return false
         }
         if depth > ScenarioLoader.maxDepth {
             budgetExceeded = true
-            issue(node, "nesting deeper than \(ScenarioLoader.maxDepth) levels", "flatten the structure")
+            issues.append(ScenarioLoader.limitIssue(.depth, file: file, line: node.line, column: node.column))
             return false
         }
         return true
     }
 
     /// A mapping's entries with string keys, or nil (and an issue) for anything else.
-    mutating func mapping(_ node: Node, _ what: String, depth: Int) -> [(key: String, keyNode: Node, value: Node)]? {
+    mutating func mapping(_ node: YAMLNode, _ what: String, depth: Int) -> [(key: String, keyNode: YAMLNode, value: YAMLNode)]? {
         guard admit(node, depth: depth) else { return nil }
-        guard case .mapping(let mapping) = node else {
+        guard case .mapping(let mapping) = node.content else {
             issue(node, "\(what) must be a mapping of key: value lines, not \(describe(node))", "indent its keys under it")
             return nil
         }
-        var entries: [(String, Node, Node)] = []
+        var entries: [(key: String, keyNode: YAMLNode, value: YAMLNode)] = []
         var seen = Set<String>()
-        for (key, value) in mapping {
+        for pair in mapping {
+            let key = pair.key, value = pair.value
             guard admit(key, depth: depth + 1) else { return nil }
-            guard let name = key.scalar?.string else {
+            guard let name = key.string else {
                 issue(key, "a key of \(what) must be a plain name", "write it as name:")
                 continue
             }
@@ -163,40 +177,39 @@ struct ScenarioParser {
         return entries
     }
 
-    mutating func sequence(_ node: Node, _ what: String, depth: Int) -> [Node]? {
+    mutating func sequence(_ node: YAMLNode, _ what: String, depth: Int) -> [YAMLNode]? {
         guard admit(node, depth: depth) else { return nil }
-        guard case .sequence(let sequence) = node else {
+        guard case .sequence(let sequence) = node.content else {
             issue(node, "\(what) must be a list (lines starting with '- '), not \(describe(node))", "write each entry on its own line starting with '- '")
             return nil
         }
-        return Array(sequence)
+        return sequence
     }
 
-    mutating func checkKeys(_ entries: [(key: String, keyNode: Node, value: Node)], allowed: [String], in what: String) {
+    mutating func checkKeys(_ entries: [(key: String, keyNode: YAMLNode, value: YAMLNode)], allowed: [String], in what: String) {
         for entry in entries where !allowed.contains(entry.key) {
             issue(entry.keyNode, "unknown key '\(entry.key)' in \(what)", DidYouMean.hint(for: entry.key, among: allowed, what: "a key here"))
         }
     }
 
-    func describe(_ node: Node) -> String {
-        switch node {
-        case .scalar(let scalar): return "the value '\(scalar.string)'"
+    func describe(_ node: YAMLNode) -> String {
+        switch node.content {
+        case .scalar(let text, _): return "the value '\(text)'"
         case .mapping: return "a mapping"
         case .sequence: return "a list"
-        case .alias: return "an alias"
         }
     }
 
-    mutating func string(_ node: Node, _ what: String) -> String? {
+    mutating func string(_ node: YAMLNode, _ what: String) -> String? {
         guard admit(node, depth: 0) else { return nil }
-        guard let scalar = node.scalar else {
+        guard let text = node.string else {
             issue(node, "\(what) must be a single value, not \(describe(node))", "write it on the same line after the colon")
             return nil
         }
-        return scalar.string
+        return text
     }
 
-    mutating func int(_ node: Node, _ what: String, range: ClosedRange<Int64>? = nil) -> Int64? {
+    mutating func int(_ node: YAMLNode, _ what: String, range: ClosedRange<Int64>? = nil) -> Int64? {
         guard let text = string(node, what) else { return nil }
         guard let value = Int64(text.replacingOccurrences(of: "_", with: "")) else {
             issue(node, "\(what) must be a whole number, not '\(text)'", "write digits only, e.g. 5")
@@ -210,7 +223,7 @@ struct ScenarioParser {
     }
 
     /// An epoch time in seconds, or an ISO 8601 date-time.
-    mutating func epoch(_ node: Node, _ what: String) -> Int64? {
+    mutating func epoch(_ node: YAMLNode, _ what: String) -> Int64? {
         guard let text = string(node, what) else { return nil }
         if let value = Int64(text) { return value }
         let formatter = ISO8601DateFormatter()
@@ -220,7 +233,7 @@ struct ScenarioParser {
     }
 
     /// A duration: `500ms`, `2s`, `1.5m`, `1h`, or a number of seconds.
-    mutating func duration(_ node: Node, _ what: String) -> Duration? {
+    mutating func duration(_ node: YAMLNode, _ what: String) -> Duration? {
         guard let text = string(node, what) else { return nil }
         if let duration = Self.parseDuration(text) { return duration }
         issue(node, "\(what) '\(text)' is not a duration", "write a number with a unit: 500ms, 2s, 1.5m or 1h")
@@ -240,7 +253,7 @@ struct ScenarioParser {
     }
 
     /// A rate, `100/s`, `30/m`, or events per second; returns the interval between events.
-    mutating func rateInterval(_ node: Node) -> Duration? {
+    mutating func rateInterval(_ node: YAMLNode) -> Duration? {
         guard let text = string(node, "rate") else { return nil }
         let parts = text.split(separator: "/").map { $0.trimmingCharacters(in: .whitespaces) }
         let perSecond: Double?
@@ -263,7 +276,7 @@ struct ScenarioParser {
         return .nanoseconds(Int64((1e9 / perSecond).rounded()))
     }
 
-    mutating func trustLevel(_ node: Node, _ what: String = "trust level") -> Int? {
+    mutating func trustLevel(_ node: YAMLNode, _ what: String = "trust level") -> Int? {
         guard let text = string(node, what) else { return nil }
         if let number = Int(text) {
             if TrustLevel(rawValue: number) != nil { return number }
@@ -275,7 +288,7 @@ struct ScenarioParser {
         return nil
     }
 
-    mutating func provider(_ node: Node, certificate: Bool) -> Int? {
+    mutating func provider(_ node: YAMLNode, certificate: Bool) -> Int? {
         guard let text = string(node, "provider") else { return nil }
         if let number = Int(text) {
             let valid = certificate ? CertProvider(rawValue: number) != nil : FileProvider(rawValue: number) != nil
@@ -291,7 +304,7 @@ struct ScenarioParser {
         return nil
     }
 
-    mutating func hash(_ node: Node, _ type: HashType) -> String? {
+    mutating func hash(_ node: YAMLNode, _ type: HashType) -> String? {
         guard let text = string(node, type.rawValue) else { return nil }
         let hex = text.utf8.contains(where: { (65...70).contains($0) }) ? text.lowercased() : text
         let expected = type.byteCount * 2
@@ -307,12 +320,11 @@ struct ScenarioParser {
     }
 
     /// A YAML value as JSON (plain scalars typed as YAML resolves them; quoted ones stay strings).
-    mutating func json(_ node: Node, depth: Int) -> JSONValue? {
+    mutating func json(_ node: YAMLNode, depth: Int) -> JSONValue? {
         guard admit(node, depth: depth) else { return nil }
-        switch node {
-        case .scalar(let scalar):
-            if scalar.style != .plain { return .string(scalar.string) }
-            let text = scalar.string
+        switch node.content {
+        case .scalar(let text, let plain):
+            if !plain { return .string(text) }
             if text == "null" || text == "~" || text.isEmpty { return .null }
             if text == "true" || text == "True" { return .bool(true) }
             if text == "false" || text == "False" { return .bool(false) }
@@ -328,8 +340,9 @@ struct ScenarioParser {
             return .array(elements)
         case .mapping(let mapping):
             var members: [String: JSONValue] = [:]
-            for (key, value) in mapping {
-                guard let name = key.scalar?.string else {
+            for pair in mapping {
+                let key = pair.key, value = pair.value
+                guard let name = key.string else {
                     issue(key, "JSON object keys must be plain names", "write it as name:")
                     return nil
                 }
@@ -337,8 +350,6 @@ struct ScenarioParser {
                 members[name] = converted
             }
             return .object(members)
-        case .alias:
-            return nil
         }
     }
 
@@ -346,7 +357,7 @@ struct ScenarioParser {
 
     static let topLevelKeys = ["name", "description", "settings", "fabric", "files", "certificates", "timeline", "expect", "faults"]
 
-    mutating func scenario(_ root: Node) -> Scenario? {
+    mutating func scenario(_ root: YAMLNode) -> Scenario? {
         guard let entries = mapping(root, "the scenario", depth: 0) else { return nil }
         checkKeys(entries, allowed: Self.topLevelKeys, in: "the scenario")
         let value = { (key: String) in entries.first { $0.key == key }?.value }
@@ -375,10 +386,10 @@ struct ScenarioParser {
 
     static let maximumBrokers = 16
 
-    mutating func fabric(_ node: Node) -> FabricLayout? {
+    mutating func fabric(_ node: YAMLNode) -> FabricLayout? {
         guard let entries = mapping(node, "fabric", depth: 1) else { return nil }
         checkKeys(entries, allowed: ["brokers", "topology"], in: "fabric")
-        var layout = FabricLayout(brokers: 1, line: node.mark?.line ?? 1)
+        var layout = FabricLayout(brokers: 1, line: node.line)
         for entry in entries {
             switch entry.key {
             case "brokers": if let count = int(entry.value, "brokers", range: 1...Int64(Self.maximumBrokers)) { layout.brokers = Int(count) }
@@ -396,7 +407,7 @@ struct ScenarioParser {
         return layout
     }
 
-    mutating func settings(_ node: Node) -> ScenarioSettings {
+    mutating func settings(_ node: YAMLNode) -> ScenarioSettings {
         var settings = ScenarioSettings()
         guard let entries = mapping(node, "settings", depth: 1) else { return settings }
         checkKeys(entries, allowed: ["seed", "unknownHashes", "waitForSubscribers", "subscriberTimeout"], in: "settings")
@@ -428,12 +439,12 @@ struct ScenarioParser {
 
     // MARK: Knowledge
 
-    mutating func reputations(_ node: Node, certificate: Bool, defaultCreateDate: Int64) -> [Reputation] {
+    mutating func reputations(_ node: YAMLNode, certificate: Bool, defaultCreateDate: Int64) -> [Reputation] {
         guard let entries = mapping(node, "reputations", depth: 3) else { return [] }
         var result: [Reputation] = []
         for entry in entries {
             guard let providerId = provider(entry.keyNode, certificate: certificate) else { continue }
-            if case .scalar = entry.value {
+            if case .scalar = entry.value.content {
                 if let level = trustLevel(entry.value) {
                     result.append(Reputation(providerId: providerId, trustLevel: level, createDate: defaultCreateDate))
                 }
@@ -462,7 +473,7 @@ struct ScenarioParser {
         return result
     }
 
-    mutating func attributes(_ node: Node) -> [String: String] {
+    mutating func attributes(_ node: YAMLNode) -> [String: String] {
         guard let entries = mapping(node, "attributes", depth: 5) else { return [:] }
         var result: [String: String] = [:]
         for entry in entries {
@@ -480,7 +491,7 @@ struct ScenarioParser {
         return result
     }
 
-    mutating func firstReferences(_ node: Node) -> [FirstReference] {
+    mutating func firstReferences(_ node: YAMLNode) -> [FirstReference] {
         guard let items = sequence(node, "firstReferences", depth: 3) else { return [] }
         var result: [FirstReference] = []
         for item in items {
@@ -502,12 +513,12 @@ struct ScenarioParser {
 
     static let fileKeys = ["md5", "sha1", "sha256", "reputations", "firstReferences", "createDate", "certificate"]
 
-    mutating func files(_ node: Node, seed: String, certificates: [CertificateKnowledge]) -> [FileKnowledge] {
+    mutating func files(_ node: YAMLNode, seed: String, certificates: [CertificateKnowledge]) -> [FileKnowledge] {
         guard let entries = mapping(node, "files", depth: 1) else { return [] }
         var result: [FileKnowledge] = []
         for entry in entries {
-            var file = FileKnowledge(name: entry.key, md5: "", sha1: "", sha256: "", line: entry.keyNode.mark?.line ?? 1)
-            if case .scalar(let scalar) = entry.value, scalar.string.isEmpty {
+            var file = FileKnowledge(name: entry.key, md5: "", sha1: "", sha256: "", line: entry.keyNode.line)
+            if entry.value.string?.isEmpty == true {
                 result.append(file)  // `NAME:` alone: generated hashes, no reputations
                 continue
             }
@@ -544,14 +555,14 @@ struct ScenarioParser {
         return result
     }
 
-    mutating func certificates(_ node: Node, seed: String) -> [CertificateKnowledge] {
+    mutating func certificates(_ node: YAMLNode, seed: String) -> [CertificateKnowledge] {
         guard let entries = mapping(node, "certificates", depth: 1) else { return [] }
         var result: [CertificateKnowledge] = []
         for entry in entries {
             var certificate = CertificateKnowledge(
                 name: entry.key, sha1: Generated.hash(seed: seed, name: "cert:" + entry.key, type: .sha1),
                 publicKeySha1: Generated.hash(seed: seed, name: "key:" + entry.key, type: .sha1),
-                reputations: [], firstReferences: [], line: entry.keyNode.mark?.line ?? 1
+                reputations: [], firstReferences: [], line: entry.keyNode.line
             )
             guard let fields = mapping(entry.value, "certificate \(entry.key)", depth: 2) else { continue }
             checkKeys(fields, allowed: ["sha1", "publicKeySha1", "reputations", "firstReferences", "createDate"], in: "certificate \(entry.key)")
@@ -576,7 +587,7 @@ struct ScenarioParser {
     static let actionKeys = ["detection", "firstInstance", "fileReputationChange", "certificateReputationChange", "event", "brokerOutage"]
     static let modifierKeys = ["name", "at", "after", "repeat", "rate", "interval", "agents", "waitForSubscriber", "broker"]
 
-    mutating func timeline(_ node: Node, scenario: Scenario) -> [TimelineStep] {
+    mutating func timeline(_ node: YAMLNode, scenario: Scenario) -> [TimelineStep] {
         guard let items = sequence(node, "timeline", depth: 1) else { return [] }
         var steps: [TimelineStep] = []
         for item in items {
@@ -593,7 +604,7 @@ struct ScenarioParser {
             }
             // A step whose action is wrong still has its modifiers checked, so every mistake is reported at once.
             let parsedAction = action(actionEntry, scenario: scenario)
-            let line = actionEntry.keyNode.mark?.line ?? 1
+            let line = actionEntry.keyNode.line
             var step = TimelineStep(name: "\(actionEntry.key) (line \(line))", line: line, action: parsedAction ?? .brokerOutage(.zero))
             var hasRate = false
             for entry in entries {
@@ -643,7 +654,7 @@ struct ScenarioParser {
         return steps
     }
 
-    mutating func fileReference(_ node: Node, scenario: Scenario) -> String? {
+    mutating func fileReference(_ node: YAMLNode, scenario: Scenario) -> String? {
         guard let name = string(node, "file") else { return nil }
         guard scenario.file(named: name) != nil else {
             issue(node, "unknown file '\(name)'", scenario.files.isEmpty ? "define it under files:" : (DidYouMean.suggestion(for: name, among: scenario.files.map(\.name)).map { "did you mean '\($0)'? (or define it under files:)" } ?? "define it under files:"))
@@ -652,7 +663,7 @@ struct ScenarioParser {
         return name
     }
 
-    mutating func action(_ entry: (key: String, keyNode: Node, value: Node), scenario: Scenario) -> TimelineStep.Action? {
+    mutating func action(_ entry: (key: String, keyNode: YAMLNode, value: YAMLNode), scenario: Scenario) -> TimelineStep.Action? {
         if entry.key == "brokerOutage" {
             return duration(entry.value, "brokerOutage").map { .brokerOutage($0) }
         }
@@ -750,16 +761,15 @@ extension ScenarioParser {
     static let expectationKeys = ["name", "request", "event", "where", "count", "within", "after"]
     static let matcherKeys = ["equals", "contains", "regex", ">", ">=", "<", "<=", "!=", "file"]
 
-    mutating func expectations(_ node: Node, scenario: Scenario) -> [Expectation] {
+    mutating func expectations(_ node: YAMLNode, scenario: Scenario) -> [Expectation] {
         guard let items = sequence(node, "expect", depth: 1) else { return [] }
         var result: [Expectation] = []
         for item in items {
             guard let fields = mapping(item, "an expectation", depth: 2) else { continue }
             checkKeys(fields, allowed: Self.expectationKeys, in: "an expectation")
             let field = { (key: String) in fields.first { $0.key == key }?.value }
-            let mark = item.mark
             var kind = JournalEntry.Kind.request
-            var topicNode: Node?
+            var topicNode: YAMLNode?
             switch (field("request"), field("event")) {
             case (let request?, nil): topicNode = request
             case (nil, let event?): topicNode = event; kind = .event
@@ -781,7 +791,7 @@ extension ScenarioParser {
                 issue(topicNode, "unknown \(kind.rawValue) '\(text)'", DidYouMean.hint(for: text, among: names.keys.sorted(), what: "a \(kind.rawValue) (or a topic starting with /)"))
                 continue
             }
-            var expectation = Expectation(name: "\(kind.rawValue) \(text)", source: file, line: mark?.line ?? 1, column: mark?.column ?? 1,
+            var expectation = Expectation(name: "\(kind.rawValue) \(text)", source: file, line: item.line, column: item.column,
                                           kind: kind, topic: topic, conditions: [], count: .atLeast(1), within: nil, afterStep: nil)
             if let node = field("name"), let name = string(node, "name") { expectation.name = name }
             if let node = field("within") { expectation.within = duration(node, "within") }
@@ -803,8 +813,8 @@ extension ScenarioParser {
         return result
     }
 
-    mutating func count(_ node: Node) -> Expectation.Count? {
-        if case .scalar = node {
+    mutating func count(_ node: YAMLNode) -> Expectation.Count? {
+        if case .scalar = node.content {
             guard let value = int(node, "count", range: 0...Int64(Int32.max)) else { return nil }
             return .exactly(Int(value))
         }
@@ -823,8 +833,8 @@ extension ScenarioParser {
         }
     }
 
-    mutating func matcher(_ node: Node, scenario: Scenario) -> Expectation.Matcher? {
-        if case .scalar = node {
+    mutating func matcher(_ node: YAMLNode, scenario: Scenario) -> Expectation.Matcher? {
+        if case .scalar = node.content {
             return json(node, depth: 4).map { .equals($0) }
         }
         guard let entries = mapping(node, "a condition", depth: 4), entries.count == 1, let entry = entries.first else {
@@ -860,7 +870,7 @@ extension ScenarioParser {
 extension ScenarioParser {
     static let faultKeys = ["name", "request", "file", "certificate", "delay", "error", "drop", "malformed", "times"]
 
-    mutating func faults(_ node: Node, scenario: Scenario) -> [Fault] {
+    mutating func faults(_ node: YAMLNode, scenario: Scenario) -> [Fault] {
         guard let items = sequence(node, "faults", depth: 1) else { return [] }
         var result: [Fault] = []
         for item in items {
@@ -895,7 +905,7 @@ extension ScenarioParser {
             let effect: Fault.Effect
             switch effectEntry.key {
             case "delay":
-                if case .scalar = effectEntry.value {
+                if case .scalar = effectEntry.value.content {
                     guard let delay = duration(effectEntry.value, "delay") else { continue }
                     effect = .delay(min: delay, max: delay)
                 } else {
@@ -911,7 +921,7 @@ extension ScenarioParser {
             case "error":
                 var code: Int64 = 0x8000_0002
                 var message = "service is overloaded"
-                if case .scalar = effectEntry.value {
+                if case .scalar = effectEntry.value.content {
                     guard let text = string(effectEntry.value, "error") else { continue }
                     message = text
                 } else if let parts = mapping(effectEntry.value, "error", depth: 3) {
@@ -938,7 +948,7 @@ extension ScenarioParser {
             default:
                 effect = .malformed
             }
-            var fault = Fault(name: "\(effectEntry.key) (line \(item.mark?.line ?? 1))", topic: topic, hashes: hashes, effect: effect, times: nil, line: item.mark?.line ?? 1)
+            var fault = Fault(name: "\(effectEntry.key) (line \(item.line))", topic: topic, hashes: hashes, effect: effect, times: nil, line: item.line)
             if let node = field("name"), let name = string(node, "name") { fault.name = name }
             if let node = field("times"), let times = int(node, "times", range: 1...Int64(Int32.max)) { fault.times = Int(times) }
             result.append(fault)
