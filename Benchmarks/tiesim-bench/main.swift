@@ -87,7 +87,12 @@ func benchPlayer() async throws {
     let small = try ScenarioLoader.parse(text: yaml(10_000), file: "bench-10k.yaml")
     let large = try ScenarioLoader.parse(text: yaml(events), file: "bench-1m.yaml")
     let sample = try require(fabric.player().payload(for: large.timeline[0], index: 0, scenario: large))
-    let sampleBytes = DXLMessageCodec.encode(.event(topic: TieTopic.fileDetection, payload: Array(sample.serialized(style: JSONValue.Style.python).utf8)))
+    // The baseline publishes exactly what the player does: the same payload, stamped with the player
+    // client's id and tiesim's broker GUID as every message from the fabric is.
+    var sampleMessage = DXLMessage.event(topic: TieTopic.fileDetection, payload: Array(sample.serialized(style: JSONValue.Style.python).utf8))
+    sampleMessage.sourceClientId = fabric.playerClient.clientId
+    sampleMessage.sourceBrokerId = fabric.brokerGuid
+    let sampleBytes = DXLMessageCodec.encode(sampleMessage)
     print("player: detection event of \(sampleBytes.count) bytes on the wire")
 
     // Warm up, and measure peak RSS after a 10 k-event timeline.
@@ -97,10 +102,21 @@ func benchPlayer() async throws {
     let rounds = option("--rounds", 3)
     var rawRates: [Double] = []
     var playerRates: [Double] = []
+    // The fabric journals every event through its own subscription; each side starts once the broker has
+    // delivered the other side's events to it, so that neither pays for the other's backlog.
+    func settle() async {
+        var last = -1
+        while fabric.journal.recordedCount != last {
+            last = fabric.journal.recordedCount
+            try? await Task.sleep(for: .milliseconds(300))
+        }
+    }
     for round in 1...rounds {
+        await settle()
         let raw = RawPublisher(certificates: fabric.certificates, port: fabric.broker.port)
         rawRates.append(raw.publish(bytes: sampleBytes, topic: TieTopic.fileDetection, count: events))
         raw.close()
+        await settle()
         let start = clock.now
         let results = try await fabric.play([large])
         playerRates.append(Double(results[0].sent) / seconds(clock.now - start))

@@ -119,6 +119,33 @@ struct DXLMessageCodecTests {
         #expect(DXLMessageCodec.encode(decoded, version: version) == bytes)
     }
 
+    @Test("the event encoder writes what encode writes for the same event, with a new id each time", arguments: 0...3)
+    func eventEncoder(version: Int) throws {
+        var template = DXLMessage.event(topic: "", payload: [])
+        template.sourceClientId = "tiesim-player-1"
+        template.sourceBrokerId = "{broker}"
+        template.brokerIds = ["b1"]
+        if version >= 1 { template.otherFields = [.init("k", "v")] }
+        if version >= 2 { template.sourceTenantGuid = "{tenant}" }
+        let encoder = DXLEventEncoder(template: template, version: version)
+        var ids = Set<String>()
+        for size in [0, 1, 31, 32, 300, 70_000] {
+            let payload = (0..<size).map { UInt8(truncatingIfNeeded: $0 &* 7) }
+            let bytes = encoder.encode(payload: payload)
+            let decoded = try DXLMessageCodec.decode(bytes, topic: "/t")
+            var expected = template
+            expected.messageId = decoded.messageId
+            expected.destinationTopic = "/t"
+            expected.payload = payload
+            expected.version = version
+            #expect(decoded == expected)
+            #expect(DXLMessageCodec.encode(expected, version: version) == bytes)
+            #expect(decoded.messageId.wholeMatch(of: /\{[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}\}/) != nil)
+            ids.insert(decoded.messageId)
+        }
+        #expect(ids.count == 6)
+    }
+
     @Test("nil is accepted wherever a string is expected")
     func nilStrings() throws {
         // version 2, request, nil id/source/broker, [] [], nil payload, nil reply-to, nil service, [] other, nil tenant, []

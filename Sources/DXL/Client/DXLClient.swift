@@ -63,6 +63,8 @@ public final class DXLClient: Sendable {
     private let transport: MQTTTransport
     private let state: Mutex<State>
     private let logger: Logger
+    /// This client's events, stamped as `publish` stamps them.
+    private let eventEncoder: DXLEventEncoder
 
     /// Creates a client; call `connect()` before using it.
     public init(config: DXLClientConfig, logger: Logger = Logger(label: "tiesim.dxl")) throws(DXLError) {
@@ -71,6 +73,7 @@ public final class DXLClient: Sendable {
         self.clientId = clientId
         self.replyToTopic = "/mcafee/client/" + clientId
         self.logger = logger
+        self.eventEncoder = DXLEventEncoder(template: Self.stamped(.event(topic: "", payload: []), clientId: clientId, config: config))
         let state = Mutex(State())
         self.state = state
         let box = WeakClientBox()
@@ -218,26 +221,46 @@ public final class DXLClient: Sendable {
 
     /// Sends an event with `payload` on `topic`.
     public func sendEvent(topic: String, payload: [UInt8]) throws(DXLError) {
-        try publish(.event(topic: topic, payload: payload))
+        // An event that cannot come back to this client needs no remembered id: it is encoded from the
+        // fields of this client's events, encoded once.
+        if mayReturn(topic) {
+            try publish(.event(topic: topic, payload: payload))
+        } else {
+            try send(eventEncoder.encode(payload: payload), to: topic)
+        }
     }
 
-    private func publish(_ message: DXLMessage) throws(DXLError) {
+    /// `message` with this client as its source, when the configuration asks for it (`stampedBrokerId`).
+    private static func stamped(_ message: DXLMessage, clientId: String, config: DXLClientConfig) -> DXLMessage {
         var message = message
         if let brokerId = config.stampedBrokerId {
             if message.sourceClientId.isEmpty { message.sourceClientId = clientId }
             if message.sourceBrokerId.isEmpty { message.sourceBrokerId = brokerId }
         }
-        if config.ignoresOwnMessages && config.protocolVersion == .v311 {
-            // Only a message that can come back to us needs remembering: one on a topic we subscribe to.
-            state.withLock { state in
-                if state.subscriptionCounts[message.destinationTopic] != nil
-                    || (state.hasWildcardSubscriptions && DXLTopic.candidates(for: message.destinationTopic).contains { state.subscriptionCounts[$0] != nil }) {
-                    state.sentIds.insert(message.messageId)
-                }
-            }
+        return message
+    }
+
+    private func publish(_ message: DXLMessage) throws(DXLError) {
+        let message = Self.stamped(message, clientId: clientId, config: config)
+        if mayReturn(message.destinationTopic) {
+            state.withLock { $0.sentIds.insert(message.messageId) }
         }
+        try send(DXLMessageCodec.encode(message), to: message.destinationTopic)
+    }
+
+    /// Whether a message on `topic` can come back to this client and must be dropped then: only when it
+    /// ignores its own messages and subscribes to the topic.
+    private func mayReturn(_ topic: String) -> Bool {
+        guard config.ignoresOwnMessages && config.protocolVersion == .v311 else { return false }
+        return state.withLock { state in
+            state.subscriptionCounts[topic] != nil
+                || (state.hasWildcardSubscriptions && DXLTopic.candidates(for: topic).contains { state.subscriptionCounts[$0] != nil })
+        }
+    }
+
+    private func send(_ bytes: [UInt8], to topic: String) throws(DXLError) {
         do {
-            try transport.publish(topic: message.destinationTopic, payload: DXLMessageCodec.encode(message))
+            try transport.publish(topic: topic, payload: bytes)
         } catch {
             throw error == .notConnected ? .notConnected : .transport(error)
         }

@@ -27,14 +27,30 @@ public enum DXLMessageCodec {
     /// Encodes `message` at `version` (0–3; default 2, what `dxlclient` writes).
     public static func encode(_ message: DXLMessage, version: Int = DXLMessage.writtenVersion) -> [UInt8] {
         var writer = MessagePackWriter(capacity: message.payload.count + 128)
-        writer.writeUInt(UInt64(max(0, version)))
-        writer.writeUInt(UInt64(message.type.rawValue))
+        writeHead(message.type, version: version, to: &writer)
         writer.writeString(message.messageId)
+        writeRouting(message, to: &writer)
+        writer.writeRaw(message.payload)
+        writeTail(message, version: version, to: &writer)
+        return writer.bytes
+    }
+
+    /// The fields before the message id.
+    static func writeHead(_ type: DXLMessageType, version: Int, to writer: inout MessagePackWriter) {
+        writer.writeUInt(UInt64(max(0, version)))
+        writer.writeUInt(UInt64(type.rawValue))
+    }
+
+    /// The fields between the message id and the payload.
+    static func writeRouting(_ message: DXLMessage, to writer: inout MessagePackWriter) {
         writer.writeString(message.sourceClientId)
         writer.writeString(message.sourceBrokerId)
         writer.writeStringArray(message.brokerIds)
         writer.writeStringArray(message.clientIds)
-        writer.writeRaw(message.payload)
+    }
+
+    /// The fields after the payload.
+    static func writeTail(_ message: DXLMessage, version: Int, to writer: inout MessagePackWriter) {
         switch message.type {
         case .request:
             writer.writeOptionalString(message.replyToTopic)
@@ -64,7 +80,6 @@ public enum DXLMessageCodec {
         if version > 2 {
             writer.writeOptionalString(message.sourceClientInstanceId)
         }
-        return writer.bytes
     }
 
     /// Decodes a message body received on `topic`.
@@ -140,5 +155,41 @@ public enum DXLMessageCodec {
         } catch {
             throw .malformedField(field: name, error)
         }
+    }
+}
+
+/// Encodes a stream of events from one sender that differ only in their payloads — tiesim's player
+/// sends millions — with the bytes `DXLMessageCodec.encode` would write for each and a fresh message id
+/// each: every field but the id and the payload is encoded once, and an event costs one buffer.
+/// A value type with no shared state; thread-safe.
+public struct DXLEventEncoder: Sendable {
+    private let head: [UInt8]
+    private let routing: [UInt8]
+    private let tail: [UInt8]
+
+    /// Events like `template` (its fields other than the type, the message id and the payload).
+    public init(template: DXLMessage, version: Int = DXLMessage.writtenVersion) {
+        var writer = MessagePackWriter(capacity: 16)
+        DXLMessageCodec.writeHead(.event, version: version, to: &writer)
+        head = writer.bytes
+        writer = MessagePackWriter(capacity: 128)
+        DXLMessageCodec.writeRouting(template, to: &writer)
+        routing = writer.bytes
+        writer = MessagePackWriter(capacity: 64)
+        var event = template
+        event.type = .event
+        DXLMessageCodec.writeTail(event, version: version, to: &writer)
+        tail = writer.bytes
+    }
+
+    /// One event's bytes, with a new message id.
+    public func encode<Payload: Collection>(payload: Payload) -> [UInt8] where Payload.Element == UInt8 {
+        var writer = MessagePackWriter(capacity: head.count + MessageId.length + 3 + routing.count + payload.count + 5 + tail.count)
+        writer.writeEncoded(head)
+        MessageId.write(to: &writer)
+        writer.writeEncoded(routing)
+        writer.writeRaw(payload)
+        writer.writeEncoded(tail)
+        return writer.bytes
     }
 }

@@ -84,6 +84,21 @@ public struct MessagePackWriter: Sendable {
         bytes.append(contentsOf: raw)
     }
 
+    /// Appends bytes that are already MessagePack values.
+    public mutating func writeEncoded(_ encoded: [UInt8]) {
+        bytes.append(contentsOf: encoded)
+    }
+
+    /// Writes an old-style raw string of `count` bytes that `fill` writes in place.
+    mutating func writeRaw(count: Int, fill: (UnsafeMutableBufferPointer<UInt8>) -> Void) {
+        precondition(count >= 32 && count <= Int(UInt16.max))
+        bytes.append(0xda)
+        appendBigEndian(UInt16(count))
+        let start = bytes.count
+        bytes.append(contentsOf: repeatElement(0, count: count))
+        bytes.withUnsafeMutableBufferPointer { fill(UnsafeMutableBufferPointer(rebasing: $0[start..<(start + count)])) }
+    }
+
     /// Writes an array header for `count` elements.
     public mutating func writeArrayHeader(_ count: Int) {
         if count < 16 {

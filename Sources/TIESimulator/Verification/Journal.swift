@@ -80,6 +80,7 @@ extension ISO8601DateFormatter {
 /// Threading: any thread; one `Mutex` guards the entries. Bounded: past `limit` entries the oldest go.
 public final class Journal: Sendable {
     private let entries = Mutex<[JournalEntry]>([])
+    private let appended = Atomic<Int>(0)
     private let start = Mutex(ContinuousClock.now)
     private let startDate = Mutex(Date())
     /// Most entries kept.
@@ -105,7 +106,11 @@ public final class Journal: Sendable {
                             source: scenario, payload: .null, note: name))
     }
 
+    /// Entries recorded since the start or the last `clear()`, with those the bound has dropped.
+    public var recordedCount: Int { appended.load(ordering: .acquiring) }
+
     func append(_ entry: JournalEntry) {
+        appended.add(1, ordering: .releasing)
         entries.withLock { entries in
             entries.append(entry)
             // Trim in batches of a tenth, so that a full journal costs O(1) per entry, not a shift each time.
@@ -119,6 +124,7 @@ public final class Journal: Sendable {
     /// Forgets everything and restarts the clock.
     public func clear() {
         entries.withLock { $0.removeAll() }
+        appended.store(0, ordering: .releasing)
         start.withLock { $0 = .now }
         startDate.withLock { $0 = Date() }
     }
