@@ -108,3 +108,20 @@ struct DXLClientConfigTests {
         #expect(!DXLTopic.matches(filter: "/a/b", topic: "/a/b/c"))
     }
 }
+
+@Suite("Client creation")
+struct ClientCreationTests {
+    @Test("a client whose TLS files are missing is refused with the files named, and cleans up")
+    func missingTLSFiles() {
+        for _ in 0..<3 {
+            let config = DXLClientConfig(brokerCertChain: "/nonexistent/ca.crt", certFile: "/nonexistent/client.crt", privateKey: "/nonexistent/client.key",
+                                         brokers: [DXLBroker(host: "127.0.0.1")])
+            do {
+                _ = try DXLClient(config: config)
+                Issue.record("a client without its TLS files was created")
+            } catch {
+                #expect(String(describing: error).contains("/nonexistent/ca.crt"))
+            }
+        }
+    }
+}

@@ -166,13 +166,12 @@ public final class MQTTTransport: @unchecked Sendable {
         // An empty certificate path means no client certificate (to test that brokers refuse such clients).
         var rc = mosquitto_tls_set(handle, tls.caBundle, nil, tls.certificate.isEmpty ? nil : tls.certificate,
                                    tls.privateKey.isEmpty ? nil : tls.privateKey, nil)
+        // (Every property is set: from here on a throw runs deinit, which destroys the handle.)
         guard rc == MOSQ_ERR_SUCCESS.rawValue else {
-            mosquitto_destroy(handle)
             throw .tlsSetup(reason: "\(Self.errorText(rc)) (CA bundle \(tls.caBundle), certificate \(tls.certificate), key \(tls.privateKey))")
         }
         rc = mosquitto_tls_insecure_set(handle, true)
         if rc != MOSQ_ERR_SUCCESS.rawValue {
-            mosquitto_destroy(handle)
             throw .tlsSetup(reason: Self.errorText(rc))
         }
         installCallbacks()
