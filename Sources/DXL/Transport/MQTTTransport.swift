@@ -118,6 +118,8 @@ public final class MQTTTransport: @unchecked Sendable {
     }()
 
     private let handle: OpaquePointer
+    /// The TLS context libmosquitto makes its connections from; ours to free.
+    private let tlsContext: OpaquePointer
     private let handlers: Handlers
     /// QoS 0 publishes handed to libmosquitto and not yet written to the socket.
     private let unwritten = Atomic<Int>(0)
@@ -148,7 +150,18 @@ public final class MQTTTransport: @unchecked Sendable {
         guard let handle = mosquitto_new(clientId, true, nil) else {
             throw .library(operation: "mosquitto_new", code: MOSQ_ERR_NOMEM.rawValue, reason: "out of memory")
         }
+        // mosquitto_tls_set checks the files and names the missing ones; our own context is made from them.
+        var rc = mosquitto_tls_set(handle, tls.caBundle, nil, tls.certificate.isEmpty ? nil : tls.certificate,
+                                   tls.privateKey.isEmpty ? nil : tls.privateKey, nil)
+        let context = rc == MOSQ_ERR_SUCCESS.rawValue
+            ? tiesim_tls_context(tls.caBundle, tls.certificate.isEmpty ? nil : tls.certificate, tls.privateKey.isEmpty ? nil : tls.privateKey) : nil
+        guard let context else {
+            mosquitto_destroy(handle)
+            let reason = rc == MOSQ_ERR_SUCCESS.rawValue ? "OpenSSL refused them" : Self.errorText(rc)
+            throw .tlsSetup(reason: "\(reason) (CA bundle \(tls.caBundle), certificate \(tls.certificate), key \(tls.privateKey))")
+        }
         self.handle = handle
+        self.tlsContext = context
         self.handlers = handlers
         self.protocolVersion = protocolVersion
         self.logger = logger
@@ -162,15 +175,13 @@ public final class MQTTTransport: @unchecked Sendable {
         _ = mosquitto_int_option(handle, MOSQ_OPT_TCP_NODELAY, 1)
         // Let the send queue grow as needed for QoS 0 bursts instead of failing publishes.
         _ = mosquitto_max_inflight_messages_set(handle, 0)
-        // Like dxlclient: the broker's certificate must chain to the CA bundle; the host name is not checked.
-        // An empty certificate path means no client certificate (to test that brokers refuse such clients).
-        var rc = mosquitto_tls_set(handle, tls.caBundle, nil, tls.certificate.isEmpty ? nil : tls.certificate,
-                                   tls.privateKey.isEmpty ? nil : tls.privateKey, nil)
-        // (Every property is set: from here on a throw runs deinit, which destroys the handle.)
-        guard rc == MOSQ_ERR_SUCCESS.rawValue else {
-            throw .tlsSetup(reason: "\(Self.errorText(rc)) (CA bundle \(tls.caBundle), certificate \(tls.certificate), key \(tls.privateKey))")
-        }
-        rc = mosquitto_tls_insecure_set(handle, true)
+        // Like dxlclient: the broker's certificate must chain to the CA bundle (our context checks it); the
+        // host name is not checked. The context is used as it is: libmosquitto 2.0's defaults would install a
+        // verify callback that only works with the contexts it makes itself.
+        _ = mosquitto_tls_insecure_set(handle, true)
+        _ = mosquitto_int_option(handle, MOSQ_OPT_SSL_CTX_WITH_DEFAULTS, 0)
+        rc = mosquitto_void_option(handle, MOSQ_OPT_SSL_CTX, UnsafeMutableRawPointer(context))
+        // (Every property is set: from here on a throw runs deinit, which frees the handle and the context.)
         if rc != MOSQ_ERR_SUCCESS.rawValue {
             throw .tlsSetup(reason: Self.errorText(rc))
         }
@@ -180,6 +191,7 @@ public final class MQTTTransport: @unchecked Sendable {
     deinit {
         shutdown()
         mosquitto_destroy(handle)
+        SSL_CTX_free(tlsContext)
     }
 
     static func errorText(_ rc: Int32) -> String {
@@ -413,7 +425,11 @@ public final class MQTTTransport: @unchecked Sendable {
                     // `closing` is checked on every turn: a reconnect that raced with `shutdown()` must not
                     // keep this loop (and so `shutdown()`, waiting for it) going.
                     guard let self, !self.closingFlag.load(ordering: .relaxed) else { break }
-                    rc = mosquitto_loop(handle.pointer, 1000, 1)
+                    // Records OpenSSL has read ahead do not make the socket readable again: while there are
+                    // some, the loop only polls the socket (reading and writing what it can), then reads them.
+                    let buffered = tiesim_tls_record_buffered(mosquitto_ssl_get(handle.pointer)) == 1
+                    rc = mosquitto_loop(handle.pointer, buffered ? 0 : 1000, 1)
+                    if buffered && rc == MOSQ_ERR_SUCCESS.rawValue { rc = mosquitto_loop_read(handle.pointer, 1) }
                 }
                 guard let self, !self.closingFlag.load(ordering: .relaxed) else { break }
                 // Backoff grows with the attempts that failed since the broker last accepted us (a CONNACK
