@@ -319,10 +319,18 @@ func benchRequests() async throws {
     let b = try await clients[0].request(.request(topic: pythonTopic, payload: payload), timeout: .seconds(10))
     let same = (try? JSONValue.parse(a.payload)["reputations"]) == (try? JSONValue.parse(b.payload)["reputations"])
     print("requests: fake TIE and Python service give the same reputations: \(same)")
+    // The ceiling: the same load generator against a responder on bare libmosquitto that sends the fake
+    // TIE's response bytes without looking anything up. No service can answer faster through this broker.
+    let rawTopic = "/bench/raw/file/reputation"
+    fabric.services.addSimulatedTopics([rawTopic])
+    let rawResponder = RawResponder(certificates: fabric.certificates, port: fabric.broker.port, topic: rawTopic, payload: a.payload)
+    defer { rawResponder.close() }
     for concurrency in [1, 8, 64] {
         let tie = await load(clients: clients, topic: TieTopic.getFileReputation, payload: payload, concurrency: concurrency, duration: duration)
         let py = await load(clients: clients, topic: pythonTopic, payload: payload, concurrency: concurrency, duration: duration)
+        let raw = await load(clients: clients, topic: rawTopic, payload: payload, concurrency: concurrency, duration: duration)
         print("requests: \(concurrency) concurrent: fake TIE \(format(tie.throughput)) req/s (p50 \(format(tie.p50, digits: 2)) ms, p99 \(format(tie.p99, digits: 2)) ms); Python service \(format(py.throughput)) req/s (p50 \(format(py.p50, digits: 2)) ms, p99 \(format(py.p99, digits: 2)) ms); ratio \(format(tie.throughput / max(py.throughput, 1), digits: 1))× (goal ≥ 10×)")
+        print("requests: \(concurrency) concurrent: ceiling, a bare libmosquitto responder: \(format(raw.throughput)) req/s (p50 \(format(raw.p50, digits: 2)) ms, p99 \(format(raw.p99, digits: 2)) ms) = \(format(raw.throughput / max(py.throughput, 1), digits: 1))× Python; the fake TIE reaches \(format(100 * tie.throughput / max(raw.throughput, 1), digits: 1)) % of it")
     }
     let paced = await load(clients: clients, topic: TieTopic.getFileReputation, payload: payload, concurrency: 8, duration: duration, paced: 1000)
     print("requests: paced at 1,000 req/s: fake TIE served \(format(paced.throughput)) req/s, p50 \(format(paced.p50, digits: 2)) ms, p99 \(format(paced.p99, digits: 2)) ms (goal p99 < 2 ms)")
@@ -403,6 +411,49 @@ final class RawSubscriber: @unchecked Sendable {
         mosquitto_connect(mosq, "127.0.0.1", Int32(port), 60)
         mosquitto_loop_start(mosq)
         while ready.load(ordering: .relaxed) < 2 { usleep(1000) }
+    }
+
+    func close() {
+        mosquitto_disconnect(mosq)
+        mosquitto_loop_stop(mosq, false)
+        mosquitto_destroy(mosq)
+    }
+}
+
+/// The fastest service there can be, for the ceiling of the request benchmark: libmosquitto's own loop
+/// thread decodes each request and publishes a response with a fixed payload — no dispatch, no lookup.
+final class RawResponder: @unchecked Sendable {
+    let mosq: OpaquePointer
+    let ready = Atomic<Int>(0)
+    let payload: [UInt8]
+    let topic: String
+
+    init(certificates: FabricCertificates, port: Int, topic: String, payload: [UInt8]) {
+        self.payload = payload
+        self.topic = topic
+        mosq = mosquitto_new("raw-responder-\(UUID())", true, nil)!
+        mosquitto_user_data_set(mosq, Unmanaged.passUnretained(self).toOpaque())
+        mosquitto_tls_set(mosq, certificates.caCertificate, nil, certificates.clientCertificate("client"), certificates.clientKey("client"), nil)
+        mosquitto_tls_insecure_set(mosq, true)
+        mosquitto_int_option(mosq, MOSQ_OPT_TCP_NODELAY, 1)
+        mosquitto_connect_callback_set(mosq) { mosq, userdata, _ in
+            let me = Unmanaged<RawResponder>.fromOpaque(userdata!).takeUnretainedValue()
+            mosquitto_subscribe(mosq, nil, me.topic, 0)
+        }
+        mosquitto_subscribe_callback_set(mosq) { _, userdata, _, _, _ in
+            Unmanaged<RawResponder>.fromOpaque(userdata!).takeUnretainedValue().ready.add(1, ordering: .relaxed)
+        }
+        mosquitto_message_callback_set(mosq) { mosq, userdata, message in
+            let me = Unmanaged<RawResponder>.fromOpaque(userdata!).takeUnretainedValue()
+            guard let message = message?.pointee, let body = message.payload,
+                  let request = try? DXLMessageCodec.decode(UnsafeRawBufferPointer(start: body, count: Int(message.payloadlen))),
+                  let reply = request.replyToTopic else { return }
+            let bytes = DXLMessageCodec.encode(.response(to: request, payload: me.payload))
+            bytes.withUnsafeBytes { _ = mosquitto_publish(mosq, nil, reply, Int32($0.count), $0.baseAddress, 0, false) }
+        }
+        mosquitto_connect(mosq, "127.0.0.1", Int32(port), 60)
+        mosquitto_loop_start(mosq)
+        while ready.load(ordering: .relaxed) < 1 { usleep(1000) }
     }
 
     func close() {
