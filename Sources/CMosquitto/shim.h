@@ -26,13 +26,20 @@ static inline SSL_CTX *tiesim_tls_context(const char *ca_file, const char *cert_
     return context;
 }
 
-/// Whether OpenSSL has read ahead a whole record that the socket will no longer signal. A partial record
-/// is not one: the socket signals its rest. Peeking reads nothing away.
+/// Whether OpenSSL holds data the socket will no longer signal: a whole record read ahead, or a failure
+/// for libmosquitto's own read to report. A partial record is not one: the socket signals its rest.
+/// Peeking reads nothing away, and nothing is peeked before the handshake is done (libmosquitto
+/// finishes it itself).
 static inline int tiesim_tls_record_buffered(void *ssl) {
-    if (!ssl || SSL_has_pending((SSL *)ssl) != 1) return 0;
+    if (!ssl || !SSL_is_init_finished((SSL *)ssl) || SSL_has_pending((SSL *)ssl) != 1) return 0;
     unsigned char byte;
-    if (SSL_peek((SSL *)ssl, &byte, 1) > 0) return 1;
-    ERR_clear_error();
-    return 0;
+    int result = SSL_peek((SSL *)ssl, &byte, 1);
+    if (result > 0) return 1;
+    int error = SSL_get_error((SSL *)ssl, result);
+    if (error == SSL_ERROR_WANT_READ || error == SSL_ERROR_WANT_WRITE) {
+        ERR_clear_error();
+        return 0;
+    }
+    return 1;
 }
 #endif

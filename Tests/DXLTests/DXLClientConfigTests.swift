@@ -124,4 +124,23 @@ struct ClientCreationTests {
             }
         }
     }
+
+    @Test("a client whose TLS files are not certificates is refused with OpenSSL's reason")
+    func unusableTLSFiles() throws {
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("tiesim-tls-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: folder) }
+        for name in ["ca.crt", "client.crt", "client.key"] {
+            try "not a certificate\n".write(to: folder.appendingPathComponent(name), atomically: true, encoding: .utf8)
+        }
+        let config = DXLClientConfig(brokerCertChain: folder.appendingPathComponent("ca.crt").path, certFile: folder.appendingPathComponent("client.crt").path,
+                                     privateKey: folder.appendingPathComponent("client.key").path, brokers: [DXLBroker(host: "127.0.0.1")])
+        do {
+            _ = try DXLClient(config: config)
+            Issue.record("a client with unusable TLS files was created")
+        } catch {
+            let text = String(describing: error)
+            #expect(text.contains("OpenSSL refused them") && text.contains("ca.crt"), "\(text)")
+        }
+    }
 }

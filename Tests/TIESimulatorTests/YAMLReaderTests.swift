@@ -54,6 +54,7 @@ struct YAMLReaderTests {
         "empty:\nnext: 1\n",
         "a:\n  b:\nc:\n",
         "plain scalar\n",
+        "long: [" + Array(repeating: "é", count: 5_000).joined(separator: ", ") + "]\n",
         "# a comment — with a dash\nname: café crème\nlist: [é, 'ü', \"ö\", {ß: 1}]\nnested:\n  - ä: 2\n    b: 3\n",
     ])
     func accepted(_ text: String) {
@@ -67,6 +68,8 @@ struct YAMLReaderTests {
         "a: \u{85}\n", "a: x\u{2028}y\n", "\u{FEFF}a: 1\n", "a: 1\na: 2\n", "{a: 1, a: 2}\n", "a: [1,\n  2]\n", "a: {b: 1,}\n", "a: [x: 1]\n", "? a\n: 1\n", "a: b: c\n",
         "- - a\n", "-\n  a: 1\n", "- \n", "a: \"\\q\"\n", "a: {url: http://x}\n", "a:\n  - x\n  b: 1\n", "a: 1\n  b: 2\n", "a: - b\n",
         "a: 'x'y\n", "a: [b]c\n", "a: \"x\"#c\n", "a: {b}\n", "a: {b: }\n",
+        "x: {" + String(repeating: "a", count: 1_100) + ": 1}\n", "{k" + String(repeating: " ", count: 1_030) + ": v}\n",
+        String(repeating: "k", count: 1_100) + ": 1\n",
     ])
     func leftToYams(_ text: String) {
         #expect(QuickYAMLReader.read(text) == nil)

@@ -157,7 +157,7 @@ public final class MQTTTransport: @unchecked Sendable {
             ? tiesim_tls_context(tls.caBundle, tls.certificate.isEmpty ? nil : tls.certificate, tls.privateKey.isEmpty ? nil : tls.privateKey) : nil
         guard let context else {
             mosquitto_destroy(handle)
-            let reason = rc == MOSQ_ERR_SUCCESS.rawValue ? "OpenSSL refused them" : Self.errorText(rc)
+            let reason = rc == MOSQ_ERR_SUCCESS.rawValue ? "OpenSSL refused them: \(Self.openSSLError())" : Self.errorText(rc)
             throw .tlsSetup(reason: "\(reason) (CA bundle \(tls.caBundle), certificate \(tls.certificate), key \(tls.privateKey))")
         }
         self.handle = handle
@@ -192,6 +192,16 @@ public final class MQTTTransport: @unchecked Sendable {
         shutdown()
         mosquitto_destroy(handle)
         SSL_CTX_free(tlsContext)
+    }
+
+    /// OpenSSL's oldest queued error, as text.
+    static func openSSLError() -> String {
+        let code = ERR_get_error()
+        guard code != 0 else { return "no reason given" }
+        var buffer = [CChar](repeating: 0, count: 256)
+        ERR_error_string_n(code, &buffer, buffer.count)
+        ERR_clear_error()
+        return String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
     }
 
     static func errorText(_ rc: Int32) -> String {
@@ -429,7 +439,9 @@ public final class MQTTTransport: @unchecked Sendable {
                     // some, the loop only polls the socket (reading and writing what it can), then reads them.
                     let buffered = tiesim_tls_record_buffered(mosquitto_ssl_get(handle.pointer)) == 1
                     rc = mosquitto_loop(handle.pointer, buffered ? 0 : 1000, 1)
-                    if buffered && rc == MOSQ_ERR_SUCCESS.rawValue { rc = mosquitto_loop_read(handle.pointer, 1) }
+                    if buffered && rc == MOSQ_ERR_SUCCESS.rawValue && mosquitto_socket(handle.pointer) != -1 {
+                        rc = mosquitto_loop_read(handle.pointer, 1)
+                    }
                 }
                 guard let self, !self.closingFlag.load(ordering: .relaxed) else { break }
                 // Backoff grows with the attempts that failed since the broker last accepted us (a CONNACK

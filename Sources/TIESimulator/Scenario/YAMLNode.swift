@@ -165,13 +165,20 @@ package struct QuickYAMLReader {
     }
 
     /// The 1-based column of `pos`, in characters.
-    private var column: Int { columnOf(pos) }
+    private var column: Int {
+        mutating get { columnOf(pos) }
+    }
 
-    private func columnOf(_ offset: Int) -> Int {
+    /// Where the last column was counted, so that counting moves forward along a line instead of
+    /// starting again at its beginning (which would make a long non-ASCII line quadratic).
+    private var counted = (offset: 0, column: 1)
+
+    private mutating func columnOf(_ offset: Int) -> Int {
         if ascii { return offset - lineStart + 1 }
-        var characters = 1
-        for index in lineStart..<offset where bytes[index] & 0xc0 != 0x80 { characters += 1 }
-        return characters
+        if counted.offset < lineStart || counted.offset > offset { counted = (lineStart, 1) }
+        for index in counted.offset..<offset where bytes[index] & 0xc0 != 0x80 { counted.column += 1 }
+        counted.offset = offset
+        return counted.column
     }
 
     private mutating func skipSpaces() {
@@ -368,7 +375,8 @@ package struct QuickYAMLReader {
                 let key = try inlineValue(flow: true)
                 guard let name = key.string, keys.insert(name).inserted else { throw Unsupported() }
                 skipSpaces()
-                guard byte() == colon, byte(1) == space else { throw Unsupported() }
+                // libyaml refuses keys of over 1,024 characters (counted to the colon).
+                guard byte() == colon, byte(1) == space, column - key.column < 1024 else { throw Unsupported() }
                 pos += 2
                 skipSpaces()
                 if byte() == comma || byte() == closeBrace { throw Unsupported() }  // empty value
