@@ -77,12 +77,17 @@ public final class SimulatedFabric: Sendable {
     public let tie: FakeTieService
     public let services: FabricServices
     public let watcher: SubscriptionWatcher
-    /// The client tiesim's services answer through.
+    /// The client tiesim's fabric services (registry, "no service" errors, journal, control) answer through.
     public let serviceClient: DXLClient
+    /// The fake TIE's own connection: its requests do not queue behind the copies of every request and
+    /// response that the services' `#` subscription receives.
+    let tieClient: DXLClient
     /// The clients the player sends events through, one per broker (broker 1's first).
     public let playerClients: [DXLClient]
     /// The client the player sends broker 1's events through.
     public var playerClient: DXLClient { playerClients[0] }
+    /// Every connection tiesim itself holds: services, fake TIE, players.
+    public var internalClients: [DXLClient] { [serviceClient, tieClient] + playerClients }
     /// The path of the `dxlclient.config` users' clients connect with.
     public let clientConfigPath: String
     /// The broker GUID tiesim stamps on what it sends.
@@ -99,7 +104,7 @@ public final class SimulatedFabric: Sendable {
     private let logger: Logger
 
     private init(options: Options, certificates: FabricCertificates, network: BrokerNetwork, store: ReputationStore, tie: FakeTieService,
-                 services: FabricServices, watcher: SubscriptionWatcher, serviceClient: DXLClient, playerClients: [DXLClient],
+                 services: FabricServices, watcher: SubscriptionWatcher, serviceClient: DXLClient, tieClient: DXLClient, playerClients: [DXLClient],
                  clientConfigPath: String, brokerGuid: String, journal: Journal, control: FabricControl, controlService: ControlService,
                  http: HTTPControlServer?, lock: StateLock, logger: Logger) {
         self.journal = journal
@@ -114,6 +119,7 @@ public final class SimulatedFabric: Sendable {
         self.services = services
         self.watcher = watcher
         self.serviceClient = serviceClient
+        self.tieClient = tieClient
         self.playerClients = playerClients
         self.clientConfigPath = clientConfigPath
         self.brokerGuid = brokerGuid
@@ -158,9 +164,11 @@ public final class SimulatedFabric: Sendable {
                 return try DXLClient(config: config, logger: logger)
             }
             let serviceClient = try internalClient("services", broker: 1)
+            let tieClient = try internalClient("tie", broker: 1)
             let playerClients = try (1...network.brokers.count).map { try internalClient("player-\($0)", broker: $0) }
             do {
                 try await serviceClient.connect()
+                try await tieClient.connect()
                 for client in playerClients { try await client.connect() }
             } catch {
                 network.stop()
@@ -169,14 +177,14 @@ public final class SimulatedFabric: Sendable {
             let store = ReputationStore(scenarios: options.scenarios)
             let unknown = options.scenarios.last?.settings.unknownHashes ?? .realServer
             let journal = Journal()
-            let tie = FakeTieService(client: serviceClient, store: store, unknownHashes: unknown, logger: logger, journal: journal,
+            let tie = FakeTieService(client: tieClient, store: store, unknownHashes: unknown, logger: logger, journal: journal,
                                      recordsRequests: !options.answerUnservedRequests, rateLimitPerRequester: options.requestRateLimitPerClient)
             let services = FabricServices(client: serviceClient, brokerGuid: brokerGuid, answersUnservedRequests: options.answerUnservedRequests,
                                           journal: journal, journalsEvents: options.journalEvents, logger: logger)
             tie.setFaults(options.scenarios.flatMap(\.faults), seed: options.scenarios.last?.settings.seed ?? "tiesim")
             try await tie.start()
             try await services.start()
-            let watcher = SubscriptionWatcher(logPaths: network.logPaths, ignoring: Set([serviceClient.clientId] + playerClients.map(\.clientId)))
+            let watcher = SubscriptionWatcher(logPaths: network.logPaths, ignoring: Set([serviceClient.clientId, tieClient.clientId] + playerClients.map(\.clientId)))
             let configPath = directory + "/dxlclient.config"
             let advertise = { (config: DXLClientConfig) -> DXLClientConfig in
                 guard options.advertisedHost != nil || options.advertisedAddress != nil else { return config }
@@ -208,7 +216,7 @@ public final class SimulatedFabric: Sendable {
                 http = try await HTTPControlServer.start(control: control, host: options.controlHTTPHost, port: port == 0 ? nil : port)
             }
             return SimulatedFabric(options: options, certificates: certificates, network: network, store: store, tie: tie, services: services,
-                                   watcher: watcher, serviceClient: serviceClient, playerClients: playerClients, clientConfigPath: configPath,
+                                   watcher: watcher, serviceClient: serviceClient, tieClient: tieClient, playerClients: playerClients, clientConfigPath: configPath,
                                    brokerGuid: brokerGuid, journal: journal, control: control, controlService: controlService, http: http, lock: lock, logger: logger)
         } catch {
             lock.release()
@@ -266,6 +274,7 @@ public final class SimulatedFabric: Sendable {
         services.stop()
         for client in playerClients { await client.disconnect() }
         await serviceClient.disconnect()
+        await tieClient.disconnect()
         network.stop()
         lock.release()
     }

@@ -165,7 +165,7 @@ struct FaultTests {
             #expect(waited < .seconds(3), "the request in flight waited \(waited) instead of failing when the connection went")
             try await Task.sleep(for: .seconds(1))
             try await fabric.broker.restart()
-            for client in [subscriber, requester, fabric.serviceClient] + fabric.playerClients {
+            for client in [subscriber, requester] + fabric.internalClients {
                 #expect(await client.waitUntilConnected(timeout: .seconds(15)), "\(client.clientId) did not reconnect")
             }
             let results = try await play.value
