@@ -24,6 +24,26 @@ struct SwiftClientTests {
         await subscriber.disconnect()
     }
 
+    @Test("a burst of events arrives whole, in order, the last ones too (records OpenSSL read ahead are not left waiting)")
+    func burstArrivesWhole() async throws {
+        let fabric = try await TestBroker.start()
+        defer { fabric.stop() }
+        let subscriber = try await fabric.connectedClient()
+        let publisher = try await fabric.connectedClient()
+        let inbox = Inbox<Int>()
+        try await subscriber.addEventCallback(topic: "/burst") { inbox.append(Int(String(decoding: $0.payload, as: UTF8.self)) ?? -1) }
+        let count = 20_000
+        for index in 0..<count {
+            try publisher.sendEvent(topic: "/burst", payload: Array("\(index)".utf8))
+            if index % 512 == 0 { await publisher.waitForSendCapacity(limit: 5_000) }
+        }
+        // Nothing follows the burst on the subscriber's socket: a record buffered and not read would stay.
+        let received = await inbox.wait(for: count, timeout: .seconds(60))
+        #expect(received == Array(0..<count))
+        await publisher.disconnect()
+        await subscriber.disconnect()
+    }
+
     @Test("a trailing-# callback receives events below it and only those")
     func wildcardCallbacks() async throws {
         let fabric = try await TestBroker.start()
