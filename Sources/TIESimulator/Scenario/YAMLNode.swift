@@ -333,68 +333,55 @@ package struct QuickYAMLReader {
     }
 
     private mutating func flowSequence() throws(Unsupported) -> YAMLNode {
-        try enter()
-        defer { depth -= 1 }
-        let node = (line: line, column: column)
-        pos += 1
-        skipSpaces()
         var items: [YAMLNode] = []
-        if byte() == closeBracket {
-            pos += 1
-        } else {
-            while true {
-                items.append(try inlineValue(flow: true))
-                skipSpaces()
-                if byte() == comma {
-                    pos += 1
-                    skipSpaces()
-                    if byte() == closeBracket { throw Unsupported() }
-                } else if byte() == closeBracket {
-                    pos += 1
-                    break
-                } else {
-                    throw Unsupported()  // a pair in a list, the end of the line, anything else
-                }
-            }
+        let start = try flowEntries(closing: closeBracket) { reader throws(Unsupported) in
+            items.append(try reader.inlineValue(flow: true))
         }
-        return YAMLNode(content: .sequence(items), line: node.line, column: node.column)
+        return YAMLNode(content: .sequence(items), line: start.line, column: start.column)
     }
 
     private mutating func flowMapping() throws(Unsupported) -> YAMLNode {
-        try enter()
-        defer { depth -= 1 }
-        let node = (line: line, column: column)
-        pos += 1
-        skipSpaces()
         var pairs: [YAMLNode.Pair] = []
         var keys = Set<String>()
-        if byte() == closeBrace {
-            pos += 1
-        } else {
-            while true {
-                let key = try inlineValue(flow: true)
-                guard let name = key.string, keys.insert(name).inserted else { throw Unsupported() }
-                skipSpaces()
-                // libyaml refuses keys of over 1,024 characters (counted to the colon).
-                guard byte() == colon, byte(1) == space, column - key.column < 1024 else { throw Unsupported() }
-                pos += 2
-                skipSpaces()
-                if byte() == comma || byte() == closeBrace { throw Unsupported() }  // empty value
-                pairs.append(YAMLNode.Pair(key: key, value: try inlineValue(flow: true)))
-                skipSpaces()
-                if byte() == comma {
-                    pos += 1
-                    skipSpaces()
-                    if byte() == closeBrace { throw Unsupported() }
-                } else if byte() == closeBrace {
-                    pos += 1
-                    break
-                } else {
-                    throw Unsupported()
-                }
-            }
+        let start = try flowEntries(closing: closeBrace) { reader throws(Unsupported) in
+            let key = try reader.inlineValue(flow: true)
+            guard let name = key.string, keys.insert(name).inserted else { throw Unsupported() }
+            reader.skipSpaces()
+            // libyaml refuses keys of over 1,024 characters (counted to the colon).
+            guard reader.byte() == colon, reader.byte(1) == space, reader.column - key.column < 1024 else { throw Unsupported() }
+            reader.pos += 2
+            reader.skipSpaces()
+            if reader.byte() == comma || reader.byte() == closeBrace { throw Unsupported() }  // empty value
+            pairs.append(YAMLNode.Pair(key: key, value: try reader.inlineValue(flow: true)))
         }
-        return YAMLNode(content: .mapping(pairs), line: node.line, column: node.column)
+        return YAMLNode(content: .mapping(pairs), line: start.line, column: start.column)
+    }
+
+    /// A one-line flow collection from its opening bracket at `pos` to `closing`, `entry` reading each
+    /// entry between the commas; returns where it starts. A trailing comma, a pair in a list and the end
+    /// of the line are left to Yams.
+    private mutating func flowEntries(closing: UInt8, _ entry: (inout QuickYAMLReader) throws(Unsupported) -> Void) throws(Unsupported) -> (line: Int, column: Int) {
+        try enter()
+        defer { depth -= 1 }
+        let start = (line: line, column: column)
+        pos += 1
+        skipSpaces()
+        if byte() == closing {
+            pos += 1
+            return start
+        }
+        while true {
+            try entry(&self)
+            skipSpaces()
+            if byte() == closing {
+                pos += 1
+                return start
+            }
+            guard byte() == comma else { throw Unsupported() }
+            pos += 1
+            skipSpaces()
+            if byte() == closing { throw Unsupported() }
+        }
     }
 
     /// A plain scalar: in a block it runs to `: `, ` #` or the end of the line; in a flow it also stops
