@@ -136,17 +136,40 @@ func benchPlayer() async throws {
     await fabric.stop()
 }
 
-/// A bare libmosquitto publisher with the same TLS files, for the baseline.
-final class RawPublisher: @unchecked Sendable {
+/// A bare libmosquitto client with the fabric's client certificate, for the baselines. A subclass sets
+/// its callbacks (libmosquitto's user data is the object), then `start` connects and runs libmosquitto's
+/// own network thread.
+class RawClient: @unchecked Sendable {
     let mosq: OpaquePointer
+
+    init(name: String, certificates: FabricCertificates) {
+        mosq = mosquitto_new("raw-\(name)-\(UUID())", true, nil)!
+        mosquitto_user_data_set(mosq, Unmanaged.passUnretained(self).toOpaque())
+        mosquitto_tls_set(mosq, certificates.caCertificate, nil, certificates.clientCertificate("client"), certificates.clientKey("client"), nil)
+        mosquitto_tls_insecure_set(mosq, true)
+    }
+
+    /// Connects to the fabric's broker and waits until `ready`.
+    func start(port: Int, until ready: () -> Bool) {
+        mosquitto_connect(mosq, "127.0.0.1", Int32(port), 60)
+        mosquitto_loop_start(mosq)
+        while !ready() { usleep(1000) }
+    }
+
+    func close() {
+        mosquitto_disconnect(mosq)
+        mosquitto_loop_stop(mosq, false)
+        mosquitto_destroy(mosq)
+    }
+}
+
+/// A bare libmosquitto publisher, for the baseline.
+final class RawPublisher: RawClient, @unchecked Sendable {
     let written = Atomic<Int>(0)
     let connected = Atomic<Bool>(false)
 
     init(certificates: FabricCertificates, port: Int) {
-        mosq = mosquitto_new("raw-bench-\(UUID())", true, nil)!
-        mosquitto_user_data_set(mosq, Unmanaged.passUnretained(self).toOpaque())
-        mosquitto_tls_set(mosq, certificates.caCertificate, nil, certificates.clientCertificate("client"), certificates.clientKey("client"), nil)
-        mosquitto_tls_insecure_set(mosq, true)
+        super.init(name: "publisher", certificates: certificates)
         mosquitto_max_inflight_messages_set(mosq, 0)
         mosquitto_connect_callback_set(mosq) { _, userdata, _ in
             Unmanaged<RawPublisher>.fromOpaque(userdata!).takeUnretainedValue().connected.store(true, ordering: .releasing)
@@ -154,9 +177,7 @@ final class RawPublisher: @unchecked Sendable {
         mosquitto_publish_callback_set(mosq) { _, userdata, _ in
             Unmanaged<RawPublisher>.fromOpaque(userdata!).takeUnretainedValue().written.add(1, ordering: .relaxed)
         }
-        mosquitto_connect(mosq, "127.0.0.1", Int32(port), 60)
-        mosquitto_loop_start(mosq)
-        while !connected.load(ordering: .acquiring) { usleep(1000) }
+        start(port: port) { connected.load(ordering: .acquiring) }
     }
 
     /// Publishes `count` copies with the flow-control window the player uses (nil: none), returns events/s.
@@ -172,12 +193,6 @@ final class RawPublisher: @unchecked Sendable {
         }
         while written.load(ordering: .relaxed) < count { usleep(200) }
         return Double(count) / seconds(clock.now - start)
-    }
-
-    func close() {
-        mosquitto_disconnect(mosq)
-        mosquitto_loop_stop(mosq, false)
-        mosquitto_destroy(mosq)
     }
 }
 
@@ -384,20 +399,18 @@ if mode == "flood-client" { try await floodClient() }
 // MARK: Callbacks
 
 /// A raw libmosquitto subscriber counting messages, for the baseline.
-final class RawSubscriber: @unchecked Sendable {
-    let mosq: OpaquePointer
+final class RawSubscriber: RawClient, @unchecked Sendable {
     let received = Atomic<Int>(0)
     let lastArrival = Mutex<ContinuousClock.Instant?>(nil)
     let ready = Atomic<Int>(0)
+    let topic: String
 
     init(certificates: FabricCertificates, port: Int, topic: String) {
-        mosq = mosquitto_new("raw-sub-\(UUID())", true, nil)!
-        mosquitto_user_data_set(mosq, Unmanaged.passUnretained(self).toOpaque())
-        mosquitto_tls_set(mosq, certificates.caCertificate, nil, certificates.clientCertificate("client"), certificates.clientKey("client"), nil)
-        mosquitto_tls_insecure_set(mosq, true)
+        self.topic = topic
+        super.init(name: "subscriber", certificates: certificates)
         mosquitto_connect_callback_set(mosq) { mosq, userdata, _ in
             let me = Unmanaged<RawSubscriber>.fromOpaque(userdata!).takeUnretainedValue()
-            mosquitto_subscribe(mosq, nil, TieTopic.fileDetection, 0)
+            mosquitto_subscribe(mosq, nil, me.topic, 0)
             me.ready.add(1, ordering: .relaxed)
         }
         mosquitto_subscribe_callback_set(mosq) { _, userdata, _, _, _ in
@@ -408,22 +421,13 @@ final class RawSubscriber: @unchecked Sendable {
             me.received.add(1, ordering: .relaxed)
             me.lastArrival.withLock { $0 = clock.now }
         }
-        mosquitto_connect(mosq, "127.0.0.1", Int32(port), 60)
-        mosquitto_loop_start(mosq)
-        while ready.load(ordering: .relaxed) < 2 { usleep(1000) }
-    }
-
-    func close() {
-        mosquitto_disconnect(mosq)
-        mosquitto_loop_stop(mosq, false)
-        mosquitto_destroy(mosq)
+        start(port: port) { ready.load(ordering: .relaxed) >= 2 }
     }
 }
 
 /// The fastest service there can be, for the ceiling of the request benchmark: libmosquitto's own loop
 /// thread decodes each request and publishes a response with a fixed payload — no dispatch, no lookup.
-final class RawResponder: @unchecked Sendable {
-    let mosq: OpaquePointer
+final class RawResponder: RawClient, @unchecked Sendable {
     let ready = Atomic<Int>(0)
     let payload: [UInt8]
     let topic: String
@@ -431,10 +435,7 @@ final class RawResponder: @unchecked Sendable {
     init(certificates: FabricCertificates, port: Int, topic: String, payload: [UInt8]) {
         self.payload = payload
         self.topic = topic
-        mosq = mosquitto_new("raw-responder-\(UUID())", true, nil)!
-        mosquitto_user_data_set(mosq, Unmanaged.passUnretained(self).toOpaque())
-        mosquitto_tls_set(mosq, certificates.caCertificate, nil, certificates.clientCertificate("client"), certificates.clientKey("client"), nil)
-        mosquitto_tls_insecure_set(mosq, true)
+        super.init(name: "responder", certificates: certificates)
         mosquitto_int_option(mosq, MOSQ_OPT_TCP_NODELAY, 1)
         mosquitto_connect_callback_set(mosq) { mosq, userdata, _ in
             let me = Unmanaged<RawResponder>.fromOpaque(userdata!).takeUnretainedValue()
@@ -451,15 +452,7 @@ final class RawResponder: @unchecked Sendable {
             let bytes = DXLMessageCodec.encode(.response(to: request, payload: me.payload))
             bytes.withUnsafeBytes { _ = mosquitto_publish(mosq, nil, reply, Int32($0.count), $0.baseAddress, 0, false) }
         }
-        mosquitto_connect(mosq, "127.0.0.1", Int32(port), 60)
-        mosquitto_loop_start(mosq)
-        while ready.load(ordering: .relaxed) < 1 { usleep(1000) }
-    }
-
-    func close() {
-        mosquitto_disconnect(mosq)
-        mosquitto_loop_stop(mosq, false)
-        mosquitto_destroy(mosq)
+        start(port: port) { ready.load(ordering: .relaxed) >= 1 }
     }
 }
 
