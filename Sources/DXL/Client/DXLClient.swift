@@ -216,7 +216,7 @@ public final class DXLClient: Sendable {
     public func send(_ message: DXLMessage) throws(DXLError) {
         var message = message
         if message.type == .request { message.replyToTopic = replyToTopic }
-        try publish(message)
+        try publish(message, remember: mayReturn(message.destinationTopic))
     }
 
     /// Sends an event with `payload` on `topic`.
@@ -224,7 +224,7 @@ public final class DXLClient: Sendable {
         // An event that cannot come back to this client needs no remembered id: it is encoded from the
         // fields of this client's events, encoded once.
         if mayReturn(topic) {
-            try publish(.event(topic: topic, payload: payload))
+            try publish(.event(topic: topic, payload: payload), remember: true)
         } else {
             try send(eventEncoder.encode(payload: payload), to: topic)
         }
@@ -240,9 +240,11 @@ public final class DXLClient: Sendable {
         return message
     }
 
-    private func publish(_ message: DXLMessage) throws(DXLError) {
+    /// Sends `message`, stamped; with `remember` (see `mayReturn`) its id is kept so that it is dropped
+    /// when it comes back.
+    private func publish(_ message: DXLMessage, remember: Bool) throws(DXLError) {
         let message = Self.stamped(message, clientId: clientId, config: config)
-        if mayReturn(message.destinationTopic) {
+        if remember {
             state.withLock { $0.sentIds.insert(message.messageId) }
         }
         try send(DXLMessageCodec.encode(message), to: message.destinationTopic)
@@ -305,7 +307,7 @@ public final class DXLClient: Sendable {
         let pending = PendingRequest(topic: request.destinationTopic, continuation: continuation, callback: callback, deadline: .now + timeout, timeout: timeout)
         state.withLock { $0.pending[request.messageId] = pending }
         do {
-            try publish(request)
+            try publish(request, remember: mayReturn(request.destinationTopic))
         } catch {
             finish(request.messageId, with: .failure(error))
             return
