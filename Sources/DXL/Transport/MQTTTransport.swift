@@ -147,18 +147,16 @@ public final class MQTTTransport: @unchecked Sendable {
         handlers: Handlers
     ) throws(TransportError) {
         _ = Self.libraryInitialized
-        guard let handle = mosquitto_new(clientId, true, nil) else {
-            throw .library(operation: "mosquitto_new", code: MOSQ_ERR_NOMEM.rawValue, reason: "out of memory")
+        // Our own TLS context, reading ahead (the network loop drains what OpenSSL has buffered). Like
+        // dxlclient: the broker's certificate must chain to the CA bundle; the host name is not checked. An
+        // empty certificate path means no client certificate (to test that brokers refuse such clients).
+        let certificate = tls.certificate.isEmpty ? nil : tls.certificate, key = tls.privateKey.isEmpty ? nil : tls.privateKey
+        guard let context = tiesim_tls_context(tls.caBundle, certificate, key) else {
+            throw .tlsSetup(reason: "OpenSSL refused them: \(Self.openSSLError()) (CA bundle \(tls.caBundle), certificate \(tls.certificate), key \(tls.privateKey))")
         }
-        // mosquitto_tls_set checks the files and names the missing ones; our own context is made from them.
-        var rc = mosquitto_tls_set(handle, tls.caBundle, nil, tls.certificate.isEmpty ? nil : tls.certificate,
-                                   tls.privateKey.isEmpty ? nil : tls.privateKey, nil)
-        let context = rc == MOSQ_ERR_SUCCESS.rawValue
-            ? tiesim_tls_context(tls.caBundle, tls.certificate.isEmpty ? nil : tls.certificate, tls.privateKey.isEmpty ? nil : tls.privateKey) : nil
-        guard let context else {
-            mosquitto_destroy(handle)
-            let reason = rc == MOSQ_ERR_SUCCESS.rawValue ? "OpenSSL refused them: \(Self.openSSLError())" : Self.errorText(rc)
-            throw .tlsSetup(reason: "\(reason) (CA bundle \(tls.caBundle), certificate \(tls.certificate), key \(tls.privateKey))")
+        guard let handle = mosquitto_new(clientId, true, nil) else {
+            SSL_CTX_free(context)
+            throw .library(operation: "mosquitto_new", code: MOSQ_ERR_NOMEM.rawValue, reason: "out of memory")
         }
         self.handle = handle
         self.tlsContext = context
@@ -175,12 +173,10 @@ public final class MQTTTransport: @unchecked Sendable {
         _ = mosquitto_int_option(handle, MOSQ_OPT_TCP_NODELAY, 1)
         // Let the send queue grow as needed for QoS 0 bursts instead of failing publishes.
         _ = mosquitto_max_inflight_messages_set(handle, 0)
-        // Like dxlclient: the broker's certificate must chain to the CA bundle (our context checks it); the
-        // host name is not checked. The context is used as it is: libmosquitto 2.0's defaults would install a
-        // verify callback that only works with the contexts it makes itself.
-        _ = mosquitto_tls_insecure_set(handle, true)
+        // The context is used as it is: libmosquitto 2.0's defaults would install a verify callback that only
+        // works with the contexts it makes itself.
         _ = mosquitto_int_option(handle, MOSQ_OPT_SSL_CTX_WITH_DEFAULTS, 0)
-        rc = mosquitto_void_option(handle, MOSQ_OPT_SSL_CTX, UnsafeMutableRawPointer(context))
+        let rc = mosquitto_void_option(handle, MOSQ_OPT_SSL_CTX, UnsafeMutableRawPointer(context))
         // (Every property is set: from here on a throw runs deinit, which frees the handle and the context.)
         if rc != MOSQ_ERR_SUCCESS.rawValue {
             throw .tlsSetup(reason: Self.errorText(rc))
