@@ -202,9 +202,13 @@ struct SwiftClientTests {
             try await client.connect()
             Issue.record("connected to a port where nothing listens")
         } catch {
-            #expect(String(describing: error).contains("no broker reachable (127.0.0.1:\(port)) after 2 attempt(s)"))
+            // Refused, not timed out: the client learnt from the connect itself that nobody listens.
+            let text = String(describing: error)
+            #expect(text.contains("no broker reachable (127.0.0.1:\(port)) after 2 attempt(s); last error: could not connect to 127.0.0.1:\(port):"))
+            #expect(!text.contains("in time"))
         }
-        #expect(clock.now - start < .seconds(10))
+        // Two refused connects and one 100 ms pause; the bound only tells a hang from a slow, loaded machine.
+        #expect(clock.now - start < .seconds(30))
     }
 
     @Test("a client whose certificate another CA signed is refused by the broker")

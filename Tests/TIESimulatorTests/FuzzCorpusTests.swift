@@ -22,7 +22,7 @@ struct FuzzCorpusTests {
             let clock = ContinuousClock()
             let start = clock.now
             _ = try? DXLMessageCodec.decode(bytes)
-            #expect(clock.now - start < .milliseconds(100), "\(url.lastPathComponent)")
+            #expect(clock.now - start < .seconds(1), "\(url.lastPathComponent)")
         }
     }
 

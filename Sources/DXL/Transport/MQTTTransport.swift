@@ -131,6 +131,8 @@ public final class MQTTTransport: @unchecked Sendable {
     private let loopStopped = DispatchSemaphore(value: 0)
     /// Longest wait between reconnect attempts after the network loop gave up.
     private let reconnectDelayMaximum: UInt32
+    /// Runs the blocking `mosquitto_connect` (see `connect`).
+    private let connectQueue = DispatchQueue(label: "tiesim.transport.connect")
     private let state = Mutex(State())
     private let protocolVersion: MQTTProtocolVersion
     private let logger: Logger
@@ -302,10 +304,12 @@ public final class MQTTTransport: @unchecked Sendable {
         }
         closingFlag.store(false, ordering: .sequentiallyConsistent)
         // mosquitto_connect does the TCP connect and TLS handshake synchronously: keep it off the
-        // cooperative thread pool.
+        // cooperative thread pool, and off the global queue too — on Linux that queue runs at most one
+        // thread per core, so a few handshakes elsewhere in the process (a test suite connecting dozens of
+        // clients at once) would queue this connect behind them. A queue of our own gets its own thread.
         let handle = UncheckedHandle(pointer: self.handle)
         let rc: Int32 = await withCheckedContinuation { continuation in
-            DispatchQueue.global().async {
+            connectQueue.async {
                 continuation.resume(returning: mosquitto_connect(handle.pointer, host, Int32(port), Int32(keepAlive)))
             }
         }
