@@ -167,6 +167,9 @@ class RawClient: @unchecked Sendable {
 final class RawPublisher: RawClient, @unchecked Sendable {
     let written = Atomic<Int>(0)
     let connected = Atomic<Bool>(false)
+    /// The written count the publishing thread waits for (-1: it does not wait), and its wake-up.
+    let waitingFor = Atomic<Int>(-1)
+    let drained = DispatchSemaphore(value: 0)
 
     init(certificates: FabricCertificates, port: Int) {
         super.init(name: "publisher", certificates: certificates)
@@ -175,23 +178,33 @@ final class RawPublisher: RawClient, @unchecked Sendable {
             Unmanaged<RawPublisher>.fromOpaque(userdata!).takeUnretainedValue().connected.store(true, ordering: .releasing)
         }
         mosquitto_publish_callback_set(mosq) { _, userdata, _ in
-            Unmanaged<RawPublisher>.fromOpaque(userdata!).takeUnretainedValue().written.add(1, ordering: .relaxed)
+            let me = Unmanaged<RawPublisher>.fromOpaque(userdata!).takeUnretainedValue()
+            let count = me.written.add(1, ordering: .sequentiallyConsistent).newValue
+            if count == me.waitingFor.load(ordering: .sequentiallyConsistent) { me.drained.signal() }
         }
         start(port: port) { connected.load(ordering: .acquiring) }
     }
 
-    /// Publishes `count` copies with the flow-control window the player uses (nil: none), returns events/s.
+    /// Publishes `count` copies with the player's flow control (nil: none) — past `window` unwritten
+    /// messages, sleep until half of them are written, woken by the publish callback — returns events/s.
     func publish(bytes: [UInt8], topic: String, count: Int, window: Int? = 5_000) -> Double {
         let start = clock.now
+        func waitUntilWritten(_ target: Int) {
+            waitingFor.store(target, ordering: .sequentiallyConsistent)
+            if written.load(ordering: .sequentiallyConsistent) < target { drained.wait() }
+            waitingFor.store(-1, ordering: .sequentiallyConsistent)
+            // A signal that raced with the check above must not end the next wait early.
+            while drained.wait(timeout: .now()) == .success {}
+        }
         bytes.withUnsafeBytes { buffer in
             for index in 0..<count {
                 mosquitto_publish(mosq, nil, topic, Int32(buffer.count), buffer.baseAddress, 0, false)
-                if let window, index % 512 == 0 {
-                    while index - written.load(ordering: .relaxed) > window { usleep(200) }
+                if let window, index % 512 == 0, index - written.load(ordering: .relaxed) > window {
+                    waitUntilWritten(index + 1 - window / 2)
                 }
             }
         }
-        while written.load(ordering: .relaxed) < count { usleep(200) }
+        waitUntilWritten(count)
         return Double(count) / seconds(clock.now - start)
     }
 }

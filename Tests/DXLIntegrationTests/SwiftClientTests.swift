@@ -1,6 +1,7 @@
 import DXL
 import TestSupport
 import Foundation
+import Synchronization
 import Testing
 
 @Suite("Swift DXL client through a real mosquitto broker")
@@ -42,6 +43,46 @@ struct SwiftClientTests {
         #expect(received == Array(0..<count))
         await publisher.disconnect()
         await subscriber.disconnect()
+    }
+
+    @Test("a producer waiting for room is woken once half its window is written, and when its connection goes", .timeLimit(.minutes(1)))
+    func flowControlWakes() async throws {
+        let fabric = try await TestBroker.start()
+        defer { fabric.stop() }
+        let broker = try #require(fabric.broker.processIdentifier)
+        let publisher = try await fabric.connectedClient()
+        // A paused broker reads nothing: past the sockets' buffers (a few MB) the events stay unwritten.
+        let payload = [UInt8](repeating: 0x61, count: 2_000)
+        kill(broker, SIGSTOP)
+        var paused = true
+        defer { if paused { kill(broker, SIGCONT) } }
+        for _ in 0..<20_000 { try publisher.sendEvent(topic: "/flow", payload: payload) }
+        try await Task.sleep(for: .milliseconds(300))
+        #expect(publisher.unwrittenPublishes > 12_000)
+
+        let woken = Atomic<Bool>(false)
+        let waiter = Task {
+            await publisher.waitForSendCapacity(limit: 12_000)
+            woken.store(true, ordering: .releasing)
+            return publisher.unwrittenPublishes
+        }
+        try await Task.sleep(for: .milliseconds(500))
+        let endedEarly = woken.load(ordering: .acquiring)
+        #expect(!endedEarly, "the wait ended while the broker read nothing")
+        kill(broker, SIGCONT)
+        paused = false
+        #expect(await waiter.value <= 6_000, "woken before half of the window was written")
+
+        // Paused again with events queued, a wait for all of them ends when the client disconnects.
+        kill(broker, SIGSTOP)
+        paused = true
+        for _ in 0..<20_000 { try publisher.sendEvent(topic: "/flow", payload: payload) }
+        let drained = Task { await publisher.waitForSendCapacity(limit: 0) }
+        try await Task.sleep(for: .milliseconds(300))
+        #expect(publisher.unwrittenPublishes > 0)
+        await publisher.disconnect()
+        await drained.value
+        #expect(publisher.unwrittenPublishes == 0)
     }
 
     @Test("a trailing-# callback receives events below it and only those")

@@ -268,12 +268,13 @@ public final class DXLClient: Sendable {
         }
     }
 
-    /// Waits while more than `limit` publishes are queued in this process and not yet written to the
-    /// broker, so that a fast producer keeps memory bounded (flow control for QoS 0 bursts).
+    /// When more than `limit` publishes are queued in this process and not yet written to the broker,
+    /// waits until half of them are written (or the connection is gone), so that a fast producer keeps
+    /// memory bounded (flow control for QoS 0 bursts) and is woken a few times per `limit` events
+    /// while the socket stays busy with the other half. `limit: 0` waits until everything is written.
     public func waitForSendCapacity(limit: Int = 10_000) async {
-        while transport.unwrittenPublishes > limit && transport.isConnected {
-            try? await Task.sleep(for: .microseconds(200))
-        }
+        guard transport.unwrittenPublishes > limit else { return }
+        await transport.waitUntilUnwritten(atMost: limit / 2)
     }
 
     /// Publishes queued in this process and not yet written to the broker.

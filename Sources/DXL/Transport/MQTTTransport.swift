@@ -107,6 +107,8 @@ public final class MQTTTransport: @unchecked Sendable {
         var failures = 0
         var keepAlive = 1800
         var subscribeWaiters: [Int32: CheckedContinuation<Int32, Never>] = [:]
+        /// Tasks in `waitUntilUnwritten`, each with the count it waits for.
+        var drainWaiters: [(limit: Int, continuation: CheckedContinuation<Void, Never>)] = []
         var hasConnected = false
         var isConnected = false
         var loopRunning = false
@@ -123,6 +125,9 @@ public final class MQTTTransport: @unchecked Sendable {
     private let handlers: Handlers
     /// QoS 0 publishes handed to libmosquitto and not yet written to the socket.
     private let unwritten = Atomic<Int>(0)
+    /// The highest count a task in `waitUntilUnwritten` waits for, -1 when none waits: the publish
+    /// callback only takes the lock when `unwritten` falls to it.
+    private let drainThreshold = Atomic<Int>(-1)
     /// Wakes the network thread from its reconnect wait when closing.
     private let closeSignal = DispatchSemaphore(value: 0)
     /// Set by `shutdown()` until the next `connect`; read by the network loop on every turn, without the lock.
@@ -223,7 +228,9 @@ public final class MQTTTransport: @unchecked Sendable {
         }
         mosquitto_publish_callback_set(handle) { _, userdata, _ in
             // libmosquitto calls this for QoS 0 once the PUBLISH is written to the socket.
-            MQTTTransport.transport(userdata)?.unwritten.subtract(1, ordering: .relaxed)
+            guard let transport = MQTTTransport.transport(userdata) else { return }
+            let left = transport.unwritten.subtract(1, ordering: .sequentiallyConsistent).newValue
+            if left <= transport.drainThreshold.load(ordering: .sequentiallyConsistent) { transport.wakeDrainWaiters() }
         }
         mosquitto_subscribe_callback_set(handle) { _, userdata, mid, _, _ in
             MQTTTransport.transport(userdata)?.didSubscribe(mid)
@@ -273,7 +280,8 @@ public final class MQTTTransport: @unchecked Sendable {
         }
         let closing = closingFlag.load(ordering: .sequentiallyConsistent)
         // libmosquitto drops what it had not written; forget it, or flow control would wait forever.
-        unwritten.store(0, ordering: .relaxed)
+        unwritten.store(0, ordering: .sequentiallyConsistent)
+        wakeDrainWaiters(all: true)
         let reason = Self.errorText(rc)
         if let waiter {
             waiter.resume(throwing: TransportError.closedDuringHandshake(host: target.host, port: target.port, reason: reason))
@@ -290,6 +298,39 @@ public final class MQTTTransport: @unchecked Sendable {
 
     /// How many publishes are queued in libmosquitto and not yet written to the socket.
     public var unwrittenPublishes: Int { max(0, unwritten.load(ordering: .relaxed)) }
+
+    /// Waits until at most `limit` publishes are unwritten, or the connection is gone (libmosquitto then
+    /// drops what it had not written). The network thread wakes the task when the count falls to
+    /// `limit`: a producer waiting for room costs one wake-up per wait, not a timer that polls.
+    public func waitUntilUnwritten(atMost limit: Int) async {
+        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+            let ready = state.withLock { state -> Bool in
+                if !state.isConnected || unwritten.load(ordering: .sequentiallyConsistent) <= limit { return true }
+                state.drainWaiters.append((limit, continuation))
+                drainThreshold.store(state.drainWaiters.map(\.limit).max()!, ordering: .sequentiallyConsistent)
+                // The last write may have happened before the threshold was set: look again after setting it
+                // (the publish callback decrements, then reads the threshold; this stores it, then reads).
+                guard unwritten.load(ordering: .sequentiallyConsistent) <= limit else { return false }
+                state.drainWaiters.removeLast()
+                drainThreshold.store(state.drainWaiters.map(\.limit).max() ?? -1, ordering: .sequentiallyConsistent)
+                return true
+            }
+            if ready { continuation.resume() }
+        }
+    }
+
+    /// Resumes the tasks in `waitUntilUnwritten` whose count is reached (`all`: every one, the
+    /// connection being gone).
+    private func wakeDrainWaiters(all: Bool = false) {
+        let left = unwritten.load(ordering: .sequentiallyConsistent)
+        let ready = state.withLock { state -> [CheckedContinuation<Void, Never>] in
+            let ready = state.drainWaiters.filter { all || left <= $0.limit }.map(\.continuation)
+            state.drainWaiters.removeAll { all || left <= $0.limit }
+            drainThreshold.store(state.drainWaiters.map(\.limit).max() ?? -1, ordering: .sequentiallyConsistent)
+            return ready
+        }
+        for continuation in ready { continuation.resume() }
+    }
 
     /// Whether the broker has accepted the connection and it has not been lost since.
     public var isConnected: Bool { state.withLock { $0.isConnected } }
@@ -500,6 +541,9 @@ public final class MQTTTransport: @unchecked Sendable {
             return Array(state.subscribeWaiters.values)
         }
         for waiter in waiters { waiter.resume(returning: MOSQ_ERR_NO_CONN.rawValue) }
+        // What was not written is dropped with the connection (the next connect starts afresh).
+        unwritten.store(0, ordering: .sequentiallyConsistent)
+        wakeDrainWaiters(all: true)
     }
 }
 
