@@ -11,7 +11,8 @@
 //            (goal ≥ 10× Python), and p99 at a paced 1,000 requests/s (goal < 2 ms).
 // callbacks — detection events/s delivered to a Swift TieClient callback (dictionary built), beside the
 //            Python dxltieclient DetectionCallback and a raw libmosquitto subscriber, same stream
-//            (goals ≥ 10× Python, ≥ 80 % of raw).
+//            (goals ≥ 10× Python, ≥ 80 % of raw). The stream batches packets into TLS records;
+//            `callbacks libmosquitto` publishes it through bare libmosquitto instead.
 // store    — load time of 1,000,000 files and lookup time at 1 k, 100 k and 1 M files (goal: flat).
 // flood    — one requester floods the fake TIE (--rate 10000 --seconds 30) while a probe sends 100 req/s:
 //            the probe's latency idle and under the flood (goal within 5×), requests shed, RSS (bounded).
@@ -496,23 +497,35 @@ func benchCallbacks() async throws {
     let fabric = try await SimulatedFabric.start(options)
     let payload = Array(#"{"agentGuid": "{68125cd6-a5d8-11e6-348e-000c29663178}", "detectionTime": 1481301796, "hashes": [{"type": "md5", "value": "614rncUYF6CG17l+tSQQqw=="}, {"type": "sha1", "value": "Q139Rw9ydDfHy08Hy6H5ofQnJlY="}, {"type": "sha256", "value": "QUuxaxDs4tsthEjLnzE/gMt3wxDKDBnuA8c8ugwW/ts="}], "localReputation": 1, "name": "FOCUS_MALWARE2.EXE", "remediationAction": 5}"#.utf8)
     let bytes = DXLMessageCodec.encode(.event(topic: TieTopic.fileDetection, payload: payload))
-    print("callbacks: \(events) detection events of \(bytes.count) bytes, published by \(option("--publishers", 1)) raw libmosquitto connection(s), to one subscriber at a time")
-
-    // The stream: `--publishers` raw libmosquitto connections (default 1) sharing the events, so that the
-    // stream is not limited by one publisher's connection.
+    // The stream: `--publishers` connections (default 1) sharing the events. By default they batch
+    // many PUBLISH packets to a TLS record (BatchedPublisher), so that the stream is as fast as mosquitto
+    // delivers; `--publisher libmosquitto` publishes through bare libmosquitto, one record per packet.
     let publishers = max(1, option("--publishers", 1))
-    func publishStream() -> ContinuousClock.Instant {
-        let connections = (0..<publishers).map { _ in RawPublisher(certificates: fabric.certificates, port: fabric.broker.port) }
-        let start = clock.now
+    let batched = !arguments.contains("libmosquitto")
+    print("callbacks: \(events) detection events of \(bytes.count) bytes, published by \(publishers) \(batched ? "batching (many packets a TLS record)" : "bare libmosquitto") connection(s), to one subscriber at a time")
+    func publishStream() throws -> ContinuousClock.Instant {
+        let shares = (0..<publishers).map { events / publishers + ($0 < events % publishers ? 1 : 0) }
         let group = DispatchGroup()
-        for (index, publisher) in connections.enumerated() {
-            let share = events / publishers + (index < events % publishers ? 1 : 0)
-            let thread = Thread { _ = publisher.publish(bytes: bytes, topic: TieTopic.fileDetection, count: share); group.leave() }
-            group.enter()
-            thread.start()
+        let start: ContinuousClock.Instant
+        if batched {
+            let connections = try (0..<publishers).map { _ in try BatchedPublisher(certificates: fabric.certificates, port: fabric.broker.port) }
+            start = clock.now
+            for (publisher, share) in zip(connections, shares) {
+                group.enter()
+                Thread { try? publisher.publish(bytes: bytes, topic: TieTopic.fileDetection, count: share); group.leave() }.start()
+            }
+            group.wait()
+            for publisher in connections { publisher.close() }
+        } else {
+            let connections = (0..<publishers).map { _ in RawPublisher(certificates: fabric.certificates, port: fabric.broker.port) }
+            start = clock.now
+            for (publisher, share) in zip(connections, shares) {
+                group.enter()
+                Thread { _ = publisher.publish(bytes: bytes, topic: TieTopic.fileDetection, count: share); group.leave() }.start()
+            }
+            group.wait()
+            for publisher in connections { publisher.close() }
         }
-        group.wait()
-        for publisher in connections { publisher.close() }
         return start
     }
 
@@ -522,7 +535,7 @@ func benchCallbacks() async throws {
     for round in 1...rounds {
         // Raw libmosquitto subscriber.
         let raw = RawSubscriber(certificates: fabric.certificates, port: fabric.broker.port, topic: TieTopic.fileDetection)
-        let rawStart = publishStream()
+        let rawStart = try publishStream()
         waitForArrivals(events) { raw.received.load(ordering: .relaxed) }
         let rawCount = raw.received.load(ordering: .relaxed)
         let rawRate = Double(rawCount) / seconds((raw.lastArrival.withLock { $0 } ?? clock.now) - rawStart)
@@ -538,7 +551,7 @@ func benchCallbacks() async throws {
             if detection.dictionary["hashes"]?["md5"] != nil { counter.count.add(1, ordering: .relaxed) }
             counter.last.withLock { $0 = clock.now }
         }
-        let swiftStart = publishStream()
+        let swiftStart = try publishStream()
         waitForArrivals(events) { counter.count.load(ordering: .relaxed) }
         let swiftCount = counter.count.load(ordering: .relaxed)
         let swiftRate = Double(swiftCount) / seconds((counter.last.withLock { $0 } ?? clock.now) - swiftStart)
@@ -550,7 +563,7 @@ func benchCallbacks() async throws {
         defer { python.terminate() }
         while !((try? String(contentsOfFile: output, encoding: .utf8)) ?? "").contains("READY") { try await Task.sleep(for: .milliseconds(50)) }
         let wallStart = Date().timeIntervalSince1970
-        _ = publishStream()
+        _ = try publishStream()
         python.wait()
         let text = (try? String(contentsOfFile: output, encoding: .utf8)) ?? ""
         let fields = text.split(whereSeparator: { $0 == " " || $0 == "\n" })

@@ -98,6 +98,33 @@ struct TieTransformTests {
             #expect(throws: JSONParseError.self) { try JSONValue.parse(bad) }
         }
     }
+
+    @Test("numbers parse to what the standard conversions give, integers read directly included")
+    func jsonNumbers() throws {
+        let texts = ["0", "-0", "7", "007", "-12", "1481301796", "123456789012345678", "-123456789012345678", "1234567890123456789",
+                     "9223372036854775807", "-9223372036854775808", "9223372036854775808", "99999999999999999999", "1e3", "1.5", "-2.5e-3"]
+        for text in texts {
+            let expected: JSONValue = try Int64(text).map { .int($0) } ?? .double(#require(Double(text)))
+            #expect(try JSONValue.parse(text) == expected, "\(text)")
+            #expect(try JSONValue.parse("[\(text)]") == .array([expected]), "\(text)")
+        }
+        for bad in ["-", "1-2", "--1", "1e", "+"] {
+            #expect(throws: JSONParseError.self, "\(bad)") { try JSONValue.parse(bad) }
+        }
+    }
+
+    @Test("strings parse as Foundation reads them: ASCII runs, UTF-8, escapes in between; invalid UTF-8 is an error")
+    func jsonStrings() throws {
+        let texts = [#""""#, #""FOCUS_MALWARE2.EXE""#, #""é""#, #""a\nb""#, #""é\u00e9x""#, #""\"quoted\" and \\""#,
+                     #""日本語 and ASCII""#, #""\ud83d\ude00 smile""#, #""tab\tend""#]
+        for text in texts {
+            let reference = try JSONSerialization.jsonObject(with: Data(text.utf8), options: .fragmentsAllowed) as? String
+            #expect(try JSONValue.parse(text) == .string(try #require(reference)), "\(text)")
+        }
+        for bytes: [UInt8] in [[0x22, 0xff, 0x22], [0x22, 0x61, 0xc3, 0x22], [0x22, 0x61, 0x5c, 0x6e, 0xed, 0xa0, 0x80, 0x22]] {
+            #expect(throws: JSONParseError.self, "\(bytes)") { try JSONValue.parse(bytes) }
+        }
+    }
 }
 
 @Suite("TIE constants and helpers")

@@ -159,7 +159,12 @@ struct JSONParser {
     func error(_ reason: String) -> JSONParseError { JSONParseError(offset: index, reason: reason) }
 
     mutating func skipWhitespace() {
-        while index < bytes.count, [0x20, 0x0a, 0x0d, 0x09].contains(bytes[index]) { index += 1 }
+        while index < bytes.count {
+            switch bytes[index] {
+            case 0x20, 0x0a, 0x0d, 0x09: index += 1
+            default: return
+            }
+        }
     }
 
     mutating func parseValue(depth: Int) throws(JSONParseError) -> JSONValue {
@@ -188,7 +193,8 @@ struct JSONParser {
 
     mutating func parseObject(depth: Int) throws(JSONParseError) -> JSONValue {
         index += 1
-        var members: [String: JSONValue] = [:]
+        // TIE's objects have a handful of members: room for them up front saves rehashing as they come.
+        var members: [String: JSONValue] = Dictionary(minimumCapacity: 8)
         skipWhitespace()
         if index < bytes.count, bytes[index] == UInt8(ascii: "}") { index += 1; return .object(members) }
         while true {
@@ -229,9 +235,14 @@ struct JSONParser {
             index += 1
             if index < bytes.count, bytes[index] == UInt8(ascii: "I") { try expect("Infinity"); return .double(-.infinity) }
         }
+        // Integers (all TIE sends) are read directly; anything else goes through the standard conversions.
+        var magnitude: UInt64 = 0
+        var digits = 0
         while index < bytes.count {
             let byte = bytes[index]
             if byte >= UInt8(ascii: "0") && byte <= UInt8(ascii: "9") {
+                magnitude = magnitude &* 10 &+ UInt64(byte - UInt8(ascii: "0"))
+                digits += 1
                 index += 1
             } else if byte == UInt8(ascii: ".") || byte == UInt8(ascii: "e") || byte == UInt8(ascii: "E") || byte == UInt8(ascii: "+") || byte == UInt8(ascii: "-") {
                 isInteger = false
@@ -239,6 +250,10 @@ struct JSONParser {
             } else {
                 break
             }
+        }
+        let negative = bytes[start] == UInt8(ascii: "-")
+        if isInteger && digits > 0 && digits <= 18 && (digits == 1 || bytes[start + (negative ? 1 : 0)] != UInt8(ascii: "0")) {
+            return .int(negative ? -Int64(magnitude) : Int64(magnitude))
         }
         let text = String(decoding: bytes[start..<index], as: UTF8.self)
         guard !text.isEmpty, text != "-" else { throw error("unexpected character") }
@@ -254,13 +269,21 @@ struct JSONParser {
         index += 1
         var runStart = index
         var result = ""
+        // Whether the run since `runStart` is ASCII, which needs no UTF-8 validation.
+        var ascii = true
         func flush(_ end: Int) throws(JSONParseError) {
-            if end > runStart {
-                guard let run = String(validating: bytes[runStart..<end], as: UTF8.self) else {
+            guard end > runStart else { return }
+            let run: String
+            if ascii {
+                run = bytes.withUnsafeBufferPointer { String(decoding: UnsafeBufferPointer(rebasing: $0[runStart..<end]), as: UTF8.self) }
+            } else {
+                guard let valid = String(validating: bytes[runStart..<end], as: UTF8.self) else {
                     throw JSONParseError(offset: runStart, reason: "string is not valid UTF-8")
                 }
-                result += run
+                run = valid
             }
+            if result.isEmpty { result = run } else { result += run }
+            ascii = true
         }
         while true {
             guard index < bytes.count else { throw error("unterminated string") }
@@ -270,6 +293,7 @@ struct JSONParser {
                 index += 1
                 return result
             }
+            if byte >= 0x80 { ascii = false }
             if byte < 0x20 { throw error("control character in a string") }
             if byte == UInt8(ascii: "\\") {
                 try flush(index)
