@@ -159,7 +159,7 @@ public final class TieClient: Sendable {
     // MARK: Callbacks
 
     /// Parses an event's JSON and applies `transform`; logs and returns nil for malformed events.
-    func decode<T>(_ event: DXLMessage, _ make: (JSONValue) throws -> T) -> T? {
+    func decode<T>(_ event: DXLMessage, _ make: (consuming JSONValue) throws -> T) -> T? {
         do {
             let json = try JSONValue.parse(event.payload)
             guard case .object = json else { throw TieError.malformedResponse(topic: event.destinationTopic, reason: "not a JSON object") }

@@ -42,14 +42,21 @@ public enum HashEncoding {
     }
 
     /// Lowercase hex of `bytes`.
-    public static func hex<Bytes: Sequence>(_ bytes: Bytes) -> String where Bytes.Element == UInt8 {
-        let digits = Array("0123456789abcdef".utf8)
-        var out: [UInt8] = []
-        for byte in bytes {
-            out.append(digits[Int(byte >> 4)])
-            out.append(digits[Int(byte & 0xf)])
+    public static func hex<Bytes: Collection>(_ bytes: Bytes) -> String where Bytes.Element == UInt8 {
+        // Written straight into the string's storage: every hash of every TIE event passes through here.
+        String(unsafeUninitializedCapacity: bytes.count * 2) { output in
+            var index = 0
+            for byte in bytes {
+                output[index] = hexDigit(byte >> 4)
+                output[index + 1] = hexDigit(byte & 0xf)
+                index += 2
+            }
+            return index
         }
-        return String(decoding: out, as: UTF8.self)
+    }
+
+    private static func hexDigit(_ value: UInt8) -> UInt8 {
+        value < 10 ? UInt8(ascii: "0") + value : UInt8(ascii: "a") + value - 10
     }
 
     /// Hex → standard base64, as `_hex_to_base64`.
@@ -108,7 +115,7 @@ public enum HashEncoding {
     /// `[{"type": T, "value": b64}, …]` → `{T: hex, …}`, as `_transform_hashes`.
     public static func transformHashes(_ list: JSONValue) throws(HashEncodingError) -> JSONValue {
         guard case .array(let entries) = list else { throw .notAHashList(list.kindDescription) }
-        var result: [String: JSONValue] = [:]
+        var result: [String: JSONValue] = Dictionary(minimumCapacity: entries.count)
         for entry in entries {
             guard let type = entry["type"]?.stringValue, let value = entry["value"]?.stringValue else {
                 throw .notBase64(entry.description)

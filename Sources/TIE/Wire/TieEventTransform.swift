@@ -5,15 +5,15 @@
 /// the ids as strings, since JSON keys are strings; Python's are ints), `props` are dropped, and
 /// certificate public-key hashes become hex. Missing keys are skipped; malformed base64 throws.
 public enum TieEventTransform {
-    /// A detection or first-instance event: only `hashes` changes.
-    public static func detection(_ event: JSONValue) throws(HashEncodingError) -> JSONValue {
-        var result = event
-        if let hashes = event["hashes"] { result["hashes"] = try HashEncoding.transformHashes(hashes) }
-        return result
+    /// A detection or first-instance event: only `hashes` changes. The event is taken, not borrowed:
+    /// handed over by its last user, its members are changed in place instead of copied.
+    public static func detection(_ event: consuming JSONValue) throws(HashEncodingError) -> JSONValue {
+        if let hashes = event["hashes"] { event["hashes"] = try HashEncoding.transformHashes(hashes) }
+        return event
     }
 
     /// A first-instance event (the same transform as a detection).
-    public static func firstInstance(_ event: JSONValue) throws(HashEncodingError) -> JSONValue {
+    public static func firstInstance(_ event: consuming JSONValue) throws(HashEncodingError) -> JSONValue {
         try detection(event)
     }
 
