@@ -15,8 +15,10 @@ struct LoadAndDisconnectTests {
       A.EXE:
         reputations: {GTI: KNOWN_MALICIOUS}
       SLOW.EXE:
+      STALLED.EXE:
     faults:
       - {name: slow, request: get_file_reputation, file: SLOW.EXE, delay: 2s}
+      - {name: stalled, request: get_file_reputation, file: STALLED.EXE, delay: 60s}
     """
 
     static func request(_ fabric: SimulatedFabric, _ name: String) throws -> DXLMessage {
@@ -94,16 +96,18 @@ struct LoadAndDisconnectTests {
     func swiftDropsWithRequestInFlight() async throws {
         try await withFabric(Self.yaml) { fabric in
             let client = try await fabric.playerClientForTests()
-            let request = try Self.request(fabric, "SLOW.EXE")
+            // Answered only after 60 s: however slowly a loaded machine runs the disconnect, no answer beats it.
+            let request = try Self.request(fabric, "STALLED.EXE")
             let pending = Task { () -> (any Error)? in
-                do { _ = try await client.request(request, timeout: .seconds(30)); return nil } catch { return error }
+                do { _ = try await client.request(request, timeout: .seconds(120)); return nil } catch { return error }
             }
             try await Task.sleep(for: .milliseconds(300))
             let started = ContinuousClock.now
             let disconnecting = Task { await client.disconnect() }
-            let error = await pending.value  // fails as the connection goes, not when the 30 s timeout ends
+            let error = await pending.value  // fails as the connection goes, not when the 120 s timeout ends
             #expect(error != nil)
-            #expect(ContinuousClock.now - started < .seconds(5))
+            // Far from the timeout; not tighter, since this suite's flood test loads the machine meanwhile.
+            #expect(ContinuousClock.now - started < .seconds(30))
             await disconnecting.value
             let tie = TieClient(try await fabric.playerClientForTests())
             #expect(try await tie.getFileReputation(hashes: [.md5: fabric.store.file(named: "A.EXE")?.md5 ?? ""])[FileProvider.gti]?.trustLevel == 1)
