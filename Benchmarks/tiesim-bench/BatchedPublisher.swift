@@ -31,8 +31,14 @@ final class BatchedPublisher: @unchecked Sendable {
         let connected = withUnsafePointer(to: &address) {
             $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(socket, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
         }
-        ssl = SSL_new(context)
-        guard connected == 0 else { throw Failure(description: "connect: \(String(cString: strerror(errno)))") }
+        let connectError = errno
+        guard let ssl = SSL_new(context) else {
+            Glibc.close(socket)
+            SSL_CTX_free(context)
+            throw Failure(description: "SSL_new: \(Self.openSSLError())")
+        }
+        self.ssl = ssl
+        guard connected == 0 else { throw Failure(description: "connect: \(String(cString: strerror(connectError)))") }
         SSL_set_fd(ssl, socket)
         guard SSL_connect(ssl) == 1 else { throw Failure(description: "TLS handshake: \(Self.openSSLError())") }
         // CONNECT (MQTT 3.1.1, clean session, keep-alive 60 s), then wait for a CONNACK that accepts us.
@@ -40,8 +46,10 @@ final class BatchedPublisher: @unchecked Sendable {
         var variable: [UInt8] = [0, 4] + Array("MQTT".utf8) + [4, 0x02, 0, 60]
         variable += [UInt8(clientId.count >> 8), UInt8(clientId.count & 0xFF)] + clientId
         try write(Self.packet(0x10, variable))
-        var connack = [UInt8](repeating: 0, count: 4)
-        guard SSL_read(ssl, &connack, 4) == 4, connack[0] == 0x20, connack[3] == 0 else {
+        var connack: [UInt8] = []
+        var byte: UInt8 = 0
+        while connack.count < 4, SSL_read(ssl, &byte, 1) == 1 { connack.append(byte) }
+        guard connack.count == 4, connack[0] == 0x20, connack[3] == 0 else {
             throw Failure(description: "the broker did not accept the connection: \(connack)")
         }
     }

@@ -192,10 +192,10 @@ final class RawPublisher: RawClient, @unchecked Sendable {
         let start = clock.now
         func waitUntilWritten(_ target: Int) {
             waitingFor.store(target, ordering: .sequentiallyConsistent)
-            if written.load(ordering: .sequentiallyConsistent) < target { drained.wait() }
+            // A signal left over from an earlier wait (the callback saw the target as the count passed it)
+            // only costs one more look at the count.
+            while written.load(ordering: .sequentiallyConsistent) < target { drained.wait() }
             waitingFor.store(-1, ordering: .sequentiallyConsistent)
-            // A signal that raced with the check above must not end the next wait early.
-            while drained.wait(timeout: .now()) == .success {}
         }
         bytes.withUnsafeBytes { buffer in
             for index in 0..<count {

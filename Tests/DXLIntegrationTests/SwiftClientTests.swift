@@ -51,27 +51,32 @@ struct SwiftClientTests {
         defer { fabric.stop() }
         let broker = try #require(fabric.broker.processIdentifier)
         let publisher = try await fabric.connectedClient()
-        // A paused broker reads nothing: past the sockets' buffers (a few MB) the events stay unwritten.
+        // A paused broker reads nothing: past the sockets' buffers (some MB, depending on the host's TCP
+        // settings) the events stay unwritten.
         let payload = [UInt8](repeating: 0x61, count: 2_000)
         kill(broker, SIGSTOP)
         var paused = true
         defer { if paused { kill(broker, SIGCONT) } }
-        for _ in 0..<20_000 { try publisher.sendEvent(topic: "/flow", payload: payload) }
+        for _ in 0..<40_000 { try publisher.sendEvent(topic: "/flow", payload: payload) }
         try await Task.sleep(for: .milliseconds(300))
-        #expect(publisher.unwrittenPublishes > 12_000)
+        let queued = publisher.unwrittenPublishes
+        try #require(queued > 4_000, "the sockets took nearly everything: \(queued) events left to wait for")
+        let limit = queued / 2
 
         let woken = Atomic<Bool>(false)
         let waiter = Task {
-            await publisher.waitForSendCapacity(limit: 12_000)
+            await publisher.waitForSendCapacity(limit: limit)
             woken.store(true, ordering: .releasing)
             return publisher.unwrittenPublishes
         }
         try await Task.sleep(for: .milliseconds(500))
         let endedEarly = woken.load(ordering: .acquiring)
         #expect(!endedEarly, "the wait ended while the broker read nothing")
+        #expect(publisher.unwrittenPublishes == queued)
         kill(broker, SIGCONT)
         paused = false
-        #expect(await waiter.value <= 6_000, "woken before half of the window was written")
+        #expect(await waiter.value <= limit / 2, "woken before half of the window was written")
+        #expect(publisher.isConnected)
 
         // Paused again with events queued, a wait for all of them ends when the client disconnects.
         kill(broker, SIGSTOP)
@@ -82,6 +87,15 @@ struct SwiftClientTests {
         #expect(publisher.unwrittenPublishes > 0)
         await publisher.disconnect()
         await drained.value
+        #expect(publisher.unwrittenPublishes == 0)
+        // Nothing is queued (and counted) on a connection being closed.
+        do {
+            try publisher.sendEvent(topic: "/flow", payload: payload)
+            Issue.record("an event was accepted after disconnect()")
+        } catch .notConnected {
+        } catch {
+            Issue.record("expected notConnected, got \(error)")
+        }
         #expect(publisher.unwrittenPublishes == 0)
     }
 

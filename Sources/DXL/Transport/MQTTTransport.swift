@@ -125,6 +125,9 @@ public final class MQTTTransport: @unchecked Sendable {
     private let handlers: Handlers
     /// QoS 0 publishes handed to libmosquitto and not yet written to the socket.
     private let unwritten = Atomic<Int>(0)
+    /// How many times `unwritten` was reset (see `forgetUnwritten`), so that a publish that failed after a
+    /// reset does not take back a count the reset already dropped.
+    private let unwrittenResets = Atomic<Int>(0)
     /// The highest count a task in `waitUntilUnwritten` waits for, -1 when none waits: the publish
     /// callback only takes the lock when `unwritten` falls to it.
     private let drainThreshold = Atomic<Int>(-1)
@@ -280,8 +283,7 @@ public final class MQTTTransport: @unchecked Sendable {
         }
         let closing = closingFlag.load(ordering: .sequentiallyConsistent)
         // libmosquitto drops what it had not written; forget it, or flow control would wait forever.
-        unwritten.store(0, ordering: .sequentiallyConsistent)
-        wakeDrainWaiters(all: true)
+        forgetUnwritten()
         let reason = Self.errorText(rc)
         if let waiter {
             waiter.resume(throwing: TransportError.closedDuringHandshake(host: target.host, port: target.port, reason: reason))
@@ -319,6 +321,15 @@ public final class MQTTTransport: @unchecked Sendable {
         }
     }
 
+    /// Drops the count of unwritten publishes, whose packets libmosquitto has dropped or will drop (a
+    /// lost connection, a shutdown, or a new connect, which empties libmosquitto's queue without
+    /// callbacks), and wakes every waiter.
+    private func forgetUnwritten() {
+        unwrittenResets.add(1, ordering: .sequentiallyConsistent)
+        unwritten.store(0, ordering: .sequentiallyConsistent)
+        wakeDrainWaiters(all: true)
+    }
+
     /// Resumes the tasks in `waitUntilUnwritten` whose count is reached (`all`: every one, the
     /// connection being gone).
     private func wakeDrainWaiters(all: Bool = false) {
@@ -344,6 +355,7 @@ public final class MQTTTransport: @unchecked Sendable {
             $0.keepAlive = keepAlive
         }
         closingFlag.store(false, ordering: .sequentiallyConsistent)
+        forgetUnwritten()
         // mosquitto_connect does the TCP connect and TLS handshake synchronously: keep it off the
         // cooperative thread pool, and off the global queue too — on Linux that queue runs at most one
         // thread per core, so a few handshakes elsewhere in the process (a test suite connecting dozens of
@@ -393,12 +405,16 @@ public final class MQTTTransport: @unchecked Sendable {
 
     /// Publishes `payload` on `topic` at QoS 0. Does not wait for the bytes to leave.
     public func publish(topic: String, payload: [UInt8]) throws(TransportError) {
-        unwritten.add(1, ordering: .relaxed)
+        // After `disconnect()` libmosquitto may still hold the socket (a DISCONNECT it could not write) and
+        // would queue the packet, only for the next connect to drop it uncounted.
+        guard !closingFlag.load(ordering: .relaxed) else { throw .notConnected }
+        let resets = unwrittenResets.load(ordering: .sequentiallyConsistent)
+        unwritten.add(1, ordering: .sequentiallyConsistent)
         let rc = payload.withUnsafeBytes { buffer in
             mosquitto_publish(handle, nil, topic, Int32(buffer.count), buffer.baseAddress, 0, false)
         }
         guard rc == MOSQ_ERR_SUCCESS.rawValue else {
-            unwritten.subtract(1, ordering: .relaxed)
+            if unwrittenResets.load(ordering: .sequentiallyConsistent) == resets { unwritten.subtract(1, ordering: .sequentiallyConsistent) }
             if rc == MOSQ_ERR_NO_CONN.rawValue { throw .notConnected }
             throw .library(operation: "publish to \(topic)", code: rc, reason: Self.errorText(rc))
         }
@@ -542,8 +558,7 @@ public final class MQTTTransport: @unchecked Sendable {
         }
         for waiter in waiters { waiter.resume(returning: MOSQ_ERR_NO_CONN.rawValue) }
         // What was not written is dropped with the connection (the next connect starts afresh).
-        unwritten.store(0, ordering: .sequentiallyConsistent)
-        wakeDrainWaiters(all: true)
+        forgetUnwritten()
     }
 }
 

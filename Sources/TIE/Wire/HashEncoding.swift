@@ -42,6 +42,11 @@ public enum HashEncoding {
     }
 
     /// Lowercase hex of `bytes`.
+    public static func hex<Bytes: Sequence>(_ bytes: Bytes) -> String where Bytes.Element == UInt8 {
+        hex(Array(bytes))
+    }
+
+    /// Lowercase hex of `bytes`.
     public static func hex<Bytes: Collection>(_ bytes: Bytes) -> String where Bytes.Element == UInt8 {
         // Written straight into the string's storage: every hash of every TIE event passes through here.
         String(unsafeUninitializedCapacity: bytes.count * 2) { output in
