@@ -1,7 +1,7 @@
 // tiesim-bench: the simulator's performance figures, each beside the baseline its issue names,
 // measured in the same run.
 //
-//   swift run -c release tiesim-bench [player|parse|requests|store|callbacks|flood|all] [--events N] [--seconds S] [--rounds R]
+//   swift run -c release tiesim-bench [player|parse|requests|store|callbacks|detections|flood|all] [--events N] [--seconds S] [--rounds R]
 //
 // player   — a timeline of 1,000,000 detection events vs raw libmosquitto publishing the same bytes
 //            (goal ≥ 90 %), and peak RSS after 10 k and after 1 M events (goal: flat).
@@ -13,6 +13,8 @@
 //            Python dxltieclient DetectionCallback and a raw libmosquitto subscriber, same stream
 //            (goals ≥ 10× Python, ≥ 80 % of raw). The stream batches packets into TLS records;
 //            `callbacks libmosquitto` publishes it through bare libmosquitto instead.
+// detections — the callback path's own cost without a broker: DXL decode, JSON parse, Detection and
+//            Python's dictionary built, per event (not part of "all").
 // store    — load time of 1,000,000 files and lookup time at 1 k, 100 k and 1 M files (goal: flat).
 // flood    — one requester floods the fake TIE (--rate 10000 --seconds 30) while a probe sends 100 req/s:
 //            the probe's latency idle and under the flood (goal within 5×), requests shed, RSS (bounded).
