@@ -166,10 +166,9 @@ public final class SimulatedFabric: Sendable {
             let serviceClient = try internalClient("services", broker: 1)
             let tieClient = try internalClient("tie", broker: 1)
             let playerClients = try (1...network.brokers.count).map { try internalClient("player-\($0)", broker: $0) }
+            let internalClients = [serviceClient, tieClient] + playerClients
             do {
-                try await serviceClient.connect()
-                try await tieClient.connect()
-                for client in playerClients { try await client.connect() }
+                for client in internalClients { try await client.connect() }
             } catch {
                 network.stop()
                 throw error
@@ -184,7 +183,7 @@ public final class SimulatedFabric: Sendable {
             tie.setFaults(options.scenarios.flatMap(\.faults), seed: options.scenarios.last?.settings.seed ?? "tiesim")
             try await tie.start()
             try await services.start()
-            let watcher = SubscriptionWatcher(logPaths: network.logPaths, ignoring: Set([serviceClient.clientId, tieClient.clientId] + playerClients.map(\.clientId)))
+            let watcher = SubscriptionWatcher(logPaths: network.logPaths, ignoring: Set(internalClients.map(\.clientId)))
             let configPath = directory + "/dxlclient.config"
             let advertise = { (config: DXLClientConfig) -> DXLClientConfig in
                 guard options.advertisedHost != nil || options.advertisedAddress != nil else { return config }
@@ -272,9 +271,7 @@ public final class SimulatedFabric: Sendable {
         await http?.stop()
         tie.stop()
         services.stop()
-        for client in playerClients { await client.disconnect() }
-        await serviceClient.disconnect()
-        await tieClient.disconnect()
+        for client in internalClients { await client.disconnect() }
         network.stop()
         lock.release()
     }

@@ -200,8 +200,8 @@ public final class MQTTTransport: @unchecked Sendable {
         SSL_CTX_free(tlsContext)
     }
 
-    /// OpenSSL's oldest queued error, as text.
-    static func openSSLError() -> String {
+    /// OpenSSL's oldest queued error, as text (and the queue cleared).
+    public static func openSSLError() -> String {
         let code = ERR_get_error()
         guard code != 0 else { return "no reason given" }
         var buffer = [CChar](repeating: 0, count: 256)
@@ -306,18 +306,16 @@ public final class MQTTTransport: @unchecked Sendable {
     /// `limit`: a producer waiting for room costs one wake-up per wait, not a timer that polls.
     public func waitUntilUnwritten(atMost limit: Int) async {
         await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
-            let ready = state.withLock { state -> Bool in
-                if !state.isConnected || unwritten.load(ordering: .sequentiallyConsistent) <= limit { return true }
+            let waiting = state.withLock { state -> Bool in
+                if !state.isConnected || unwritten.load(ordering: .sequentiallyConsistent) <= limit { return false }
                 state.drainWaiters.append((limit, continuation))
-                drainThreshold.store(state.drainWaiters.map(\.limit).max()!, ordering: .sequentiallyConsistent)
-                // The last write may have happened before the threshold was set: look again after setting it
-                // (the publish callback decrements, then reads the threshold; this stores it, then reads).
-                guard unwritten.load(ordering: .sequentiallyConsistent) <= limit else { return false }
-                state.drainWaiters.removeLast()
-                drainThreshold.store(state.drainWaiters.map(\.limit).max() ?? -1, ordering: .sequentiallyConsistent)
+                updateDrainThreshold(state.drainWaiters)
                 return true
             }
-            if ready { continuation.resume() }
+            guard waiting else { return continuation.resume() }
+            // The last write may have happened before the threshold was set: look again now that it is (the
+            // publish callback decrements, then reads the threshold; this stored it, and now reads).
+            wakeDrainWaiters()
         }
     }
 
@@ -337,10 +335,15 @@ public final class MQTTTransport: @unchecked Sendable {
         let ready = state.withLock { state -> [CheckedContinuation<Void, Never>] in
             let ready = state.drainWaiters.filter { all || left <= $0.limit }.map(\.continuation)
             state.drainWaiters.removeAll { all || left <= $0.limit }
-            drainThreshold.store(state.drainWaiters.map(\.limit).max() ?? -1, ordering: .sequentiallyConsistent)
+            updateDrainThreshold(state.drainWaiters)
             return ready
         }
         for continuation in ready { continuation.resume() }
+    }
+
+    /// Publishes the highest count a waiter waits for (-1: none waits); called under the lock.
+    private func updateDrainThreshold(_ waiters: [(limit: Int, continuation: CheckedContinuation<Void, Never>)]) {
+        drainThreshold.store(waiters.map(\.limit).max() ?? -1, ordering: .sequentiallyConsistent)
     }
 
     /// Whether the broker has accepted the connection and it has not been lost since.
