@@ -8,7 +8,7 @@ import Foundation
 /// batching takes most of the broker's reading cost off its single thread, and the stream is limited
 /// by how fast mosquitto delivers — what the subscribers under test are to be measured against. Blocking
 /// writes are the flow control: the publisher goes as fast as the broker reads.
-final class BatchedPublisher: @unchecked Sendable {
+final class BatchedPublisher: EventStream, @unchecked Sendable {
     struct Failure: Error, CustomStringConvertible {
         let description: String
     }
@@ -19,7 +19,7 @@ final class BatchedPublisher: @unchecked Sendable {
 
     init(certificates: FabricCertificates, port: Int) throws {
         guard let context = tiesim_tls_context(certificates.caCertificate, certificates.clientCertificate("client"), certificates.clientKey("client")) else {
-            throw Failure(description: "TLS context: \(Self.openSSLError())")
+            throw Failure(description: "TLS context: \(MQTTTransport.openSSLError())")
         }
         self.context = context
         let socket = Glibc.socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
@@ -35,12 +35,12 @@ final class BatchedPublisher: @unchecked Sendable {
         guard let ssl = SSL_new(context) else {
             Glibc.close(socket)
             SSL_CTX_free(context)
-            throw Failure(description: "SSL_new: \(Self.openSSLError())")
+            throw Failure(description: "SSL_new: \(MQTTTransport.openSSLError())")
         }
         self.ssl = ssl
         guard connected == 0 else { throw Failure(description: "connect: \(String(cString: strerror(connectError)))") }
         SSL_set_fd(ssl, socket)
-        guard SSL_connect(ssl) == 1 else { throw Failure(description: "TLS handshake: \(Self.openSSLError())") }
+        guard SSL_connect(ssl) == 1 else { throw Failure(description: "TLS handshake: \(MQTTTransport.openSSLError())") }
         // CONNECT (MQTT 3.1.1, clean session, keep-alive 60 s), then wait for a CONNACK that accepts us.
         let clientId = Array("batched-publisher-\(UUID())".utf8)
         var variable: [UInt8] = [0, 4] + Array("MQTT".utf8) + [4, 0x02, 0, 60]
@@ -74,6 +74,10 @@ final class BatchedPublisher: @unchecked Sendable {
         }
     }
 
+    func send(_ bytes: [UInt8], topic: String, count: Int) {
+        try? publish(bytes: bytes, topic: topic, count: count)
+    }
+
     /// Sends DISCONNECT and closes the TLS session.
     func close() {
         try? write([0xE0, 0])
@@ -82,7 +86,7 @@ final class BatchedPublisher: @unchecked Sendable {
 
     private func write(_ bytes: [UInt8]) throws {
         let written = bytes.withUnsafeBytes { SSL_write(ssl, $0.baseAddress, Int32($0.count)) }
-        guard written == bytes.count else { throw Failure(description: "write: \(Self.openSSLError())") }
+        guard written == bytes.count else { throw Failure(description: "write: \(MQTTTransport.openSSLError())") }
     }
 
     /// An MQTT packet: the fixed header's first byte, the remaining length (variable-length), the rest.
@@ -96,13 +100,5 @@ final class BatchedPublisher: @unchecked Sendable {
             header.append(byte)
         } while length > 0
         return header + rest
-    }
-
-    private static func openSSLError() -> String {
-        let code = ERR_get_error()
-        guard code != 0 else { return String(cString: strerror(errno)) }
-        var buffer = [CChar](repeating: 0, count: 256)
-        ERR_error_string_n(code, &buffer, buffer.count)
-        return String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
     }
 }

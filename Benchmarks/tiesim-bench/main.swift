@@ -212,6 +212,17 @@ final class RawPublisher: RawClient, @unchecked Sendable {
     }
 }
 
+/// A connection the callbacks benchmark streams events through.
+protocol EventStream: Sendable {
+    /// Publishes `count` copies of `bytes` on `topic`, returning once they are written.
+    func send(_ bytes: [UInt8], topic: String, count: Int)
+    func close()
+}
+
+extension RawPublisher: EventStream {
+    func send(_ bytes: [UInt8], topic: String, count: Int) { _ = publish(bytes: bytes, topic: topic, count: count) }
+}
+
 func require<T>(_ value: T?) throws -> T {
     guard let value else { throw BenchError(description: "missing value") }
     return value
@@ -490,11 +501,18 @@ func waitForArrivals(_ target: Int, _ count: () -> Int) {
     }
 }
 
+enum Seed {
+    /// The seed's detection event as the real TIE sends it (hashes as base64 lists), encoded as a DXL
+    /// event. (A static, not a top-level constant: main.swift's top-level code runs the benchmarks before
+    /// reaching this line.)
+    static let detectionMessage = DXLMessageCodec.encode(.event(topic: TieTopic.fileDetection, payload: Array(
+        #"{"agentGuid": "{68125cd6-a5d8-11e6-348e-000c29663178}", "detectionTime": 1481301796, "hashes": [{"type": "md5", "value": "614rncUYF6CG17l+tSQQqw=="}, {"type": "sha1", "value": "Q139Rw9ydDfHy08Hy6H5ofQnJlY="}, {"type": "sha256", "value": "QUuxaxDs4tsthEjLnzE/gMt3wxDKDBnuA8c8ugwW/ts="}], "localReputation": 1, "name": "FOCUS_MALWARE2.EXE", "remediationAction": 5}"#.utf8)))
+}
+
 /// The callback path's own cost, without a broker: a detection event's bytes decoded into a `DXLMessage`
 /// and turned into a `Detection` with its Python-equivalent dictionary, as `TieClient` does per event.
 func benchDetections() throws {
-    let payload = Array(#"{"agentGuid": "{68125cd6-a5d8-11e6-348e-000c29663178}", "detectionTime": 1481301796, "hashes": [{"type": "md5", "value": "614rncUYF6CG17l+tSQQqw=="}, {"type": "sha1", "value": "Q139Rw9ydDfHy08Hy6H5ofQnJlY="}, {"type": "sha256", "value": "QUuxaxDs4tsthEjLnzE/gMt3wxDKDBnuA8c8ugwW/ts="}], "localReputation": 1, "name": "FOCUS_MALWARE2.EXE", "remediationAction": 5}"#.utf8)
-    let bytes = DXLMessageCodec.encode(.event(topic: TieTopic.fileDetection, payload: payload))
+    let bytes = Seed.detectionMessage
     let certificates = try FabricCertificates.prepare(in: workFolder + "/detections")
     let config = DXLClientConfig(brokerCertChain: certificates.caCertificate, certFile: certificates.clientCertificate("client"),
                                  privateKey: certificates.clientKey("client"), brokers: [DXLBroker(uniqueId: "none", host: "127.0.0.1", port: 1)])
@@ -520,37 +538,27 @@ func benchCallbacks() async throws {
     options.answerUnservedRequests = false
     options.journalEvents = false
     let fabric = try await SimulatedFabric.start(options)
-    let payload = Array(#"{"agentGuid": "{68125cd6-a5d8-11e6-348e-000c29663178}", "detectionTime": 1481301796, "hashes": [{"type": "md5", "value": "614rncUYF6CG17l+tSQQqw=="}, {"type": "sha1", "value": "Q139Rw9ydDfHy08Hy6H5ofQnJlY="}, {"type": "sha256", "value": "QUuxaxDs4tsthEjLnzE/gMt3wxDKDBnuA8c8ugwW/ts="}], "localReputation": 1, "name": "FOCUS_MALWARE2.EXE", "remediationAction": 5}"#.utf8)
-    let bytes = DXLMessageCodec.encode(.event(topic: TieTopic.fileDetection, payload: payload))
+    let bytes = Seed.detectionMessage
     // The stream: `--publishers` connections (default 1) sharing the events. By default they batch
     // many PUBLISH packets to a TLS record (BatchedPublisher), so that the stream is as fast as mosquitto
-    // delivers; `--publisher libmosquitto` publishes through bare libmosquitto, one record per packet.
+    // delivers; `callbacks libmosquitto` publishes through bare libmosquitto, one record per packet.
     let publishers = max(1, option("--publishers", 1))
     let batched = !arguments.contains("libmosquitto")
     print("callbacks: \(events) detection events of \(bytes.count) bytes, published by \(publishers) \(batched ? "batching (many packets a TLS record)" : "bare libmosquitto") connection(s), to one subscriber at a time")
     func publishStream() throws -> ContinuousClock.Instant {
         let shares = (0..<publishers).map { events / publishers + ($0 < events % publishers ? 1 : 0) }
-        let group = DispatchGroup()
-        let start: ContinuousClock.Instant
-        if batched {
-            let connections = try (0..<publishers).map { _ in try BatchedPublisher(certificates: fabric.certificates, port: fabric.broker.port) }
-            start = clock.now
-            for (publisher, share) in zip(connections, shares) {
-                group.enter()
-                Thread { try? publisher.publish(bytes: bytes, topic: TieTopic.fileDetection, count: share); group.leave() }.start()
-            }
-            group.wait()
-            for publisher in connections { publisher.close() }
-        } else {
-            let connections = (0..<publishers).map { _ in RawPublisher(certificates: fabric.certificates, port: fabric.broker.port) }
-            start = clock.now
-            for (publisher, share) in zip(connections, shares) {
-                group.enter()
-                Thread { _ = publisher.publish(bytes: bytes, topic: TieTopic.fileDetection, count: share); group.leave() }.start()
-            }
-            group.wait()
-            for publisher in connections { publisher.close() }
+        let connections: [any EventStream] = try (0..<publishers).map { _ in
+            batched ? try BatchedPublisher(certificates: fabric.certificates, port: fabric.broker.port) as any EventStream
+                    : RawPublisher(certificates: fabric.certificates, port: fabric.broker.port)
         }
+        let group = DispatchGroup()
+        let start = clock.now
+        for (publisher, share) in zip(connections, shares) {
+            group.enter()
+            Thread { publisher.send(bytes, topic: TieTopic.fileDetection, count: share); group.leave() }.start()
+        }
+        group.wait()
+        for publisher in connections { publisher.close() }
         return start
     }
 
