@@ -5,7 +5,10 @@ let package = Package(
     name: "tiesim",
     platforms: [.macOS(.v15)],
     products: [
+        .library(name: "DXLWire", targets: ["DXLWire"]),
         .library(name: "DXL", targets: ["DXL"]),
+        // The DXL broker inside mosquitto: loaded by `plugin` in the mosquitto.conf tiesim writes.
+        .library(name: "tiesim-broker", type: .dynamic, targets: ["DXLBrokerPlugin"]),
         .library(name: "TIE", targets: ["TIE"]),
         .library(name: "TIESimulator", targets: ["TIESimulator"]),
         .library(name: "TIESimTesting", targets: ["TIESimTesting"]),
@@ -29,11 +32,21 @@ let package = Package(
             pkgConfig: "libmosquitto",
             providers: [.apt(["libmosquitto-dev"])]
         ),
+        // The mosquitto broker plugin API (Debian's mosquitto-dev); only the broker plugin imports it.
+        .systemLibrary(name: "CMosquittoBroker", providers: [.apt(["mosquitto-dev"])]),
+        // What travels on a DXL fabric: the message codec (msgpack) and JSON payloads. No dependencies, so
+        // the broker plugin can carry it into mosquitto.
+        .target(name: "DXLWire"),
+        // The DXL broker's own behaviour — request routing, the registries, broker services, topic
+        // authorisation — as plain Swift (`DXLBroker`, tested without mosquitto), and the C entry points
+        // that put it inside stock mosquitto 2.0 (`DXLBrokerPlugin`, a dynamic library).
+        .target(name: "DXLBroker", dependencies: ["DXLWire"]),
+        .target(name: "DXLBrokerPlugin", dependencies: ["DXLBroker", "DXLWire", "CMosquittoBroker"]),
         // The DXL layer: message codec, MQTT transport, client, config files, local broker and PKI.
         .target(
             name: "DXL",
             dependencies: [
-                "CMosquitto",
+                "CMosquitto", "DXLWire", "DXLBroker",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "X509", package: "swift-certificates"),
                 .product(name: "Crypto", package: "swift-crypto"),
@@ -50,7 +63,7 @@ let package = Package(
         .target(
             name: "TIESimulator",
             dependencies: [
-                "DXL", "TIE",
+                "DXL", "DXLBroker", "TIE",
                 .product(name: "Yams", package: "Yams"),
                 .product(name: "FlyingFox", package: "FlyingFox"),
                 .product(name: "Logging", package: "swift-log"),
@@ -63,7 +76,7 @@ let package = Package(
         .executableTarget(
             name: "tiesim",
             dependencies: [
-                "DXL", "TIE", "TIESimulator",
+                "DXL", "DXLBroker", "TIE", "TIESimulator",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]
@@ -89,6 +102,7 @@ let package = Package(
             path: "Benchmarks/tiesim-fuzz"
         ),
         .testTarget(name: "DXLTests", dependencies: ["DXL", "TestSupport"], exclude: ["Fixtures"]),
+        .testTarget(name: "DXLBrokerTests", dependencies: ["DXLBroker", "DXLWire"]),
         // Helpers shared by the integration tests: the Python peers, inboxes, hex.
         .target(name: "TestSupport", dependencies: ["DXL"], path: "Tests/TestSupport"),
         .testTarget(name: "DXLIntegrationTests", dependencies: ["DXL", "TestSupport"], exclude: ["python"]),

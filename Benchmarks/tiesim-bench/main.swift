@@ -328,9 +328,7 @@ func benchRequests() async throws {
     var options = SimulatedFabric.Options(stateDirectory: workFolder + "/requests")
     options.scenarios = [scenario]
     options.clients = ["client", "python"]
-    options.answerUnservedRequests = !arguments.contains("--no-unserved-errors")
     options.requestRateLimitPerClient = 0  // the capacity, not the per-client limit
-    print("requests: fabric \(options.answerUnservedRequests ? "answers unserved requests (a # subscription, the default)" : "started with --no-unserved-errors")")
     let fabric = try await SimulatedFabric.start(options)
     // The same data for the Python service: "md5:<hex>" → reputations list.
     var data: [String: JSONValue] = [:]
@@ -364,7 +362,6 @@ func benchRequests() async throws {
     // The ceiling: the same load generator against a responder on bare libmosquitto that sends the fake
     // TIE's response bytes without looking anything up. No service can answer faster through this broker.
     let rawTopic = "/bench/raw/file/reputation"
-    fabric.services.addSimulatedTopics([rawTopic])
     let rawResponder = RawResponder(certificates: fabric.certificates, port: fabric.broker.port, topic: rawTopic, payload: a.payload)
     defer { rawResponder.close() }
     for concurrency in [1, 8, 64] {
@@ -468,6 +465,11 @@ final class RawResponder: RawClient, @unchecked Sendable {
         mosquitto_connect_callback_set(mosq) { mosq, userdata, _ in
             let me = Unmanaged<RawResponder>.fromOpaque(userdata!).takeUnretainedValue()
             mosquitto_subscribe(mosq, nil, me.topic, 0)
+            // Registered as a service of its topic, like any DXL service, so the broker routes requests to it.
+            var register = DXLMessage.request(topic: ServiceRegistryTopic.register,
+                                              payload: ServiceRegistrationInfo(serviceType: "/bench/raw", requestHandlers: [me.topic: { _ in }]).registerPayload)
+            register.replyToTopic = "/mcafee/client/raw-responder"
+            DXLMessageCodec.encode(register).withUnsafeBytes { _ = mosquitto_publish(mosq, nil, ServiceRegistryTopic.register, Int32($0.count), $0.baseAddress, 0, false) }
         }
         mosquitto_subscribe_callback_set(mosq) { _, userdata, _, _, _ in
             Unmanaged<RawResponder>.fromOpaque(userdata!).takeUnretainedValue().ready.add(1, ordering: .relaxed)
@@ -535,7 +537,6 @@ func benchCallbacks() async throws {
     var options = SimulatedFabric.Options(stateDirectory: workFolder + "/callbacks")
     options.clients = ["client", "python"]
     // Only the broker is needed: without tiesim's own subscriptions the broker fans each event out once.
-    options.answerUnservedRequests = false
     options.journalEvents = false
     let fabric = try await SimulatedFabric.start(options)
     let bytes = Seed.detectionMessage

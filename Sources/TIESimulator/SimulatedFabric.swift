@@ -1,4 +1,5 @@
 import DXL
+import DXLBroker
 import Foundation
 import Logging
 import TIE
@@ -35,12 +36,15 @@ public final class SimulatedFabric: Sendable {
         public var clients: [String] = ["client"]
         /// mosquitto's per-client queue limit (0: none).
         public var maxQueuedMessages: Int = 0
-        /// Whether requests nobody serves get the broker's "no service" error (costs a `#` subscription).
-        public var answerUnservedRequests: Bool = true
+        /// Whether the fake TIE runs (false: the broker services only, for suites that bring their own
+        /// TIE service).
+        public var runsTie: Bool = true
+        /// Topic authorisation, enforced by the brokers (with `authorizedSetters` added to it).
+        public var authorization = TopicAuthorization()
         /// The port of the HTTP control API on 127.0.0.1: nil for none, 0 for a free port.
         public var controlHTTPPort: Int? = nil
-        /// Topic authorisation like the DXL broker's: when set, only these client certificates (by name,
-        /// from `clients`) may send set-reputation requests; the broker drops other clients' sets.
+        /// When set, only these client certificates (by name, from `clients`) and tiesim may send
+        /// set-reputation requests; the brokers drop other clients' sets (a case of `authorization`).
         public var authorizedSetters: [String]? = nil
         /// Whether TIE events on the fabric are journaled (a subscription that copies each to tiesim).
         public var journalEvents: Bool = true
@@ -79,8 +83,7 @@ public final class SimulatedFabric: Sendable {
     public let watcher: SubscriptionWatcher
     /// The client tiesim's fabric services (registry, "no service" errors, journal, control) answer through.
     public let serviceClient: DXLClient
-    /// The fake TIE's own connection: its requests do not queue behind the copies of every request and
-    /// response that the services' `#` subscription receives.
+    /// The fake TIE's own connection (its requests do not queue behind the journal's traffic).
     let tieClient: DXLClient
     /// The clients the player sends events through, one per broker (broker 1's first).
     public let playerClients: [DXLClient]
@@ -90,7 +93,7 @@ public final class SimulatedFabric: Sendable {
     public var internalClients: [DXLClient] { [serviceClient, tieClient] + playerClients }
     /// The path of the `dxlclient.config` users' clients connect with.
     public let clientConfigPath: String
-    /// The broker GUID tiesim stamps on what it sends.
+    /// Broker 1's GUID.
     public let brokerGuid: String
     /// Everything seen and done on the fabric since start (or the last reset).
     public let journal: Journal
@@ -142,23 +145,17 @@ public final class SimulatedFabric: Sendable {
             brokerOptions.host = options.host
             brokerOptions.maxQueuedMessages = options.maxQueuedMessages
             brokerOptions.maxPacketSize = options.maxMessageSize
-            if let setters = options.authorizedSetters {
-                // The bridges of a fabric of several brokers connect with the broker certificate: they carry
-                // what each broker already allowed, so they may publish and subscribe everything.
-                brokerOptions.accessControl = Self.accessControl(clients: options.clients + ["tiesim", "tiesim-broker"],
-                                                                 setters: setters + ["tiesim", "tiesim-broker"])
-            }
+            brokerOptions.authorization = Self.authorization(options)
             let layout = options.scenarios.last(where: { $0.fabric != nil })?.fabric
             let network = BrokerNetwork(directory: directory, count: options.brokers ?? layout?.brokers ?? 1,
                                         topology: options.topology ?? layout?.topology ?? .hub, certificates: certificates,
                                         options: brokerOptions, logger: logger)
             for log in network.logPaths { try? FileManager.default.removeItem(atPath: log) }
             try await network.start()
-            let brokerGuid = "{" + UUID().uuidString.lowercased() + "}"
-            /// One of tiesim's own clients, on broker `number`, stamping tiesim's broker GUID.
+            let brokerGuid = network.guids[0]
+            /// One of tiesim's own clients, on broker `number`.
             func internalClient(_ role: String, broker number: Int) throws -> DXLClient {
                 var config = network.clientConfig(client: "tiesim", brokers: [number])
-                config.stampedBrokerId = brokerGuid
                 config.connectRetries = 3
                 config.clientId = "tiesim-\(role)-" + UUID().uuidString.lowercased()
                 return try DXLClient(config: config, logger: logger)
@@ -177,13 +174,12 @@ public final class SimulatedFabric: Sendable {
             let unknown = options.scenarios.last?.settings.unknownHashes ?? .realServer
             let journal = Journal()
             let tie = FakeTieService(client: tieClient, store: store, unknownHashes: unknown, logger: logger, journal: journal,
-                                     recordsRequests: !options.answerUnservedRequests, rateLimitPerRequester: options.requestRateLimitPerClient)
-            let services = FabricServices(client: serviceClient, brokerGuid: brokerGuid, answersUnservedRequests: options.answerUnservedRequests,
-                                          journal: journal, journalsEvents: options.journalEvents, logger: logger)
+                                     recordsRequests: true, rateLimitPerRequester: options.requestRateLimitPerClient)
+            let services = FabricServices(client: serviceClient, journal: journal, journalsEvents: options.journalEvents, logger: logger)
             tie.setFaults(options.scenarios.flatMap(\.faults), seed: options.scenarios.last?.settings.seed ?? "tiesim")
-            try await tie.start()
             try await services.start()
-            let watcher = SubscriptionWatcher(logPaths: network.logPaths, ignoring: Set(internalClients.map(\.clientId)))
+            if options.runsTie { try await tie.start() }
+            let watcher = SubscriptionWatcher(client: playerClients[0], ignoring: ["tiesim"])
             let configPath = directory + "/dxlclient.config"
             let advertise = { (config: DXLClientConfig) -> DXLClientConfig in
                 guard options.advertisedHost != nil || options.advertisedAddress != nil else { return config }
@@ -207,7 +203,6 @@ public final class SimulatedFabric: Sendable {
             let control = FabricControl(store: store, tie: tie, services: services, journal: journal, initial: options.scenarios) {
                 Self.player(clients: playerClients, network: network, store: store, watcher: watcher, journal: journal, logger: logger)
             }
-            services.addSimulatedTopics(ControlService.topics)
             let controlService = ControlService(client: serviceClient, control: control, logger: logger)
             try await controlService.start()
             var http: HTTPControlServer?
@@ -223,17 +218,16 @@ public final class SimulatedFabric: Sendable {
         }
     }
 
-    /// mosquitto ACL lines: every client may do everything, except that clients not in `setters` may not
-    /// publish to the set-reputation topics (mosquitto drops those publications).
-    static func accessControl(clients: [String], setters: [String]) -> [String] {
-        var lines = ["# Written by tiesim: topic authorisation by client certificate (common name)."]
-        for client in Set(clients).sorted() {
-            lines += ["", "user \(client)", "topic readwrite #"]
-            if !setters.contains(client) {
-                lines += ["topic deny \(TieTopic.setFileReputation)", "topic deny \(TieTopic.setCertificateReputation)"]
+    /// The brokers' topic authorisation: the options' rules, and with `authorizedSetters`, rules that
+    /// only those clients and tiesim may send set-reputation requests.
+    static func authorization(_ options: Options) -> TopicAuthorization {
+        var authorization = options.authorization
+        if let setters = options.authorizedSetters {
+            for topic in [TieTopic.setFileReputation, TieTopic.setCertificateReputation] {
+                authorization.send.append(.init(topic: topic, clients: Set(setters + ["tiesim"])))
             }
         }
-        return lines
+        return authorization
     }
 
     /// A player for this fabric (waits for subscribers through the brokers' logs).
@@ -253,6 +247,18 @@ public final class SimulatedFabric: Sendable {
     @discardableResult
     public func play(_ scenarios: [Scenario]? = nil) async throws -> [ScenarioPlayer.StepResult] {
         try await player().play(scenarios ?? options.scenarios)
+    }
+
+    /// The services registered on the fabric, as broker 1's registry lists them (tiesim's own — the fake
+    /// TIE and the control commands — only with `includingTiesim`), in registration order.
+    public func registeredServices(includingTiesim: Bool = false) async throws -> [ServiceRecord] {
+        let reply = try await serviceClient.request(.request(topic: ServiceRegistryTopic.query, payload: "{}"), timeout: .seconds(10))
+        guard reply.type == .response else { throw StartError.failed("the service registry refused a query: \(reply.errorMessage ?? "")") }
+        let services = try JSONValue.parse(reply.payload.filter { $0 != 0x0a })["services"]?.objectValue ?? [:]
+        let ownClients = Set(internalClients.map(\.clientId))
+        return services.values.compactMap { entry in
+            ServiceRecord(json: entry, clientId: entry["clientGuid"]?.stringValue ?? "", brokerGuid: entry["brokerGuid"]?.stringValue ?? "", now: 0)
+        }.filter { includingTiesim || !ownClients.contains($0.clientId) }.sorted { ($0.registrationTime, $0.serviceGuid) < ($1.registrationTime, $1.serviceGuid) }
     }
 
     /// Returns the store and registry to the state right after `start`.

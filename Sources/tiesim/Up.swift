@@ -1,5 +1,6 @@
 import ArgumentParser
 import DXL
+import DXLBroker
 import Dispatch
 import Foundation
 import TIESimulator
@@ -62,12 +63,33 @@ struct Up: AsyncParsableCommand {
     @Option(name: .long, help: "The most TIE requests per second the fake TIE serves one client; more are shed unanswered, so that a flooding client cannot slow the others (0: no limit).")
     var maxRequestRate: Double = 2_000
 
-    @Flag(name: .long, help: "Do not answer requests nobody serves with the broker's 'no service' error (saves a # subscription: more request throughput).")
-    var noUnservedErrors = false
+    @Flag(name: .long, help: "Run the broker services only, without the fake TIE (for suites that register their own TIE service).")
+    var noTie = false
+
+    @Option(name: .long, help: ArgumentHelp("Topic authorisation: only these client certificates may send on TOPIC (a trailing # covers the topics below); repeatable.", valueName: "TOPIC=CLIENT,CLIENT…"))
+    var allowSend: [String] = []
+
+    @Option(name: .long, help: ArgumentHelp("Topic authorisation: only these client certificates receive what is sent on TOPIC; repeatable.", valueName: "TOPIC=CLIENT,CLIENT…"))
+    var allowReceive: [String] = []
 
     @OptionGroup var reports: ReportOptions
 
     @OptionGroup var global: GlobalOptions
+
+    /// Rules from `TOPIC=CLIENT,CLIENT` arguments; tiesim's own clients may always send and receive.
+    static func authorization(send: [String], receive: [String]) throws -> TopicAuthorization {
+        func rules(_ arguments: [String], _ option: String) throws -> [TopicAuthorization.Rule] {
+            try arguments.map { argument in
+                let parts = argument.split(separator: "=", maxSplits: 1).map(String.init)
+                guard parts.count == 2, parts[0].hasPrefix("/") || parts[0] == "#" else {
+                    throw ValidationError("--\(option) takes TOPIC=CLIENT,CLIENT… (a topic starting with /), not '\(argument)'")
+                }
+                let clients = parts[1].split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
+                return .init(topic: parts[0], clients: Set(clients + ["tiesim"]))
+            }
+        }
+        return TopicAuthorization(send: try rules(send, "allow-send"), receive: try rules(receive, "allow-receive"))
+    }
 
     func validate() throws {
         if let brokers, !(1...16).contains(brokers) { throw ValidationError("--brokers must be from 1 to 16, not \(brokers)") }
@@ -86,7 +108,8 @@ struct Up: AsyncParsableCommand {
         options.brokers = brokers
         options.topology = topology
         options.scenarios = loaded
-        options.answerUnservedRequests = !noUnservedErrors
+        options.runsTie = !noTie
+        options.authorization = try Self.authorization(send: allowSend, receive: allowReceive)
         options.controlHTTPPort = noHttp ? nil : (httpPort ?? 0)
         options.clients = clients
         if !authorizeSet.isEmpty { options.authorizedSetters = authorizeSet }

@@ -170,6 +170,7 @@ struct PythonInteropTests {
         #expect(seen["payload_hex"] as? String == hex(Array("echo:ping".utf8)))
         #expect(seen["request_message_id"] as? String == seen["sent_message_id"] as? String)
         await service.disconnect()
+        await registry.unregistered.wait(for: 1)
         #expect(registry.unregistered.all.contains { $0.contains(info.serviceGuid) })
         await registry.client.disconnect()
     }
@@ -194,14 +195,14 @@ struct PythonInteropTests {
         try await service.waitForExit(timeout: .seconds(20))
         let unregisteredIn = try service.output.filter { $0.hasPrefix("{") }.map(PythonPeer.json).compactMap { $0["unregistered_in"] as? Double }.first
         #expect((unregisteredIn ?? 99) < 5)
+        await registry.unregistered.wait(for: 1)
         #expect(registry.registered.count >= 1 && registry.unregistered.count >= 1)
         await requester.disconnect()
         await registry.client.disconnect()
     }
 }
 
-/// The least a fabric must do for `register_service_sync`: answer the registry topics.
-/// (The simulator's fabric services replace this; it lives here so the foundation is tested alone.)
+/// What the broker's registry announces: its register and unregister events, as any client sees them.
 struct MinimalRegistry {
     let client: DXLClient
     let registered = Inbox<String>()
@@ -210,13 +211,11 @@ struct MinimalRegistry {
     static func start(_ fabric: TestBroker) async throws -> MinimalRegistry {
         let client = try await fabric.connectedClient()
         let registry = MinimalRegistry(client: client)
-        try await client.addRequestCallback(topic: ServiceRegistryTopic.register) { [registered = registry.registered] request in
-            registered.append(request.payloadString)
-            try? client.send(.response(to: request, payload: []))
+        try await client.addEventCallback(topic: ServiceRegistryTopic.registerEvent) { [registered = registry.registered] event in
+            registered.append(event.payloadString)
         }
-        try await client.addRequestCallback(topic: ServiceRegistryTopic.unregister) { [unregistered = registry.unregistered] request in
-            unregistered.append(request.payloadString)
-            try? client.send(.response(to: request, payload: []))
+        try await client.addEventCallback(topic: ServiceRegistryTopic.unregisterEvent) { [unregistered = registry.unregistered] event in
+            unregistered.append(event.payloadString)
         }
         return registry
     }

@@ -144,9 +144,9 @@ struct SwiftClientTests {
         config.protocolVersion = version
         let service = try DXLClient(config: config)
         try await service.connect()
-        try await service.addRequestCallback(topic: "/tiesim/test/echo") { request in
+        try await service.registerService(ServiceRegistrationInfo(serviceType: "/tiesim/test", requestHandlers: ["/tiesim/test/echo": { request in
             try? service.send(.response(to: request, payload: "echo:" + request.payloadString))
-        }
+        }]))
         let requester = try await fabric.connectedClient()
         let request = DXLMessage.request(topic: "/tiesim/test/echo", payload: "ping")
         let response = try await requester.request(request, timeout: .seconds(5))
@@ -157,10 +157,12 @@ struct SwiftClientTests {
         await service.disconnect()
     }
 
-    @Test("a request nobody answers times out with a typed error")
+    @Test("a request its service never answers times out with a typed error")
     func requestTimesOut() async throws {
         let fabric = try await TestBroker.start()
         defer { fabric.stop() }
+        let silent = try await fabric.connectedClient()
+        try await silent.registerService(ServiceRegistrationInfo(serviceType: "/silent", requestHandlers: ["/nobody/home": { _ in }]))
         let requester = try await fabric.connectedClient()
         let clock = ContinuousClock()
         let start = clock.now
@@ -169,6 +171,7 @@ struct SwiftClientTests {
         }
         #expect(clock.now - start < .seconds(3))
         await requester.disconnect()
+        await silent.disconnect()
     }
 
     @Test("an async request's callback gets the response exactly once")
@@ -176,11 +179,11 @@ struct SwiftClientTests {
         let fabric = try await TestBroker.start()
         defer { fabric.stop() }
         let service = try await fabric.connectedClient()
-        try await service.addRequestCallback(topic: "/svc") { request in
+        try await service.registerService(ServiceRegistrationInfo(serviceType: "/svc", requestHandlers: ["/svc": { request in
             // Two answers: the first wins, the second is dropped, as in dxlclient.
             try? service.send(.response(to: request, payload: "first"))
             try? service.send(.response(to: request, payload: "second"))
-        }
+        }]))
         let requester = try await fabric.connectedClient()
         let inbox = Inbox<String>()
         requester.asyncRequest(.request(topic: "/svc", payload: ""), timeout: .seconds(5)) { result in

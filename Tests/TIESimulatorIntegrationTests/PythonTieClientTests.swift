@@ -179,7 +179,7 @@ struct PythonTieClientTests {
             try await service.waitForLine { $0 == "READY" }
             let registeredIn = try PythonPeer.json(service.output[0])["registered_in"] as? Double
             #expect((registeredIn ?? 99) < 1)
-            #expect(fabric.services.registrations.map(\.requestChannels) == [["/acme/service/echo"]])
+            #expect(try await fabric.registeredServices().map(\.requestChannels) == [["/acme/service/echo"]])
             let results = try await pythonTieCalls(fabric, [("raw_request", ["topic": "/acme/service/echo", "payload": "hi"])], config: fabric.options.stateDirectory + "/dxlclient-client2.config")
             #expect((results[0]["result"] as? [String: Any])?["payload"] as? String == "echo:hi")
             service.closeInput()
@@ -187,7 +187,7 @@ struct PythonTieClientTests {
             let timings = try service.output.filter { $0.hasPrefix("{") }.map(PythonPeer.json)
             #expect(((timings.first { $0["unregistered_in"] != nil })?["unregistered_in"] as? Double ?? 99) < 1)
             #expect(((timings.first { $0["destroyed_in"] != nil })?["destroyed_in"] as? Double ?? 99) < 2)
-            #expect(fabric.services.registrations.isEmpty)
+            #expect(try await fabric.registeredServices().isEmpty)
         }
     }
 
@@ -218,11 +218,11 @@ struct PythonTieClientTests {
             ], config: fabric.options.stateDirectory + "/dxlclient-swift.config")
             #expect((results[0]["result"] as? [String: Any])?["payload"] as? String == "echo:1")
             #expect((results[1]["result"] as? [String: Any])?["payload"] as? String == "echo:2")
-            #expect(Set(fabric.services.registrations.flatMap(\.requestChannels)) == ["/acme/one", "/acme/two"])
+            #expect(Set(try await fabric.registeredServices().flatMap(\.requestChannels)) == ["/acme/one", "/acme/two"])
         }
     }
 
-    @Test("the registry answers query with the live registrations, and reset forgets changes")
+    @Test("the registry answers query with the live registrations; reset forgets changes, not live services")
     func queryAndReset() async throws {
         try await withFabric(paths: ["scenarios/reputation-lifecycle.yaml"]) { fabric in
             let client = try DXLClient(config: fabric.clientConfig(client: "swift"))
@@ -240,7 +240,7 @@ struct PythonTieClientTests {
             } else {
                 Issue.record("NOTEPAD2.EXE is gone after reset")
             }
-            #expect(fabric.services.registrations.isEmpty)
+            #expect(try await fabric.registeredServices().map(\.serviceGuid) == [info.serviceGuid])
             await client.disconnect()
         }
     }

@@ -1,3 +1,4 @@
+import DXLBroker
 import Foundation
 import Logging
 import Synchronization
@@ -30,6 +31,8 @@ public final class BrokerNetwork: Sendable {
     private let options: LocalBroker.Options
     private let started = Mutex<[LocalBroker]>([])
     private let logger: Logger
+    /// The brokers' GUIDs, broker 1's first (what their plugins stamp on messages).
+    public let guids: [String]
 
     /// Prepares `count` brokers with their files in `directory/broker` (one broker) or
     /// `directory/broker-K`, all with `options`; `options.port` is broker 1's port, the others pick free
@@ -43,6 +46,7 @@ public final class BrokerNetwork: Sendable {
         self.certificates = certificates
         self.options = options
         self.logger = logger
+        guids = (0..<count).map { _ in "{" + UUID().uuidString.lowercased() + "}" }
     }
 
     /// The folder of broker `index` (0-based).
@@ -71,10 +75,17 @@ public final class BrokerNetwork: Sendable {
     /// broker, so that a message published anywhere reaches everyone. Stops what it started on failure.
     public func start(timeout: Duration = .seconds(20)) async throws(BrokerError) {
         started.withLock { $0.removeAll() }
+        // Every broker's plugin knows the whole fabric: its brokers, their ports and the bridge tree.
+        let ports = (0..<count).map { index in index == 0 ? options.port : (count > 1 ? LocalBroker.freePort() : nil) }
+        let layoutBrokers = (0..<count).map { index in
+            FabricLayout.Broker(guid: guids[index], hostname: options.host, port: ports[index] ?? 0, parent: Self.parent(of: index, topology: topology))
+        }
         do {
             for index in 0..<count {
                 var brokerOptions = options
-                if index > 0 { brokerOptions.port = nil }
+                brokerOptions.port = ports[index]
+                brokerOptions.layout = FabricLayout(brokers: layoutBrokers, index: index, bridgePrefix: Self.bridgePrefix,
+                                                    authorization: options.authorization)
                 if let parent = Self.parent(of: index, topology: topology) {
                     let remote = brokers[parent]
                     let host = remote.options.host == "0.0.0.0" ? "127.0.0.1" : remote.options.host

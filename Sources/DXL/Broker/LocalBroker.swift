@@ -1,3 +1,4 @@
+import DXLBroker
 import Foundation
 import Logging
 import Synchronization
@@ -6,6 +7,8 @@ import Synchronization
 public enum BrokerError: Error, Sendable, CustomStringConvertible {
     /// The `mosquitto` binary is not installed.
     case mosquittoNotFound(searched: [String])
+    /// The DXL broker plugin (`libtiesim-broker.so`) is not where tiesim looks for it.
+    case pluginNotFound(searched: [String])
     /// mosquitto exited or did not accept connections in time; `log` is the end of its output.
     case failedToStart(reason: String, log: String)
     /// Writing the configuration failed.
@@ -15,6 +18,8 @@ public enum BrokerError: Error, Sendable, CustomStringConvertible {
         switch self {
         case .mosquittoNotFound(let searched):
             return "mosquitto not found (looked in \(searched.joined(separator: ", "))) — run scripts/setup.sh to install it"
+        case .pluginNotFound(let searched):
+            return "the DXL broker plugin libtiesim-broker.so was not found (looked in \(searched.joined(separator: ", "))) — build it with `swift build`, put it next to the tiesim binary, or set TIESIM_BROKER_PLUGIN"
         case .failedToStart(let reason, let log):
             return "mosquitto did not start: \(reason)\n--- mosquitto log ---\n\(log)"
         case .configuration(let reason):
@@ -23,9 +28,10 @@ public enum BrokerError: Error, Sendable, CustomStringConvertible {
     }
 }
 
-/// A real `mosquitto` process configured like a DXL broker's listener: mutual TLS on loopback,
-/// `require_certificate true`, `use_identity_as_username true`, and no per-client queue limit that
-/// would silently drop QoS 0 events for a slow subscriber.
+/// A real `mosquitto` process configured like a DXL broker: mutual TLS on loopback with
+/// `require_certificate true`, no per-client queue limit that would silently drop QoS 0 events for a slow
+/// subscriber, and the DXL broker plugin (`libtiesim-broker.so`: request routing, the registries, broker
+/// services, topic authorisation) loaded with this broker's place in its fabric.
 ///
 /// Threading: `start`, `stop` and the accessors may be called from any thread.
 public final class LocalBroker: Sendable {
@@ -41,9 +47,14 @@ public final class LocalBroker: Sendable {
         public var logSubscriptions: Bool = true
         /// Extra lines appended to `mosquitto.conf`.
         public var extraConfiguration: [String] = []
-        /// Topic authorisation: lines of a mosquitto ACL file (`user NAME`, `topic readwrite #`, `topic deny T`),
-        /// keyed on the client certificate's common name; nil allows every client everything.
-        public var accessControl: [String]?
+        /// Whether the DXL broker plugin is loaded (without it: plain MQTT, clients known by their
+        /// certificate's common name as MQTT user name).
+        public var dxlBroker: Bool = true
+        /// The fabric this broker belongs to, as its plugin sees it (nil: a fabric of this broker alone,
+        /// with a new GUID). Its entry for this broker is updated with the port the broker gets.
+        public var layout: FabricLayout?
+        /// Topic authorisation, enforced by the plugin (when `layout` is nil).
+        public var authorization = TopicAuthorization()
         /// The largest message the broker accepts (the DXL broker's limit is 1 MiB); larger ones
         /// disconnect their sender. 0: mosquitto's own limit.
         public var maxPacketSize: Int = 0
@@ -70,6 +81,7 @@ public final class LocalBroker: Sendable {
     private struct State {
         var process: ChildProcess?
         var port: Int
+        var layout: FabricLayout
     }
 
     /// The folder with `mosquitto.conf` and `mosquitto.log`.
@@ -87,7 +99,9 @@ public final class LocalBroker: Sendable {
         self.certificates = certificates
         self.options = options
         self.logger = logger
-        self.state = Mutex(State(process: nil, port: options.port ?? 0))
+        let layout = options.layout ?? FabricLayout(brokers: [.init(guid: "{" + UUID().uuidString.lowercased() + "}", hostname: options.host, port: options.port ?? 0)],
+                                                    authorization: options.authorization)
+        self.state = Mutex(State(process: nil, port: options.port ?? 0, layout: layout))
     }
 
     deinit {
@@ -98,8 +112,12 @@ public final class LocalBroker: Sendable {
     public var port: Int { state.withLock { $0.port } }
     /// The path of mosquitto's log.
     public var logPath: String { (directory as NSString).appendingPathComponent("mosquitto.log") }
-    /// The path of the ACL file, when topic authorisation is on.
-    public var aclPath: String { (directory as NSString).appendingPathComponent("acl") }
+    /// The path of the fabric layout the plugin reads.
+    public var layoutPath: String { (directory as NSString).appendingPathComponent("dxl-broker.json") }
+    /// This broker's GUID on the fabric.
+    public var guid: String { layout.me.guid }
+    /// The layout the plugin is given (this broker's port filled in at start).
+    public var layout: FabricLayout { state.withLock { $0.layout } }
     /// The path of the generated configuration.
     public var configPath: String { (directory as NSString).appendingPathComponent("mosquitto.conf") }
     /// Whether the mosquitto process is running.
@@ -118,8 +136,23 @@ public final class LocalBroker: Sendable {
         throw .mosquittoNotFound(searched: candidates)
     }
 
-    /// The mosquitto configuration for `port`.
-    public func configuration(port: Int) -> String {
+    /// Finds the DXL broker plugin: `$TIESIM_BROKER_PLUGIN`, then next to the running executable (where
+    /// `swift build` puts it beside `tiesim`, the test bundles and the benchmarks), then `/usr/local/lib`.
+    public static func pluginPath() throws(BrokerError) -> String {
+        var candidates: [String] = []
+        if let explicit = ProcessInfo.processInfo.environment["TIESIM_BROKER_PLUGIN"] { candidates.append(explicit) }
+        let executable = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath().deletingLastPathComponent()
+        candidates.append(executable.appendingPathComponent("libtiesim-broker.so").path)
+        if let main = Bundle.main.executableURL?.resolvingSymlinksInPath().deletingLastPathComponent() {
+            candidates.append(main.appendingPathComponent("libtiesim-broker.so").path)
+        }
+        candidates += ["/usr/local/lib/libtiesim-broker.so", "/usr/lib/tiesim/libtiesim-broker.so"]
+        if let found = candidates.first(where: { FileManager.default.isReadableFile(atPath: $0) }) { return found }
+        throw .pluginNotFound(searched: candidates)
+    }
+
+    /// The mosquitto configuration for `port`, loading the plugin at `plugin` (nil: none).
+    public func configuration(port: Int, plugin: String? = nil) -> String {
         var lines = [
             "# Written by tiesim: a DXL-like mutual-TLS listener for tests.",
             "per_listener_settings false",
@@ -147,10 +180,15 @@ public final class LocalBroker: Sendable {
             "certfile \(certificates.brokerCertificate)",
             "keyfile \(certificates.brokerKey)",
             "require_certificate true",
-            "use_identity_as_username true",
         ]
+        if let plugin {
+            // The plugin reads each client's identity from its certificate itself (mosquitto skips the
+            // plugin's connect check when it takes the identity as user name).
+            lines += ["plugin \(plugin)", "plugin_opt_fabric \(layoutPath)"]
+        } else {
+            lines.append("use_identity_as_username true")
+        }
         if options.maxPacketSize > 0 { lines.append("max_packet_size \(options.maxPacketSize)") }
-        if options.accessControl != nil { lines.append("acl_file \(aclPath)") }
         lines += options.extraConfiguration
         // Bridge sections last: every line after `connection` belongs to that bridge.
         for bridge in options.bridges {
@@ -159,6 +197,7 @@ public final class LocalBroker: Sendable {
                 "connection \(bridge.name)",
                 "address \(bridge.host):\(bridge.port)",
                 "remote_clientid \(bridge.name)",
+                "local_clientid \(bridge.name).local",
                 "cleansession true",
                 "try_private true",
                 "bridge_protocol_version mqttv311",
@@ -182,6 +221,7 @@ public final class LocalBroker: Sendable {
     /// (at most `timeout`). A taken port is retried with another free port when none was asked for.
     public func start(timeout: Duration = .seconds(10)) async throws(BrokerError) {
         let binary = try Self.mosquittoPath()
+        if options.dxlBroker { _ = try Self.pluginPath() }
         do {
             try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         } catch {
@@ -202,9 +242,14 @@ public final class LocalBroker: Sendable {
     }
 
     private func launch(binary: String, port: Int, timeout: Duration) async throws(BrokerError) {
+        let plugin = options.dxlBroker ? try Self.pluginPath() : nil
         do {
-            try configuration(port: port).write(toFile: configPath, atomically: true, encoding: .utf8)
-            if let acl = options.accessControl { try (acl.joined(separator: "\n") + "\n").write(toFile: aclPath, atomically: true, encoding: .utf8) }
+            let layout = state.withLock { state in
+                state.layout.brokers[state.layout.index].port = port
+                return state.layout
+            }
+            try configuration(port: port, plugin: plugin).write(toFile: configPath, atomically: true, encoding: .utf8)
+            try (layout.json.serialized(style: .indented(2)) + "\n").write(toFile: layoutPath, atomically: true, encoding: .utf8)
         } catch {
             throw .configuration(String(describing: error))
         }

@@ -1,3 +1,4 @@
+import DXLWire
 import Foundation
 
 /// Why a hash could not be read.

@@ -1,3 +1,4 @@
+import DXLWire
 /// The transforms `dxltieclient`'s callbacks apply before handing an event to the user, so that Swift
 /// users get the same dictionary a Python user gets (`callbacks.py`).
 ///

@@ -21,13 +21,19 @@ public final class ControlService: Sendable {
         self.logger = logger
     }
 
+    /// The service type the control commands register as.
+    public static let serviceType = "/tiesim/control"
+
+    /// Registers the control commands as a DXL service, so requests reach them through the broker's routing.
     public func start() async throws {
+        var handlers: [String: @Sendable (DXLMessage) -> Void] = [:]
         for topic in Self.topics {
-            try await client.addRequestCallback(topic: topic) { [weak self] request in
+            handlers[topic] = { [weak self] request in
                 guard let self else { return }
                 Task { await self.handle(request) }
             }
         }
+        try await client.registerService(ServiceRegistrationInfo(serviceType: Self.serviceType, requestHandlers: handlers))
     }
 
     func handle(_ request: DXLMessage) async {

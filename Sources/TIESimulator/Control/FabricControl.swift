@@ -57,7 +57,6 @@ public final class FabricControl: Sendable {
     /// Forgets every change: knowledge, registry and journal return to the state at start.
     public func reset() -> JSONValue {
         store.reset()
-        services.reset()
         journalStore.clear()
         tie.unknownHashBehaviour = initial.last?.settings.unknownHashes ?? .realServer
         tie.setFaults(initial.flatMap(\.faults), seed: initial.last?.settings.seed ?? "tiesim")

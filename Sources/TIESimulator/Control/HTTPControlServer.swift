@@ -1,3 +1,4 @@
+import DXLWire
 import DXL
 import FlyingFox
 import Foundation
@@ -25,13 +26,13 @@ public final class HTTPControlServer: Sendable {
     public static func start(control: FabricControl, host: String = "127.0.0.1", port: Int? = nil) async throws -> HTTPControlServer {
         let chosen = port ?? LocalBroker.freePort()
         let server = HTTPServer(address: try .inet(ip4: host, port: UInt16(chosen)), logger: .disabled)
-        @Sendable func reply(_ body: () async throws(ControlError) -> TIE.JSONValue) async -> HTTPResponse {
+        @Sendable func reply(_ body: () async throws(ControlError) -> DXLWire.JSONValue) async -> HTTPResponse {
             do {
                 let value = try await body()
                 return HTTPResponse(statusCode: .ok, headers: [.contentType: "application/json"], body: Data(value.serializedBytes(style: .python)))
             } catch {
                 return HTTPResponse(statusCode: HTTPStatusCode(error.status, phrase: "Error"), headers: [.contentType: "application/json"],
-                                    body: Data(TIE.JSONValue.object(["error": .string(error.message)]).serializedBytes(style: .python)))
+                                    body: Data(DXLWire.JSONValue.object(["error": .string(error.message)]).serializedBytes(style: .python)))
             }
         }
         @Sendable func text(_ request: HTTPRequest) async -> String {

@@ -1,3 +1,4 @@
+import DXLWire
 import TIE
 
 /// The JSON bodies of the events and replies the real TIE server sends, built from the store's records.

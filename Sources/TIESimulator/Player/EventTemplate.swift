@@ -1,3 +1,4 @@
+import DXLWire
 import TIE
 
 /// A step's event body serialized once, with holes for the parts that change from event to event

@@ -1,3 +1,4 @@
+import DXLWire
 import Foundation
 import TIE
 

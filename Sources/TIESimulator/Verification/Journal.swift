@@ -8,7 +8,7 @@ import TIE
 public struct JournalEntry: Sendable, Equatable {
     /// What kind of entry it is.
     public enum Kind: String, Sendable {
-        case request, event, step, errorReply = "error-reply", fault
+        case request, event, step, errorReply = "error-reply", fault, denied
     }
 
     public var kind: Kind

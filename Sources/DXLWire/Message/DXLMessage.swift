@@ -1,4 +1,4 @@
-import Foundation
+
 
 /// The four DXL message types, by their wire code.
 public enum DXLMessageType: UInt8, Sendable, CaseIterable, CustomStringConvertible {

@@ -89,6 +89,11 @@ public struct MessagePackWriter: Sendable {
         bytes.append(contentsOf: encoded)
     }
 
+    /// Appends bytes that are already MessagePack values, from memory valid during the call.
+    public mutating func writeEncoded(_ encoded: UnsafeRawBufferPointer) {
+        bytes.append(contentsOf: encoded)
+    }
+
     /// Writes an old-style raw string of `count` bytes that `fill` writes in place.
     mutating func writeRaw(count: Int, fill: (UnsafeMutableBufferPointer<UInt8>) -> Void) {
         precondition(count >= 32 && count <= Int(UInt16.max))

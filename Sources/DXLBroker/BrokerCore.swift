@@ -1,0 +1,684 @@
+import DXLWire
+
+/// Something the broker must do besides passing messages on: publish a message of its own (a reply, an
+/// event, a note to the other brokers or to tiesim), or log a line.
+public enum BrokerAction: Sendable, Equatable {
+    /// Publish `payload` on `topic`: to the one client `client`, or (nil) to every subscriber and bridge.
+    case publish(topic: String, payload: [UInt8], client: String?)
+    case log(String)
+}
+
+/// What happens to a message a client published.
+public enum MessageVerdict: Sendable, Equatable {
+    /// Delivered as it came.
+    case pass
+    /// Delivered with these bytes instead (the broker's stamps).
+    case replace([UInt8])
+    /// Not delivered to anyone (answered by the broker, or refused). mosquitto 2.0.11 disconnects a
+    /// client whose publish a plugin denies, where the DXL broker drops it silently; so the message is
+    /// kept, its payload replaced by `BrokerCore.droppedMarker`, which no broker of the fabric delivers.
+    case drop
+}
+
+/// The DXL broker's behaviour, without mosquitto: what a DXL broker does with each message, subscription,
+/// connection and tick. `DXLBrokerPlugin` feeds it mosquitto's events and carries out its answers; tests
+/// feed it directly.
+///
+/// - Requests go to exactly one service: the one they name, or the next of their topic's services
+///   round-robin, stamped with its id, broker and client. Only that client (or the bridge towards its
+///   broker) receives them. No service, or a service whose client did not receive it: the requester gets
+///   ErrorResponse 0x80000001 at once and the service is unregistered.
+/// - The broker services (`/mcafee/service/dxl/…`) are answered here.
+/// - Every message a client publishes carries this broker's GUID and the client's id as its source.
+/// - The registry is fabric-wide: each broker announces its services, clients and subscriptions to the
+///   others over the bridges (`/tiesim/broker/notes/announce`), on every change and once a second.
+/// - Topic authorisation drops unauthorised sends and skips unauthorised recipients.
+///
+/// Threading: not thread-safe — mosquitto calls its plugins from its one thread.
+public final class BrokerCore {
+    public let layout: FabricLayout
+    /// Wall-clock milliseconds since 1970.
+    private let clock: () -> Int64
+    public private(set) var registry = ServiceRegistry()
+    public private(set) var clients = ClientTable()
+    /// What the other brokers announced, by broker index.
+    private var remote: [Int: RemoteBroker] = [:]
+    /// The request being delivered now, and to whom.
+    private var route: Route?
+    private var held: [HeldQuery] = []
+    private var actions: [BrokerAction] = []
+    private var announceDue = true
+    private var lastAnnounce: Int64 = 0
+    private var lastSecond: Int64 = 0
+    private let startTime: Int64
+    /// Messages in and out since the last second boundary, and the last second's rates.
+    private var counted = (incoming: 0, outgoing: 0)
+    private var rates = (incoming: 0.0, outgoing: 0.0)
+    /// Journal notes sent this second, per kind, and those left out past the limit.
+    private var notesThisSecond: [String: Int] = [:]
+    private var notesLeftOut = 0
+
+    /// Topics of the broker services.
+    public enum Topic {
+        public static let register = "/mcafee/service/dxl/svcregistry/register"
+        public static let unregister = "/mcafee/service/dxl/svcregistry/unregister"
+        public static let query = "/mcafee/service/dxl/svcregistry/query"
+        public static let brokerQuery = "/mcafee/service/dxl/brokerregistry/query"
+        public static let topicQuery = "/mcafee/service/dxl/brokerregistry/topicquery"
+        public static let subs = "/mcafee/service/dxl/broker/subs"
+        public static let health = "/mcafee/service/dxl/broker/health"
+        public static let clientQuery = "/mcafee/service/dxl/clientregistry/query"
+        public static let registerEvent = "/mcafee/event/dxl/svcregistry/register"
+        public static let unregisterEvent = "/mcafee/event/dxl/svcregistry/unregister"
+        public static let connectEvent = "/mcafee/event/dxl/clientregistry/connect"
+        public static let disconnectEvent = "/mcafee/event/dxl/clientregistry/disconnect"
+        /// tiesim's question: who (other than the identities it names) receives a topic, fabric-wide.
+        /// `{"topic": T, "ignoreIdentities": [...], "waitMs": N}` → `{"subscribers": [{"clientId", "identity", "broker"}]}`;
+        /// with `waitMs`, the answer waits until there is one or the time is up.
+        public static let subscribers = "/tiesim/broker/subscribers"
+        /// Notes between brokers and to tiesim: only bridges may send here, only bridges and tiesim receive.
+        public static let notesPrefix = "/tiesim/broker/notes/"
+        public static let announce = "/tiesim/broker/notes/announce"
+        public static let journal = "/tiesim/broker/notes/journal"
+        static let brokerServicePrefix = "/mcafee/service/dxl/"
+        static let replyPrefix = "/mcafee/client/"
+    }
+
+    /// How long a broker that stopped announcing keeps its services in the others' registries.
+    public static let silenceLimitMs: Int64 = 5_000
+    /// Journal notes of one kind per second (the rest are counted, and the count is sent with the next).
+    public static let notesPerSecond = 200
+
+    public init(layout: FabricLayout, clock: @escaping () -> Int64) {
+        self.layout = layout
+        self.clock = clock
+        startTime = clock() / 1000
+    }
+
+    /// The actions the last calls asked for, in order; the caller carries them out.
+    public func takeActions() -> [BrokerAction] {
+        defer { actions.removeAll(keepingCapacity: true) }
+        return actions
+    }
+
+    private var me: String { layout.me.guid }
+
+    // MARK: Connections and subscriptions
+
+    /// A client connected with certificate identity `identity` over connection `connection`.
+    public func connected(_ clientId: String, identity: String, connection: UInt) {
+        finalizeRoute()
+        guard !layout.isBridge(clientId) else { return }
+        let now = clock()
+        if let previous = clients.connect(id: clientId, identity: identity, connection: connection, at: now / 1000) {
+            dropServices(of: previous.id, reason: "taken over by a new connection")
+        }
+        publishEvent(Topic.connectEvent, .object(["clientGuid": .string(clientId)]))
+        actions.append(.log("tiesim-broker: \(clientId) connected as '\(identity)'"))
+        announceDue = true
+    }
+
+    /// Connection `connection` of `clientId` closed.
+    public func disconnected(_ clientId: String, connection: UInt) {
+        finalizeRoute()
+        guard !layout.isBridge(clientId), clients.disconnect(id: clientId, connection: connection) != nil else { return }
+        dropServices(of: clientId, reason: "its client disconnected")
+        publishEvent(Topic.disconnectEvent, .object(["clientGuid": .string(clientId)]))
+        announceDue = true
+    }
+
+    /// `clientId` subscribes to `filter` (always allowed: DXL authorises receiving per message).
+    public func subscribed(_ clientId: String, to filter: String) {
+        guard !layout.isBridge(clientId) else { return }
+        clients.subscribe(clientId, filter)
+        announceDue = true
+        answerHeldQueries()
+    }
+
+    public func unsubscribed(_ clientId: String, from filter: String) {
+        guard !layout.isBridge(clientId) else { return }
+        clients.unsubscribe(clientId, filter)
+        announceDue = true
+    }
+
+    // MARK: Authorisation
+
+    /// What replaces the payload of a message that is not delivered: 0xc1 is never used in msgpack, so
+    /// no DXL message starts with it.
+    public static let droppedMarker: [UInt8] = [0xc1] + Array("tiesim: not delivered".utf8)
+
+    /// Whether `buffer` is a dropped message.
+    @inline(__always)
+    static func isDropped(_ buffer: UnsafeRawBufferPointer) -> Bool {
+        buffer.count == droppedMarker.count && buffer.first == 0xc1 && buffer.elementsEqual(droppedMarker)
+    }
+
+    /// Whether `clientId` may publish on `topic` (checked as its message arrives: a message it may not
+    /// send is dropped).
+    public func mayWrite(_ clientId: String, topic: String) -> Bool {
+        if layout.isBridge(clientId) { return true }
+        if topic.hasPrefix(Topic.notesPrefix) { return false }
+        let identity = clients.identity(of: clientId) ?? ""
+        guard layout.authorization.maySend(identity, on: topic) else {
+            note("denied-send", topic: topic, fields: ["client": clientId, "identity": identity])
+            actions.append(.log("tiesim-broker: \(clientId) (\(identity)) may not send on \(topic): dropped"))
+            return false
+        }
+        return true
+    }
+
+    /// Whether `clientId` receives the message `buffer` published on `topic`.
+    public func mayRead(_ clientId: String, topic: String, payload buffer: UnsafeRawBufferPointer) -> Bool {
+        if Self.isDropped(buffer) { return false }
+        if let bridged = layout.bridgedBroker(clientId) {
+            guard DXLHeader.quickType(buffer) == .request else { return true }
+            return routeAllowsBridge(to: bridged, buffer)
+        }
+        if layout.isBridge(clientId) { return true }
+        let identity = clients.identity(of: clientId) ?? ""
+        if topic.hasPrefix(Topic.notesPrefix) { return identity == layout.internalIdentity }
+        if !layout.authorization.mayReceive(identity, on: topic) {
+            note("denied-receive", topic: topic, fields: ["client": clientId, "identity": identity])
+            actions.append(.log("tiesim-broker: \(clientId) (\(identity)) may not receive on \(topic): skipped"))
+            return false
+        }
+        guard DXLHeader.quickType(buffer) == .request else {
+            counted.outgoing += 1
+            return true
+        }
+        let allowed = routeAllowsClient(clientId, buffer)
+        if allowed { counted.outgoing += 1 }
+        return allowed
+    }
+
+    // MARK: Messages
+
+    /// A message `clientId` published on `topic` (after `mayWrite` allowed it).
+    public func message(from clientId: String, topic: String, payload buffer: UnsafeRawBufferPointer) -> MessageVerdict {
+        finalizeRoute()
+        counted.incoming += 1
+        if layout.isBridge(clientId) { return bridgedMessage(topic: topic, buffer) }
+        guard mayWrite(clientId, topic: topic) else { return .drop }
+        guard let header = DXLHeader.read(buffer) else { return .pass }  // not DXL: passed on untouched
+        switch header.type {
+        case .request:
+            return request(from: clientId, topic: topic, buffer)
+        case .errorResponse:
+            if let message = try? DXLMessageCodec.decode(buffer, topic: topic),
+               message.normalizedErrorCode == DXLErrorCode.serviceUnavailable, !message.serviceId.isEmpty,
+               let service = registry.services[message.serviceId], service.brokerGuid == me {
+                // A client saying it has no such service: the service is gone, as the DXL broker concludes.
+                unregister(service.serviceGuid, reason: "a client answered that it does not serve it")
+            }
+            return .replace(header.restamped(buffer, sourceClientId: clientId, sourceBrokerId: me))
+        case .event, .response:
+            return .replace(header.restamped(buffer, sourceClientId: clientId, sourceBrokerId: me))
+        }
+    }
+
+    private func request(from clientId: String, topic: String, _ buffer: UnsafeRawBufferPointer) -> MessageVerdict {
+        guard var request = try? DXLMessageCodec.decode(buffer, topic: topic) else { return .pass }
+        request.sourceClientId = clientId
+        request.sourceBrokerId = me
+        if request.version > 2 { request.sourceClientInstanceId = clientId }
+        if topic.hasPrefix(Topic.replyPrefix) {
+            // A request to a client's own reply topic: delivered like an event, never answered here.
+            route = Route(messageId: request.messageId, target: .everyone, request: request)
+            return .replace(DXLMessageCodec.encode(request, version: request.version))
+        }
+        if topic.hasPrefix(Topic.brokerServicePrefix) || topic == Topic.subscribers {
+            if request.brokerIds.isEmpty || request.brokerIds.contains(me) {
+                answerBrokerService(request, requesterIsLocal: true)
+                return .drop
+            }
+            guard let target = request.brokerIds.lazy.compactMap({ self.layout.index(of: $0) }).first else {
+                noDestination(request, serviceId: "", requesterIsLocal: true)
+                return .drop
+            }
+            route = Route(messageId: request.messageId, target: .broker(target), request: request)
+            return .replace(DXLMessageCodec.encode(request, version: request.version))
+        }
+        let service: ServiceRecord?
+        if request.serviceId.isEmpty {
+            service = registry.next(for: topic) { self.isReachable($0) }
+        } else {
+            service = registry.services[request.serviceId]
+        }
+        guard let service else {
+            noDestination(request, serviceId: request.serviceId, requesterIsLocal: true)
+            return .drop
+        }
+        request.serviceId = service.serviceGuid
+        request.brokerIds = [service.brokerGuid]
+        request.clientIds = [service.clientId]
+        let target: Route.Target = service.brokerGuid == me ? .client(service.clientId) : layout.index(of: service.brokerGuid).map { .broker($0) } ?? .nobody
+        route = Route(messageId: request.messageId, target: target, request: request, service: service.serviceGuid, requesterIsLocal: true)
+        if ownerIdentity(of: service) != layout.internalIdentity {
+            note("request", topic: topic, fields: ["messageId": request.messageId, "source": clientId, "service": service.serviceGuid], payload: request.payload)
+        }
+        return .replace(DXLMessageCodec.encode(request, version: request.version))
+    }
+
+    /// A message that came over a bridge: stamped already by the broker it entered at.
+    private func bridgedMessage(topic: String, _ buffer: UnsafeRawBufferPointer) -> MessageVerdict {
+        if topic == Topic.announce {
+            receiveAnnouncement(buffer)
+            return .pass
+        }
+        guard DXLHeader.quickType(buffer) == .request || (DXLHeader.read(buffer)?.type == .request) else { return .pass }
+        guard let request = try? DXLMessageCodec.decode(buffer, topic: topic) else {
+            route = nil
+            return .pass
+        }
+        var target: Route.Target = .nobody
+        var serviceGuid: String?
+        if topic.hasPrefix(Topic.replyPrefix) {
+            target = .everyone
+        } else if topic.hasPrefix(Topic.brokerServicePrefix) || topic == Topic.subscribers {
+            if request.brokerIds.contains(me) {
+                answerBrokerService(request, requesterIsLocal: false)
+            } else if let other = request.brokerIds.lazy.compactMap({ self.layout.index(of: $0) }).first {
+                target = .broker(other)
+            }
+        } else if !request.serviceId.isEmpty, let service = registry.services[request.serviceId] {
+            serviceGuid = service.serviceGuid
+            if service.brokerGuid == me {
+                target = .client(service.clientId)
+            } else if let other = layout.index(of: service.brokerGuid) {
+                target = .broker(other)
+            }
+        }
+        route = Route(messageId: request.messageId, target: target, request: request, service: serviceGuid, requesterIsLocal: false)
+        return .pass
+    }
+
+    private func routeAllowsClient(_ clientId: String, _ buffer: UnsafeRawBufferPointer) -> Bool {
+        if clientId.hasPrefix(layout.observerPrefix) { return true }
+        guard let header = DXLHeader.read(buffer) else { return true }
+        guard let current = route, current.messageId == header.messageId else {
+            // A request not routed just now (a retained one): only the client it names, if any.
+            guard let request = try? DXLMessageCodec.decode(buffer) else { return false }
+            return request.clientIds.isEmpty ? request.serviceId.isEmpty : request.clientIds.contains(clientId)
+        }
+        switch current.target {
+        case .everyone: return true
+        case .client(let id) where id == clientId:
+            route?.delivered = true
+            return true
+        default: return false
+        }
+    }
+
+    private func routeAllowsBridge(to bridged: Int, _ buffer: UnsafeRawBufferPointer) -> Bool {
+        guard let header = DXLHeader.read(buffer), let current = route, current.messageId == header.messageId else { return false }
+        switch current.target {
+        case .everyone: return true
+        case .broker(let target) where layout.isInSubtree(target, of: bridged):
+            route?.delivered = true
+            return true
+        default: return false
+        }
+    }
+
+    /// After a request has been handed to its recipients: if it was meant for a client of this broker
+    /// that did not receive it (gone, or no longer subscribed), the requester hears so and the service goes.
+    private func finalizeRoute() {
+        guard let current = route else { return }
+        route = nil
+        guard case .client = current.target, !current.delivered, let guid = current.service else { return }
+        noDestination(current.request, serviceId: guid, requesterIsLocal: current.requesterIsLocal)
+        unregister(guid, reason: "its client did not receive a request for it")
+    }
+
+    // MARK: Time
+
+    /// mosquitto's loop turned (at least ten times a second).
+    public func tick() {
+        finalizeRoute()
+        let now = clock()
+        if now - lastSecond >= 1_000 {
+            let elapsed = Double(max(now - lastSecond, 1)) / 1000
+            rates = (Double(counted.incoming) / elapsed, Double(counted.outgoing) / elapsed)
+            counted = (0, 0)
+            lastSecond = now
+            notesThisSecond.removeAll(keepingCapacity: true)
+            expireServices(now: now / 1000)
+            expireRemoteBrokers(now: now)
+            expireHeldQueries(now: now)
+        }
+        if announceDue || now - lastAnnounce >= 1_000 {
+            announce(now: now)
+        }
+    }
+
+    private func expireServices(now: Int64) {
+        for record in registry.all where record.brokerGuid == me && record.expires <= now {
+            unregister(record.serviceGuid, reason: "its TTL of \(record.ttlMinutes) min ran out")
+        }
+    }
+
+    private func expireRemoteBrokers(now: Int64) {
+        for (index, state) in remote where now - state.heardAt > Self.silenceLimitMs {
+            remote[index] = nil
+            let guid = layout.brokers[index].guid
+            _ = registry.removeAll { $0.brokerGuid == guid }
+            actions.append(.log("tiesim-broker: broker \(guid) silent for \(Self.silenceLimitMs) ms: its services are forgotten"))
+        }
+    }
+
+    // MARK: Registry
+
+    private func register(_ request: DXLMessage, requesterIsLocal: Bool) {
+        let now = clock() / 1000
+        guard let body = Self.json(request.payload),
+              let record = ServiceRecord(json: body, clientId: request.sourceClientId, brokerGuid: request.sourceBrokerId.isEmpty ? me : request.sourceBrokerId, now: now) else {
+            reply(to: request, error: 0, "a registration needs a JSON body with serviceGuid", requesterIsLocal: requesterIsLocal)
+            return
+        }
+        var fresh = record
+        fresh.registrationTime = now
+        guard registry.add(fresh) else {
+            reply(to: request, error: Int64(DXLErrorCode.brokerWireForm(DXLErrorCode.serviceLimitExceeded)),
+                  "service limit exceeded (\(registry.limit) services)", requesterIsLocal: requesterIsLocal)
+            return
+        }
+        actions.append(.log("tiesim-broker: registered service \(fresh.serviceType) \(fresh.serviceGuid) of \(fresh.clientId) on \(fresh.requestChannels)"))
+        reply(to: request, json: nil, requesterIsLocal: requesterIsLocal)
+        publishEvent(Topic.registerEvent, fresh.json(local: nil))
+        announceDue = true
+    }
+
+    private func unregisterRequest(_ request: DXLMessage, requesterIsLocal: Bool) {
+        if let guid = Self.json(request.payload)?["serviceGuid"]?.stringValue, let service = registry.services[guid],
+           service.clientId == request.sourceClientId || clients.identity(of: service.clientId) == clients.identity(of: request.sourceClientId) {
+            unregister(guid, reason: "its client unregistered it")
+        }
+        reply(to: request, json: nil, requesterIsLocal: requesterIsLocal)
+    }
+
+    private func unregister(_ guid: String, reason: String) {
+        guard let removed = registry.remove(guid) else { return }
+        actions.append(.log("tiesim-broker: unregistered service \(removed.serviceType) \(guid): \(reason)"))
+        if removed.brokerGuid == me {
+            publishEvent(Topic.unregisterEvent, .object(["serviceGuid": .string(guid)]))
+            announceDue = true
+        }
+    }
+
+    private func dropServices(of clientId: String, reason: String) {
+        for record in registry.all where record.clientId == clientId && record.brokerGuid == me {
+            unregister(record.serviceGuid, reason: reason)
+        }
+    }
+
+    private func isReachable(_ service: ServiceRecord) -> Bool {
+        if service.brokerGuid == me { return clients.isConnected(service.clientId) }
+        return layout.index(of: service.brokerGuid) != nil
+    }
+
+    private func ownerIdentity(of service: ServiceRecord) -> String? {
+        if service.brokerGuid == me { return clients.identity(of: service.clientId) }
+        guard let index = layout.index(of: service.brokerGuid) else { return nil }
+        return remote[index]?.clients.first { $0.id == service.clientId }?.identity
+    }
+
+    // MARK: Fabric-wide state
+
+    /// Sends this broker's services, clients and subscriptions to the other brokers.
+    private func announce(now: Int64) {
+        announceDue = false
+        lastAnnounce = now
+        guard layout.brokers.count > 1 else { return }
+        let services = registry.all.filter { $0.brokerGuid == me }.prefix(Self.announcedLimit).map { $0.json(local: nil) }
+        let listed = clients.clients.values.sorted { $0.id < $1.id }.prefix(Self.announcedLimit).map { client -> JSONValue in
+            .object(["id": .string(client.id), "identity": .string(client.identity),
+                     "filters": .array(client.filters.sorted().prefix(Self.announcedLimit).map { .string($0) })])
+        }
+        let body = JSONValue.object(["broker": .string(me), "startTime": .int(startTime), "services": .array(Array(services)), "clients": .array(Array(listed))])
+        var event = DXLMessage.event(topic: Topic.announce, payload: body.serializedBytes())
+        event.sourceBrokerId = me
+        event.sourceClientId = me
+        actions.append(.publish(topic: Topic.announce, payload: DXLMessageCodec.encode(event), client: nil))
+    }
+
+    /// The most services, clients and filters per client one announcement lists (keeps it well under the
+    /// 1 MiB message limit).
+    public static let announcedLimit = 1_000
+
+    private func receiveAnnouncement(_ buffer: UnsafeRawBufferPointer) {
+        guard let event = try? DXLMessageCodec.decode(buffer), let body = Self.json(event.payload),
+              let guid = body["broker"]?.stringValue, guid != me, let index = layout.index(of: guid) else { return }
+        let now = clock()
+        var listed: [RemoteBroker.Client] = []
+        for entry in body["clients"]?.arrayValue ?? [] {
+            guard let id = entry["id"]?.stringValue else { continue }
+            listed.append(RemoteBroker.Client(id: id, identity: entry["identity"]?.stringValue ?? "",
+                                              filters: entry["filters"]?.arrayValue?.compactMap(\.stringValue) ?? []))
+        }
+        remote[index] = RemoteBroker(heardAt: now, clients: listed)
+        var announced = Set<String>()
+        for entry in body["services"]?.arrayValue ?? [] {
+            guard let record = ServiceRecord(json: entry, clientId: entry["clientGuid"]?.stringValue ?? "", brokerGuid: guid, now: now / 1000) else { continue }
+            announced.insert(record.serviceGuid)
+            registry.add(record)
+        }
+        _ = registry.removeAll { $0.brokerGuid == guid && !announced.contains($0.serviceGuid) }
+        answerHeldQueries()
+    }
+
+    /// The clients other than bridges, here and on the other brokers.
+    private func fabricClients() -> [(id: String, identity: String, filters: [String], broker: String)] {
+        var result = clients.clients.values.map { ($0.id, $0.identity, Array($0.filters), me) }
+        for (index, state) in remote {
+            result += state.clients.map { ($0.id, $0.identity, $0.filters, layout.brokers[index].guid) }
+        }
+        return result
+    }
+
+    // MARK: Broker services
+
+    private func answerBrokerService(_ request: DXLMessage, requesterIsLocal: Bool) {
+        let body = Self.json(request.payload)
+        switch request.destinationTopic {
+        case Topic.register:
+            register(request, requesterIsLocal: requesterIsLocal)
+        case Topic.unregister:
+            unregisterRequest(request, requesterIsLocal: requesterIsLocal)
+        case Topic.query:
+            let guid = body?["serviceGuid"]?.stringValue ?? ""
+            let type = body?["serviceType"]?.stringValue ?? ""
+            var services: [String: JSONValue] = [:]
+            for record in registry.all where guid.isEmpty ? (type.isEmpty || record.serviceType == type) : record.serviceGuid == guid {
+                services[record.serviceGuid] = record.json(local: record.brokerGuid == me)
+            }
+            reply(to: request, json: .object(["services": .object(services)]), requesterIsLocal: requesterIsLocal)
+        case Topic.brokerQuery:
+            let guid = body?["brokerGuid"]?.stringValue ?? ""
+            var brokers: [String: JSONValue] = [:]
+            for (index, broker) in layout.brokers.enumerated() where guid.isEmpty || broker.guid == guid {
+                brokers[broker.guid] = brokerState(index)
+            }
+            reply(to: request, json: .object(["brokers": .object(brokers)]), requesterIsLocal: requesterIsLocal)
+        case Topic.topicQuery:
+            let guid = body?["brokerGuid"]?.stringValue ?? me
+            let asked = body?["topics"]?.arrayValue?.compactMap(\.stringValue) ?? []
+            let known = Set(fabricClients().filter { $0.broker == guid }.flatMap(\.filters).filter { !$0.hasPrefix(Topic.replyPrefix) })
+            reply(to: request, json: .object(["count": .int(Int64(known.count)), "exists": .bool(asked.allSatisfy(known.contains))]),
+                  requesterIsLocal: requesterIsLocal)
+        case Topic.subs:
+            guard let topic = body?["topic"]?.stringValue, !topic.isEmpty else {
+                reply(to: request, error: 0, "broker/subs needs a JSON body with a topic", requesterIsLocal: requesterIsLocal)
+                return
+            }
+            let count = clients.subscribers(of: topic) { _ in false }.count
+            reply(to: request, json: .object(["count": .int(Int64(count))]), requesterIsLocal: requesterIsLocal)
+        case Topic.health:
+            reply(to: request, json: .object([
+                "connectedClients": .int(Int64(clients.clients.count)), "incomingMessages": .double(rates.incoming),
+                "outgoingMessages": .double(rates.outgoing), "localServiceCounter": .int(Int64(registry.all.filter { $0.brokerGuid == me }.count)),
+                "startTime": .int(startTime),
+            ]), requesterIsLocal: requesterIsLocal)
+        case Topic.clientQuery:
+            let guid = body?["clientGuid"]?.stringValue ?? ""
+            if !guid.isEmpty, fabricClients().contains(where: { $0.id == guid }) {
+                reply(to: request, json: .object([:]), requesterIsLocal: requesterIsLocal)
+            } else {
+                noDestination(request, serviceId: "", requesterIsLocal: requesterIsLocal)
+            }
+        case Topic.subscribers:
+            guard let topic = body?["topic"]?.stringValue, !topic.isEmpty else {
+                reply(to: request, error: 0, "a subscribers query needs a JSON body with a topic", requesterIsLocal: requesterIsLocal)
+                return
+            }
+            let query = HeldQuery(request: request, topic: topic, ignored: Set(body?["ignoreIdentities"]?.arrayValue?.compactMap(\.stringValue) ?? []),
+                                  deadline: clock() + min(max(body?["waitMs"]?.intValue ?? 0, 0), 600_000), requesterIsLocal: requesterIsLocal)
+            if !answer(query, evenIfEmpty: query.deadline <= clock()) {
+                if held.count >= Self.heldLimit { _ = answer(held.removeFirst(), evenIfEmpty: true) }
+                held.append(query)
+            }
+        default:
+            noDestination(request, serviceId: "", requesterIsLocal: requesterIsLocal)
+        }
+    }
+
+    /// The most subscriber queries waiting at once (the oldest is answered when more come).
+    public static let heldLimit = 256
+
+    private func brokerState(_ index: Int) -> JSONValue {
+        let broker = layout.brokers[index]
+        let children = layout.brokers.indices.filter { layout.brokers[$0].parent == index }.map { JSONValue.string(layout.brokers[$0].guid) }
+        let parent = broker.parent.map { [JSONValue.string(layout.brokers[$0].guid)] } ?? []
+        return .object([
+            "guid": .string(broker.guid), "hostname": .string(broker.hostname), "port": .int(Int64(broker.port)), "webSocketPort": .int(0),
+            "ttlMins": .int(60), "version": .string("tiesim"), "startTime": .int(index == layout.index ? startTime : 0),
+            "policyHostname": .string(""), "policyIpAddress": .string(""), "policyHub": .string(""), "policyPort": .int(0),
+            "connectionLimit": .int(0), "topicRouting": false, "bridges": .array(parent + children), "bridgeChildren": .array(children),
+        ])
+    }
+
+    private func answerHeldQueries() {
+        guard !held.isEmpty else { return }
+        held.removeAll { answer($0, evenIfEmpty: false) }
+    }
+
+    private func expireHeldQueries(now: Int64) {
+        held.removeAll { $0.deadline <= now && answer($0, evenIfEmpty: true) }
+    }
+
+    /// Answers a subscribers query if someone subscribes (or `evenIfEmpty`); whether it answered.
+    private func answer(_ query: HeldQuery, evenIfEmpty: Bool) -> Bool {
+        let found = fabricClients().filter { client in
+            !query.ignored.contains(client.identity) && client.filters.contains { MQTTTopic.matches(filter: $0, topic: query.topic) }
+        }
+        guard !found.isEmpty || evenIfEmpty else { return false }
+        let list = found.sorted { $0.id < $1.id }.map { JSONValue.object(["clientId": .string($0.id), "identity": .string($0.identity), "broker": .string($0.broker)]) }
+        reply(to: query.request, json: .object(["subscribers": .array(list)]), requesterIsLocal: query.requesterIsLocal)
+        return true
+    }
+
+    // MARK: Replies, events, notes
+
+    private func reply(to request: DXLMessage, json: JSONValue?, requesterIsLocal: Bool) {
+        var response = DXLMessage.response(to: request, payload: json.map { $0.serializedBytes() + [0x0a] } ?? [])
+        send(&response, to: request, requesterIsLocal: requesterIsLocal)
+    }
+
+    private func reply(to request: DXLMessage, error code: Int64, _ text: String, requesterIsLocal: Bool) {
+        var response = DXLMessage.errorResponse(to: request, code: code, message: text)
+        send(&response, to: request, requesterIsLocal: requesterIsLocal)
+    }
+
+    private func noDestination(_ request: DXLMessage, serviceId: String, requesterIsLocal: Bool) {
+        guard let replyTo = request.replyToTopic, !replyTo.isEmpty else { return }
+        var error = DXLMessage.errorResponse(to: request, code: DXLErrorCode.brokerWireForm(DXLErrorCode.serviceUnavailable),
+                                             message: DXLErrorCode.serviceUnavailableMessage)
+        error.serviceId = serviceId
+        note("no-destination", topic: request.destinationTopic, fields: ["messageId": request.messageId, "source": request.sourceClientId, "service": serviceId])
+        send(&error, to: request, requesterIsLocal: requesterIsLocal)
+    }
+
+    private func send(_ message: inout DXLMessage, to request: DXLMessage, requesterIsLocal: Bool) {
+        guard let replyTo = request.replyToTopic, !replyTo.isEmpty else { return }
+        message.messageId = String(message.messageId.dropFirst().dropLast())  // the broker's ids have no braces
+        message.sourceClientId = me
+        message.sourceBrokerId = me
+        message.destinationTopic = replyTo
+        actions.append(.publish(topic: replyTo, payload: DXLMessageCodec.encode(message), client: requesterIsLocal ? request.sourceClientId : nil))
+    }
+
+    private func publishEvent(_ topic: String, _ body: JSONValue) {
+        var event = DXLMessage.event(topic: topic, payload: body.serializedBytes() + [0x0a])
+        event.sourceBrokerId = me
+        event.sourceClientId = me
+        actions.append(.publish(topic: topic, payload: DXLMessageCodec.encode(event), client: nil))
+    }
+
+    /// A note to tiesim's journal: an event on `Topic.journal` whose other fields say what happened and
+    /// whose payload is the request's (for request notes).
+    private func note(_ kind: String, topic: String, fields: [String: String], payload: [UInt8] = []) {
+        let sent = notesThisSecond[kind, default: 0]
+        guard sent < Self.notesPerSecond else {
+            notesLeftOut += 1
+            return
+        }
+        notesThisSecond[kind] = sent + 1
+        var event = DXLMessage.event(topic: Topic.journal, payload: payload)
+        event.sourceBrokerId = me
+        event.sourceClientId = me
+        event.otherFields = [.init("kind", kind), .init("topic", topic)] + fields.sorted { $0.key < $1.key }.map { .init($0.key, $0.value) }
+        if notesLeftOut > 0 {
+            event.otherFields.append(.init("leftOut", String(notesLeftOut)))
+            notesLeftOut = 0
+        }
+        actions.append(.publish(topic: Topic.journal, payload: DXLMessageCodec.encode(event), client: nil))
+    }
+
+    static func json(_ payload: [UInt8]) -> JSONValue? {
+        var bytes = payload[...]
+        while let last = bytes.last, last == 0 || last == 0x0a || last == 0x20 { bytes = bytes.dropLast() }
+        guard !bytes.isEmpty else { return nil }
+        return try? JSONValue.parse(Array(bytes))
+    }
+}
+
+/// The request being handed to recipients.
+struct Route {
+    enum Target: Equatable {
+        /// Every subscriber (requests to reply topics).
+        case everyone
+        /// Only this client of this broker.
+        case client(String)
+        /// Only the bridge towards this broker (0-based index).
+        case broker(Int)
+        /// Nobody here.
+        case nobody
+    }
+
+    var messageId: String
+    var target: Target
+    var request: DXLMessage
+    var service: String? = nil
+    var requesterIsLocal = false
+    var delivered = false
+}
+
+/// What another broker last announced.
+struct RemoteBroker {
+    struct Client {
+        var id: String
+        var identity: String
+        var filters: [String]
+    }
+
+    var heardAt: Int64
+    var clients: [Client]
+}
+
+/// A subscribers query waiting for a subscriber.
+struct HeldQuery {
+    var request: DXLMessage
+    var topic: String
+    var ignored: Set<String>
+    var deadline: Int64
+    var requesterIsLocal: Bool
+}

@@ -1,0 +1,77 @@
+import DXLWire
+
+/// Who is connected to one broker and what each client subscribed to, learnt from the broker's
+/// subscribe and unsubscribe checks and its disconnects. Bridges are kept apart: they subscribe to
+/// everything and are not subscribers in DXL's sense. Not thread-safe: the broker's one thread.
+public struct ClientTable: Sendable {
+    /// One connected client.
+    public struct Client: Sendable, Equatable {
+        public var id: String
+        /// The certificate's common name ("" when there is none).
+        public var identity: String
+        /// The connection, to tell a client from the one that took its id over.
+        public var connection: UInt
+        /// Seconds since 1970.
+        public var connectedAt: Int64
+        public var filters: Set<String> = []
+    }
+
+    public private(set) var clients: [String: Client] = [:]
+    /// The most filters one client may hold here (more are still subscribed in mosquitto, not counted).
+    public let filterLimit: Int
+
+    public init(filterLimit: Int = 10_000) {
+        self.filterLimit = filterLimit
+    }
+
+    /// Records a connection; returns the client it replaces, if any.
+    @discardableResult
+    public mutating func connect(id: String, identity: String, connection: UInt, at time: Int64) -> Client? {
+        let previous = clients[id]
+        clients[id] = Client(id: id, identity: identity, connection: connection, connectedAt: time)
+        return previous
+    }
+
+    /// Forgets connection `connection` of `id`; nil when `id` now belongs to a newer connection.
+    public mutating func disconnect(id: String, connection: UInt) -> Client? {
+        guard let client = clients[id], client.connection == connection else { return nil }
+        clients[id] = nil
+        return client
+    }
+
+    public mutating func subscribe(_ id: String, _ filter: String) {
+        guard clients[id] != nil, clients[id]!.filters.count < filterLimit else { return }
+        clients[id]!.filters.insert(filter)
+    }
+
+    public mutating func unsubscribe(_ id: String, _ filter: String) {
+        clients[id]?.filters.remove(filter)
+    }
+
+    public func identity(of id: String) -> String? { clients[id]?.identity }
+
+    public func isConnected(_ id: String) -> Bool { clients[id] != nil }
+
+    /// The clients with a subscription that receives `topic`, bridges excluded by `isBridge`.
+    public func subscribers(of topic: String, excluding isExcluded: (Client) -> Bool) -> [Client] {
+        clients.values.filter { client in !isExcluded(client) && client.filters.contains { MQTTTopic.matches(filter: $0, topic: topic) } }
+    }
+
+    /// The client's subscriptions.
+    public func filters(of id: String) -> Set<String> { clients[id]?.filters ?? [] }
+}
+
+/// MQTT topic filters: `+` is one level, a trailing `#` everything below.
+public enum MQTTTopic {
+    public static func matches(filter: String, topic: String) -> Bool {
+        if filter == topic || filter == "#" { return true }
+        var filterLevels = filter.utf8.split(separator: UInt8(ascii: "/"), omittingEmptySubsequences: false)[...]
+        var topicLevels = topic.utf8.split(separator: UInt8(ascii: "/"), omittingEmptySubsequences: false)[...]
+        while let level = filterLevels.popFirst() {
+            if level.elementsEqual("#".utf8) { return true }
+            guard let topicLevel = topicLevels.popFirst() else { return false }
+            if !level.elementsEqual("+".utf8) && !level.elementsEqual(topicLevel) { return false }
+        }
+        return topicLevels.isEmpty
+    }
+}

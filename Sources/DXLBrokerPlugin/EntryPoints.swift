@@ -1,0 +1,185 @@
+import CMosquittoBroker
+import DXLBroker
+import DXLWire
+#if canImport(Glibc)
+import Glibc
+#endif
+
+// The plugin's C entry points, as mosquitto 2.0 looks them up (plugin API version 5). mosquitto calls
+// every one of them, and every callback, from its one thread: the state below is only touched there.
+
+/// The broker's DXL behaviour; set by `mosquitto_plugin_init`.
+nonisolated(unsafe) private var core: BrokerCore?
+
+@_cdecl("mosquitto_plugin_version")
+public func mosquittoPluginVersion(_ count: Int32, _ versions: UnsafePointer<Int32>?) -> Int32 { 5 }
+
+@_cdecl("mosquitto_plugin_init")
+public func mosquittoPluginInit(_ identifier: OpaquePointer?, _ userData: UnsafeMutablePointer<UnsafeMutableRawPointer?>?,
+                                _ options: UnsafeMutablePointer<mosquitto_opt>?, _ optionCount: Int32) -> Int32 {
+    var fabricPath: String?
+    for index in 0..<Int(max(optionCount, 0)) {
+        guard let option = options?[index], let key = option.key, let value = option.value else { continue }
+        if String(cString: key) == "fabric" { fabricPath = String(cString: value) }
+    }
+    guard let fabricPath else {
+        log(MOSQ_LOG_ERR, "tiesim-broker: plugin_opt_fabric (the fabric layout file tiesim writes) is missing")
+        return MOSQ_ERR_INVAL.rawValue
+    }
+    let layout: FabricLayout
+    do {
+        guard let bytes = readFile(fabricPath) else { throw FabricLayout.Invalid(description: "cannot read the file") }
+        layout = try FabricLayout(json: try JSONValue.parse(bytes))
+    } catch {
+        log(MOSQ_LOG_ERR, "tiesim-broker: \(fabricPath): \(error)")
+        return MOSQ_ERR_INVAL.rawValue
+    }
+    core = BrokerCore(layout: layout, clock: wallClockMilliseconds)
+    let events: [(mosquitto_plugin_event, MOSQ_FUNC_generic_callback)] = [
+        (MOSQ_EVT_BASIC_AUTH, onConnect), (MOSQ_EVT_ACL_CHECK, onAccessCheck), (MOSQ_EVT_MESSAGE, onMessage),
+        (MOSQ_EVT_TICK, onTick), (MOSQ_EVT_DISCONNECT, onDisconnect),
+    ]
+    for (event, callback) in events {
+        let rc = mosquitto_callback_register(identifier, Int32(event.rawValue), callback, nil, nil)
+        guard rc == MOSQ_ERR_SUCCESS.rawValue else { return rc }
+    }
+    log(MOSQ_LOG_INFO, "tiesim-broker: DXL broker \(layout.me.guid) (\(layout.index + 1) of \(layout.brokers.count))")
+    return MOSQ_ERR_SUCCESS.rawValue
+}
+
+@_cdecl("mosquitto_plugin_cleanup")
+public func mosquittoPluginCleanup(_ userData: UnsafeMutableRawPointer?, _ options: UnsafeMutablePointer<mosquitto_opt>?, _ optionCount: Int32) -> Int32 {
+    core = nil
+    return MOSQ_ERR_SUCCESS.rawValue
+}
+
+// MARK: Callbacks
+
+/// Every client connecting (mosquitto asks before accepting it; the TLS handshake already checked its
+/// certificate against the fabric's CA): its certificate's common name is its identity.
+private let onConnect: MOSQ_FUNC_generic_callback = { _, data, _ in
+    guard let core, let event = data?.assumingMemoryBound(to: mosquitto_evt_basic_auth.self).pointee, let client = event.client else {
+        return MOSQ_ERR_SUCCESS.rawValue
+    }
+    core.connected(clientId(client), identity: commonName(client), connection: UInt(bitPattern: Int(bitPattern: UnsafeRawPointer(client))))
+    perform(core.takeActions())
+    return MOSQ_ERR_SUCCESS.rawValue
+}
+
+private let onAccessCheck: MOSQ_FUNC_generic_callback = { _, data, _ in
+    guard let core, let event = data?.assumingMemoryBound(to: mosquitto_evt_acl_check.self).pointee, let client = event.client, let topicPointer = event.topic else {
+        return MOSQ_ERR_SUCCESS.rawValue
+    }
+    let id = clientId(client)
+    let topic = String(cString: topicPointer)
+    var allowed = true
+    switch event.access {
+    case MOSQ_ACL_READ:
+        allowed = core.mayRead(id, topic: topic, payload: UnsafeRawBufferPointer(start: event.payload, count: Int(event.payloadlen)))
+    case MOSQ_ACL_WRITE:
+        break  // decided with the message (mosquitto 2.0.11 disconnects a client whose publish is denied)
+    case MOSQ_ACL_SUBSCRIBE:
+        core.subscribed(id, to: topic)
+    case MOSQ_ACL_UNSUBSCRIBE:
+        core.unsubscribed(id, from: topic)
+    default:
+        break
+    }
+    perform(core.takeActions())
+    return allowed ? MOSQ_ERR_SUCCESS.rawValue : MOSQ_ERR_ACL_DENIED.rawValue
+}
+
+private let onMessage: MOSQ_FUNC_generic_callback = { _, data, _ in
+    guard let core, let event = data?.assumingMemoryBound(to: mosquitto_evt_message.self), let client = event.pointee.client,
+          let topicPointer = event.pointee.topic else {
+        return MOSQ_ERR_SUCCESS.rawValue
+    }
+    let verdict = core.message(from: clientId(client), topic: String(cString: topicPointer),
+                               payload: UnsafeRawBufferPointer(start: event.pointee.payload, count: Int(event.pointee.payloadlen)))
+    perform(core.takeActions())
+    let replacement: [UInt8]
+    switch verdict {
+    case .pass:
+        return MOSQ_ERR_SUCCESS.rawValue
+    case .drop:
+        replacement = BrokerCore.droppedMarker
+    case .replace(let bytes):
+        replacement = bytes
+    }
+    // mosquitto frees the old payload and owns the new one (it must come from its allocator).
+    guard let copy = mosquitto_malloc(max(replacement.count, 1)) else { return MOSQ_ERR_SUCCESS.rawValue }
+    replacement.withUnsafeBytes { bytes in
+        if let base = bytes.baseAddress { copy.copyMemory(from: base, byteCount: bytes.count) }
+    }
+    event.pointee.payload = copy
+    event.pointee.payloadlen = UInt32(replacement.count)
+    return MOSQ_ERR_SUCCESS.rawValue
+}
+
+private let onTick: MOSQ_FUNC_generic_callback = { _, _, _ in
+    guard let core else { return MOSQ_ERR_SUCCESS.rawValue }
+    core.tick()
+    perform(core.takeActions())
+    return MOSQ_ERR_SUCCESS.rawValue
+}
+
+private let onDisconnect: MOSQ_FUNC_generic_callback = { _, data, _ in
+    guard let core, let event = data?.assumingMemoryBound(to: mosquitto_evt_disconnect.self).pointee, let client = event.client,
+          mosquitto_client_id(client) != nil else {
+        return MOSQ_ERR_SUCCESS.rawValue
+    }
+    core.disconnected(clientId(client), connection: UInt(bitPattern: Int(bitPattern: UnsafeRawPointer(client))))
+    perform(core.takeActions())
+    return MOSQ_ERR_SUCCESS.rawValue
+}
+
+// MARK: Helpers
+
+private func perform(_ actions: [BrokerAction]) {
+    for action in actions {
+        switch action {
+        case .publish(let topic, let payload, let client):
+            let rc = payload.withUnsafeBytes { bytes in
+                mosquitto_broker_publish_copy(client, topic, Int32(bytes.count), bytes.baseAddress, 0, false, nil)
+            }
+            if rc != MOSQ_ERR_SUCCESS.rawValue { log(MOSQ_LOG_WARNING, "tiesim-broker: could not publish on \(topic): error \(rc)") }
+        case .log(let line):
+            log(MOSQ_LOG_INFO, line)
+        }
+    }
+}
+
+private func clientId(_ client: OpaquePointer) -> String {
+    mosquitto_client_id(client).map { String(cString: $0) } ?? ""
+}
+
+private func commonName(_ client: OpaquePointer) -> String {
+    var buffer = [CChar](repeating: 0, count: 256)
+    let length = tiesim_certificate_common_name(mosquitto_client_certificate(client), &buffer, Int32(buffer.count))
+    guard length > 0 else { return "" }
+    return String(decoding: buffer.prefix(Int(length)).map { UInt8(bitPattern: $0) }, as: UTF8.self)
+}
+
+private func log(_ level: Int32, _ text: String) {
+    tiesim_broker_log(level, text)
+}
+
+private func wallClockMilliseconds() -> Int64 {
+    var time = timespec()
+    clock_gettime(CLOCK_REALTIME, &time)
+    return Int64(time.tv_sec) * 1000 + Int64(time.tv_nsec) / 1_000_000
+}
+
+private func readFile(_ path: String) -> [UInt8]? {
+    guard let file = fopen(path, "rb") else { return nil }
+    defer { fclose(file) }
+    var result: [UInt8] = []
+    var chunk = [UInt8](repeating: 0, count: 65_536)
+    while true {
+        let count = fread(&chunk, 1, chunk.count, file)
+        if count > 0 { result += chunk.prefix(count) }
+        if count < chunk.count { break }
+        if result.count > 16 << 20 { return nil }
+    }
+    return result
+}
