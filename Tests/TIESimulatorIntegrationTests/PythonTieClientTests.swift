@@ -44,6 +44,34 @@ struct PythonTieClientTests {
         }
     }
 
+    @Test("a set on hashes the fake TIE had answered as unknown keeps the GTI record and the enterprise attributes")
+    func setOnUnknownKeepsOtherProviders() async throws {
+        try await withFabric("files:\n  A.EXE:\n") { fabric in
+            let md5 = "0123456789abcdef0123456789abcdef"
+            let sha1 = "0123456789abcdef0123456789abcdef01234567"
+            let results = try await pythonTieCalls(fabric, [
+                ("get_file_reputation", ["hashes": ["md5": md5]]),
+                ("set_file_reputation", ["trust_level": 99, "hashes": ["md5": md5]]),
+                ("get_file_reputation", ["hashes": ["md5": md5]]),
+                ("get_certificate_reputation", ["sha1": sha1]),
+                ("set_certificate_reputation", ["trust_level": 15, "sha1": sha1]),
+                ("get_certificate_reputation", ["sha1": sha1]),
+            ])
+            for (before, after, gtiKey, enterpriseKey) in [(0, 2, "1", "3"), (3, 5, "2", "4")] {
+                let old = try #require(results[before]["result"] as? [String: Any])
+                let new = try #require(results[after]["result"] as? [String: Any], "\(results[after])")
+                #expect(Set(new.keys) == Set(old.keys), "every provider's record is still there")
+                let gti = try #require(new[gtiKey] as? [String: Any])
+                #expect(try jsonValue(gti) == (try jsonValue(try #require(old[gtiKey]))))
+                let enterprise = try #require(new[enterpriseKey] as? [String: Any])
+                #expect(enterprise["trustLevel"] as? Int == (before == 0 ? 99 : 15))
+                let oldAttributes = (old[enterpriseKey] as? [String: Any])?["attributes"] as? [String: Any] ?? [:]
+                #expect(Set((enterprise["attributes"] as? [String: Any] ?? [:]).keys) == Set(oldAttributes.keys))
+                #expect(!oldAttributes.isEmpty)
+            }
+        }
+    }
+
     @Test("set_file_reputation changes the store and broadcasts old and new reputations")
     func setFileReputation() async throws {
         try await withFabric(paths: ["scenarios/reputation-lifecycle.yaml"]) { fabric in

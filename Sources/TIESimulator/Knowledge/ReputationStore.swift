@@ -151,16 +151,18 @@ public final class ReputationStore: Sendable {
         tables.withLock { $0.files.first { $0.name == name } }
     }
 
-    /// Sets provider `providerId`'s reputation of the file with `hashes`, creating the file when it is
-    /// unknown; returns the reputations before and after.
-    public func setFileReputation(hashes: [(type: String, hex: String)], providerId: Int, trustLevel: Int, filename: String?, now: Int64) throws(StoreError) -> (old: FileRecord, new: FileRecord) {
+    /// Sets provider `providerId`'s reputation of the file with `hashes`, creating the file with the
+    /// `initial` reputations when it is unknown (every other provider's record is kept); returns the
+    /// reputations before and after.
+    public func setFileReputation(hashes: [(type: String, hex: String)], providerId: Int, trustLevel: Int, filename: String?, now: Int64,
+                                  initial: [Int: Reputation] = [:]) throws(StoreError) -> (old: FileRecord, new: FileRecord) {
         try tables.withLock { tables throws(StoreError) in
             var record: FileRecord
             switch Self.lookup(hashes, in: tables) {
             case .found(let found): record = found
             case .conflict(let names): throw .conflictingHashes(names)
             case .unknown:
-                record = FileRecord(name: filename ?? "", reputations: [:], firstReferences: [], defined: false)
+                record = FileRecord(name: filename ?? "", reputations: initial, firstReferences: [], defined: false)
             }
             let old = record
             for (type, hex) in hashes {
@@ -193,15 +195,17 @@ public final class ReputationStore: Sendable {
         tables.withLock { $0.certificates.first { $0.name == name } }
     }
 
-    /// Sets provider `providerId`'s reputation of the certificate, creating it when unknown.
-    public func setCertificateReputation(sha1: String, publicKeySha1: String?, providerId: Int, trustLevel: Int, now: Int64) -> (old: CertificateRecord, new: CertificateRecord) {
+    /// Sets provider `providerId`'s reputation of the certificate, creating it with the `initial`
+    /// reputations when unknown (every other provider's record is kept).
+    public func setCertificateReputation(sha1: String, publicKeySha1: String?, providerId: Int, trustLevel: Int, now: Int64,
+                                         initial: [Int: Reputation] = [:]) -> (old: CertificateRecord, new: CertificateRecord) {
         tables.withLock { tables in
             let key = sha1.lowercased()
             var record: CertificateRecord
             if let position = tables.certificateIndex[key] {
                 record = tables.certificates[position]
             } else {
-                record = CertificateRecord(name: "", sha1: key, publicKeySha1: publicKeySha1?.lowercased(), reputations: [:], firstReferences: [], defined: false)
+                record = CertificateRecord(name: "", sha1: key, publicKeySha1: publicKeySha1?.lowercased(), reputations: initial, firstReferences: [], defined: false)
             }
             let old = record
             if record.publicKeySha1 == nil { record.publicKeySha1 = publicKeySha1?.lowercased() }

@@ -279,18 +279,40 @@ public final class FakeTieService: Sendable {
             switch unknownHashBehaviour {
             case .error: return .error(code: Self.tieErrorCode, message: "Could not find reputation")
             case .realServer:
-                let now = Self.now
-                return reputationsReply([
-                    FileProvider.gti.rawValue: Reputation(providerId: FileProvider.gti.rawValue, trustLevel: TrustLevel.unknown.rawValue, createDate: now,
-                                                          attributes: [TieAttribute.GTI.originalResponse: "2139160704"]),
-                    FileProvider.enterprise.rawValue: Reputation(providerId: FileProvider.enterprise.rawValue, trustLevel: TrustLevel.notSet.rawValue, createDate: now, attributes: [
-                        TieAttribute.FileEnterprise.prevalence: "0", TieAttribute.FileEnterprise.firstContact: String(now),
-                        TieAttribute.FileEnterprise.enterpriseSize: "1", TieAttribute.FileEnterprise.fileNameCount: "0",
-                        TieAttribute.serverVersion: Self.serverVersion,
-                    ]),
-                ])
+                return reputationsReply(Self.unknownFileReputations(now: Self.now))
             }
         }
+    }
+
+    /// What the real server answers for a file it has never seen: GTI unknown, and an enterprise record
+    /// with its attributes. A set on such a file changes the enterprise level and keeps the rest.
+    static func unknownFileReputations(now: Int64) -> [Int: Reputation] {
+        [
+            FileProvider.gti.rawValue: Reputation(providerId: FileProvider.gti.rawValue, trustLevel: TrustLevel.unknown.rawValue, createDate: now,
+                                                  attributes: [TieAttribute.GTI.originalResponse: "2139160704"]),
+            FileProvider.enterprise.rawValue: Reputation(providerId: FileProvider.enterprise.rawValue, trustLevel: TrustLevel.notSet.rawValue, createDate: now, attributes: [
+                TieAttribute.FileEnterprise.prevalence: "0", TieAttribute.FileEnterprise.firstContact: String(now),
+                TieAttribute.FileEnterprise.enterpriseSize: "1", TieAttribute.FileEnterprise.fileNameCount: "0",
+                TieAttribute.serverVersion: serverVersion,
+            ]),
+        ]
+    }
+
+    /// What the real server answers for a certificate it has never seen.
+    static func unknownCertificateReputations(now: Int64) -> [Int: Reputation] {
+        [
+            CertProvider.gti.rawValue: Reputation(providerId: CertProvider.gti.rawValue, trustLevel: TrustLevel.unknown.rawValue, createDate: now,
+                                                  attributes: [TieAttribute.GTI.certPrevalence: "0", TieAttribute.GTI.certFirstContact: String(now), TieAttribute.GTI.certRevoked: "0"]),
+            CertProvider.enterprise.rawValue: Reputation(providerId: CertProvider.enterprise.rawValue, trustLevel: TrustLevel.notSet.rawValue, createDate: now, attributes: [
+                TieAttribute.CertEnterprise.prevalence: "0", TieAttribute.CertEnterprise.firstContact: String(now), TieAttribute.serverVersion: serverVersion,
+            ]),
+        ]
+    }
+
+    /// The reputations an unknown file or certificate starts with when a set creates it: what a lookup
+    /// answered just before (the real server's records), or none when unknown hashes are errors.
+    func initialReputations(_ make: (Int64) -> [Int: Reputation]) -> [Int: Reputation] {
+        unknownHashBehaviour == .realServer ? make(Self.now) : [:]
     }
 
     func setFileReputation(_ body: JSONValue) throws -> Reply {
@@ -305,7 +327,8 @@ public final class FakeTieService: Sendable {
         }
         let change: (old: ReputationStore.FileRecord, new: ReputationStore.FileRecord)
         do {
-            change = try store.setFileReputation(hashes: hashes, providerId: provider, trustLevel: level, filename: filename?.isEmpty == false ? filename : nil, now: Self.now)
+            change = try store.setFileReputation(hashes: hashes, providerId: provider, trustLevel: level, filename: filename?.isEmpty == false ? filename : nil,
+                                                 now: Self.now, initial: initialReputations(Self.unknownFileReputations))
         } catch {
             throw BadRequest(message: String(describing: error))
         }
@@ -342,14 +365,7 @@ public final class FakeTieService: Sendable {
         switch unknownHashBehaviour {
         case .error: return .error(code: Self.tieErrorCode, message: "Could not find reputation")
         case .realServer:
-            let now = Self.now
-            return reputationsReply([
-                CertProvider.gti.rawValue: Reputation(providerId: CertProvider.gti.rawValue, trustLevel: TrustLevel.unknown.rawValue, createDate: now,
-                                                      attributes: [TieAttribute.GTI.certPrevalence: "0", TieAttribute.GTI.certFirstContact: String(now), TieAttribute.GTI.certRevoked: "0"]),
-                CertProvider.enterprise.rawValue: Reputation(providerId: CertProvider.enterprise.rawValue, trustLevel: TrustLevel.notSet.rawValue, createDate: now, attributes: [
-                    TieAttribute.CertEnterprise.prevalence: "0", TieAttribute.CertEnterprise.firstContact: String(now), TieAttribute.serverVersion: Self.serverVersion,
-                ]),
-            ])
+            return reputationsReply(Self.unknownCertificateReputations(now: Self.now))
         }
     }
 
@@ -363,7 +379,8 @@ public final class FakeTieService: Sendable {
             guard let id = value.intValue, CertProvider(rawValue: Int(id)) != nil else { throw BadRequest(message: "unknown certificate provider \(value)") }
             provider = Int(id)
         }
-        let change = store.setCertificateReputation(sha1: sha1, publicKeySha1: key, providerId: provider, trustLevel: level, now: Self.now)
+        let change = store.setCertificateReputation(sha1: sha1, publicKeySha1: key, providerId: provider, trustLevel: level, now: Self.now,
+                                                    initial: initialReputations(Self.unknownCertificateReputations))
         send(TiePayloads.certificateReputationChange(old: change.old, new: change.new, updateTime: Self.now), on: TieTopic.certificateReputationChange)
         return .json(.object([:]))
     }
