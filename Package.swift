@@ -91,7 +91,7 @@ let package = Package(
         // Simulator benchmarks: `swift run -c release tiesim-bench`.
         .executableTarget(
             name: "tiesim-bench",
-            dependencies: ["DXL", "TIE", "TIESimulator", "CMosquitto", .product(name: "Logging", package: "swift-log"), .product(name: "Yams", package: "Yams")],
+            dependencies: ["DXL", "DXLBroker", "TIE", "TIESimulator", "CMosquitto", .product(name: "Logging", package: "swift-log"), .product(name: "Yams", package: "Yams")],
             path: "Benchmarks/tiesim-bench",
             exclude: ["python_tie_service.py", "python_detection_counter.py"]
         ),
@@ -108,7 +108,7 @@ let package = Package(
         .testTarget(name: "DXLIntegrationTests", dependencies: ["DXL", "TestSupport"], exclude: ["python"]),
         .testTarget(name: "TIETests", dependencies: ["TIE"]),
         .testTarget(name: "TIESimTestingTests", dependencies: ["TIESimTesting", "TIE", "DXL", "TIESimulator", "TestSupport"]),
-        .testTarget(name: "TIESimulatorTests", dependencies: ["TIESimulator", "TIE", "DXL"]),
+        .testTarget(name: "TIESimulatorTests", dependencies: ["TIESimulator", "TIE", "DXL", "DXLBroker"]),
         .testTarget(name: "TIESimulatorIntegrationTests", dependencies: ["TIESimulator", "TIE", "DXL", "TestSupport", .product(name: "Yams", package: "Yams")], exclude: ["python", "shims"]),
     ],
     swiftLanguageModes: [.v6]

@@ -1,7 +1,7 @@
 // tiesim-bench: the simulator's performance figures, each beside the baseline its issue names,
 // measured in the same run.
 //
-//   swift run -c release tiesim-bench [player|parse|requests|store|callbacks|detections|flood|all] [--events N] [--seconds S] [--rounds R]
+//   swift run -c release tiesim-bench [player|parse|requests|store|callbacks|plugin|detections|flood|all] [--events N] [--seconds S] [--rounds R]
 //
 // player   — a timeline of 1,000,000 detection events vs raw libmosquitto publishing the same bytes
 //            (goal ≥ 90 %), and peak RSS after 10 k and after 1 M events (goal: flat).
@@ -16,6 +16,9 @@
 // detections — the callback path's own cost without a broker: DXL decode, JSON parse, Detection and
 //            Python's dictionary built, per event (not part of "all").
 // store    — load time of 1,000,000 files and lookup time at 1 k, 100 k and 1 M files (goal: flat).
+// plugin   — events through a broker with the DXL broker plugin vs the same broker without it (raw and
+//            player streams, goal ≥ 95 %), the plugin's cost per routed request, and the no-destination
+//            error's p99 at a paced 1,000 requests/s (goal < 1 ms).
 // flood    — one requester floods the fake TIE (--rate 10000 --seconds 30) while a probe sends 100 req/s:
 //            the probe's latency idle and under the flood (goal within 5×), requests shed, RSS (bounded).
 import CMosquitto
@@ -281,7 +284,8 @@ struct LatencyResult {
 }
 
 /// Runs `concurrency` requesters for `duration` against `topic`; latencies in milliseconds.
-func load(clients: [DXLClient], topic: String, payload: [UInt8], concurrency: Int, duration: Duration, paced: Double? = nil) async -> LatencyResult {
+func load(clients: [DXLClient], topic: String, payload: [UInt8], concurrency: Int, duration: Duration, paced: Double? = nil,
+          accepting accepted: DXLMessageType = .response) async -> LatencyResult {
     let deadline = clock.now + duration
     let latencies = LatencyBox()
     await withTaskGroup(of: Void.self) { group in
@@ -303,7 +307,7 @@ func load(clients: [DXLClient], topic: String, payload: [UInt8], concurrency: In
                     let (ok, elapsed) = await withCheckedContinuation { (continuation: CheckedContinuation<(Bool, Duration), Never>) in
                         client.asyncRequest(.request(topic: topic, payload: payload), timeout: .seconds(10)) { result in
                             let elapsed = clock.now - start
-                            continuation.resume(returning: ((try? result.get().type) == .response, elapsed))
+                            continuation.resume(returning: ((try? result.get().type) == accepted, elapsed))
                         }
                     }
                     if ok { local.append(seconds(elapsed) * 1000) }
@@ -418,6 +422,7 @@ if mode == "requests" || mode == "all" { try await benchRequests() }
 if mode == "store" || mode == "all" { benchStore() }
 if mode == "callbacks" || mode == "all" { try await benchCallbacks() }
 if mode == "flood" { try await benchFlood() }
+if mode == "plugin" || mode == "all" { try await benchPlugin() }
 if mode == "detections" { try benchDetections() }
 if mode == "flood-client" { try await floodClient() }
 

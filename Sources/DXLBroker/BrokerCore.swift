@@ -36,7 +36,7 @@ public enum MessageVerdict: Sendable, Equatable {
 ///
 /// Threading: not thread-safe — mosquitto calls its plugins from its one thread.
 public final class BrokerCore {
-    public let layout: FabricLayout
+    public let layout: BrokerLayout
     /// Wall-clock milliseconds since 1970.
     private let clock: () -> Int64
     public private(set) var registry = ServiceRegistry()
@@ -89,7 +89,7 @@ public final class BrokerCore {
     /// Journal notes of one kind per second (the rest are counted, and the count is sent with the next).
     public static let notesPerSecond = 200
 
-    public init(layout: FabricLayout, clock: @escaping () -> Int64) {
+    public init(layout: BrokerLayout, clock: @escaping () -> Int64) {
         self.layout = layout
         self.clock = clock
         startTime = clock() / 1000
@@ -434,7 +434,8 @@ public final class BrokerCore {
             .object(["id": .string(client.id), "identity": .string(client.identity),
                      "filters": .array(client.filters.sorted().prefix(Self.announcedLimit).map { .string($0) })])
         }
-        let body = JSONValue.object(["broker": .string(me), "startTime": .int(startTime), "services": .array(Array(services)), "clients": .array(Array(listed))])
+        let body = JSONValue.object(["broker": .string(me), "hostname": .string(layout.me.hostname), "port": .int(Int64(layout.me.port)),
+                                     "startTime": .int(startTime), "services": .array(Array(services)), "clients": .array(Array(listed))])
         var event = DXLMessage.event(topic: Topic.announce, payload: body.serializedBytes())
         event.sourceBrokerId = me
         event.sourceClientId = me
@@ -455,7 +456,7 @@ public final class BrokerCore {
             listed.append(RemoteBroker.Client(id: id, identity: entry["identity"]?.stringValue ?? "",
                                               filters: entry["filters"]?.arrayValue?.compactMap(\.stringValue) ?? []))
         }
-        remote[index] = RemoteBroker(heardAt: now, clients: listed)
+        remote[index] = RemoteBroker(heardAt: now, clients: listed, port: Int(body["port"]?.intValue ?? 0), startTime: body["startTime"]?.intValue ?? 0)
         var announced = Set<String>()
         for entry in body["services"]?.arrayValue ?? [] {
             guard let record = ServiceRecord(json: entry, clientId: entry["clientGuid"]?.stringValue ?? "", brokerGuid: guid, now: now / 1000) else { continue }
@@ -545,12 +546,13 @@ public final class BrokerCore {
     public static let heldLimit = 256
 
     private func brokerState(_ index: Int) -> JSONValue {
-        let broker = layout.brokers[index]
+        var broker = layout.brokers[index]
+        if let heard = remote[index], heard.port > 0 { broker.port = heard.port }
         let children = layout.brokers.indices.filter { layout.brokers[$0].parent == index }.map { JSONValue.string(layout.brokers[$0].guid) }
         let parent = broker.parent.map { [JSONValue.string(layout.brokers[$0].guid)] } ?? []
         return .object([
             "guid": .string(broker.guid), "hostname": .string(broker.hostname), "port": .int(Int64(broker.port)), "webSocketPort": .int(0),
-            "ttlMins": .int(60), "version": .string("tiesim"), "startTime": .int(index == layout.index ? startTime : 0),
+            "ttlMins": .int(60), "version": .string("tiesim"), "startTime": .int(index == layout.index ? startTime : remote[index]?.startTime ?? 0),
             "policyHostname": .string(""), "policyIpAddress": .string(""), "policyHub": .string(""), "policyPort": .int(0),
             "connectionLimit": .int(0), "topicRouting": false, "bridges": .array(parent + children), "bridgeChildren": .array(children),
         ])
@@ -672,6 +674,9 @@ struct RemoteBroker {
 
     var heardAt: Int64
     var clients: [Client]
+    /// The port it listens on and when it started, as it said.
+    var port: Int = 0
+    var startTime: Int64 = 0
 }
 
 /// A subscribers query waiting for a subscriber.

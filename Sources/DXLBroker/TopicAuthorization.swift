@@ -41,14 +41,14 @@ public struct TopicAuthorization: Sendable, Equatable {
     }
 
     /// Reads `{"send": [{"topic": …, "clients": […]}], "receive": […]}` (null: no rules).
-    public init(json: JSONValue) throws(FabricLayout.Invalid) {
-        func rules(_ key: String) throws(FabricLayout.Invalid) -> [Rule] {
+    public init(json: JSONValue) throws(BrokerLayout.Invalid) {
+        func rules(_ key: String) throws(BrokerLayout.Invalid) -> [Rule] {
             guard let list = json[key] else { return [] }
-            guard let entries = list.arrayValue else { throw FabricLayout.Invalid(description: "authorization.\(key) must be a list") }
+            guard let entries = list.arrayValue else { throw BrokerLayout.Invalid(description: "authorization.\(key) must be a list") }
             var result: [Rule] = []
             for entry in entries {
                 guard let topic = entry["topic"]?.stringValue, !topic.isEmpty, let clients = entry["clients"]?.arrayValue?.compactMap(\.stringValue) else {
-                    throw FabricLayout.Invalid(description: "each authorization.\(key) rule needs a topic and a list of clients")
+                    throw BrokerLayout.Invalid(description: "each authorization.\(key) rule needs a topic and a list of clients")
                 }
                 result.append(Rule(topic: topic, clients: Set(clients)))
             }

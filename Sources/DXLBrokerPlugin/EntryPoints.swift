@@ -26,10 +26,10 @@ public func mosquittoPluginInit(_ identifier: OpaquePointer?, _ userData: Unsafe
         log(MOSQ_LOG_ERR, "tiesim-broker: plugin_opt_fabric (the fabric layout file tiesim writes) is missing")
         return MOSQ_ERR_INVAL.rawValue
     }
-    let layout: FabricLayout
+    let layout: BrokerLayout
     do {
-        guard let bytes = readFile(fabricPath) else { throw FabricLayout.Invalid(description: "cannot read the file") }
-        layout = try FabricLayout(json: try JSONValue.parse(bytes))
+        guard let bytes = readFile(fabricPath) else { throw BrokerLayout.Invalid(description: "cannot read the file") }
+        layout = try BrokerLayout(json: try JSONValue.parse(bytes))
     } catch {
         log(MOSQ_LOG_ERR, "tiesim-broker: \(fabricPath): \(error)")
         return MOSQ_ERR_INVAL.rawValue

@@ -131,10 +131,13 @@ func resolveScenario(_ name: String) throws -> String {
 /// Starts a fake TIE fabric with `scenario` (a path, or a name found in `scenarios/`), plus
 /// `scenarios` and inline `yaml`, runs `body`, and tears everything down afterwards — also when
 /// `body` throws. Each call gets its own broker on a free port, so tests may run in parallel.
+/// With `tie: false` the fabric has the broker's services but no fake TIE, for suites that register
+/// their own TIE service.
 public func withTIEFabric<T>(
     scenario: String? = nil,
     scenarios: [String] = [],
     yaml: String? = nil,
+    tie: Bool = true,
     _ body: (TIEFabric) async throws -> T
 ) async throws -> T {
     var loaded: [Scenario] = []
@@ -147,6 +150,7 @@ public func withTIEFabric<T>(
     try FileManager.default.copyItem(atPath: try sharedCertificates.get(), toPath: directory + "/certs")
     var options = SimulatedFabric.Options(stateDirectory: directory)
     options.scenarios = loaded
+    options.runsTie = tie
     let fabric = TIEFabric(simulated: try await SimulatedFabric.start(options), scenarios: loaded)
     do {
         let result = try await body(fabric)

@@ -218,10 +218,14 @@ public final class SimulatedFabric: Sendable {
         }
     }
 
-    /// The brokers' topic authorisation: the options' rules, and with `authorizedSetters`, rules that
+    /// The brokers' topic authorisation: the options' rules, the scenarios' `authorization:`, and with `authorizedSetters`, rules that
     /// only those clients and tiesim may send set-reputation requests.
     static func authorization(_ options: Options) -> TopicAuthorization {
         var authorization = options.authorization
+        for scenario in options.scenarios {
+            authorization.send += scenario.authorization?.send ?? []
+            authorization.receive += scenario.authorization?.receive ?? []
+        }
         if let setters = options.authorizedSetters {
             for topic in [TieTopic.setFileReputation, TieTopic.setCertificateReputation] {
                 authorization.send.append(.init(topic: topic, clients: Set(setters + ["tiesim"])))

@@ -9,7 +9,7 @@ final class Harness {
     let core: BrokerCore
     var connection: UInt = 1
 
-    init(layout: FabricLayout = FabricLayout(brokers: [.init(guid: "{b1}", hostname: "127.0.0.1", port: 8883)])) {
+    init(layout: BrokerLayout = BrokerLayout(brokers: [.init(guid: "{b1}", hostname: "127.0.0.1", port: 8883)])) {
         var clock: () -> Int64 = { 0 }
         let box = ClockBox()
         clock = { box.now }
@@ -218,7 +218,7 @@ struct BrokerCoreTests {
     @Test("authorisation: a refused send reaches no one, a refused recipient does not receive")
     func authorization() {
         let rules = TopicAuthorization(send: [.init(topic: "/secure/#", clients: ["setter"])], receive: [.init(topic: "/private", clients: ["reader"])])
-        let broker = Harness(layout: FabricLayout(brokers: [.init(guid: "{b1}", hostname: "h", port: 1)], authorization: rules))
+        let broker = Harness(layout: BrokerLayout(brokers: [.init(guid: "{b1}", hostname: "h", port: 1)], authorization: rules))
         broker.connect("good", identity: "setter")
         broker.connect("bad", identity: "other")
         broker.connect("listener", identity: "reader", subscribe: ["#"])
@@ -248,8 +248,8 @@ struct BrokerCoreTests {
 @Suite("DXL broker core: fabrics of several brokers")
 struct FabricRoutingTests {
     /// A chain 1 ← 2 ← 3: broker k bridges to broker k−1.
-    static func chain(_ index: Int) -> FabricLayout {
-        FabricLayout(brokers: [.init(guid: "{b1}", hostname: "h", port: 1), .init(guid: "{b2}", hostname: "h", port: 2, parent: 0),
+    static func chain(_ index: Int) -> BrokerLayout {
+        BrokerLayout(brokers: [.init(guid: "{b1}", hostname: "h", port: 1), .init(guid: "{b2}", hostname: "h", port: 2, parent: 0),
                                .init(guid: "{b3}", hostname: "h", port: 3, parent: 1)], index: index)
     }
 

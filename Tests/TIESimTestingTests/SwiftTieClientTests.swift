@@ -24,6 +24,20 @@ struct SwiftTieClientTests {
         .sha256: "142e1d688ef0568370c37187fd9f2351d7ddeda574f8bfa9b0fa4ef42db85aa2",
     ]
 
+    @Test("tie: false brings the broker services up without the fake TIE: a Swift TIE service of the suite's own answers")
+    func ownTieService() async throws {
+        try await withTIEFabric(scenario: scenariosFolder + "/basic-detection.yaml", tie: false) { fabric in
+            let server = try await fabric.connectedClient()
+            try await server.registerService(ServiceRegistrationInfo(serviceType: "/mcafee/service/tie", requestHandlers: [TieTopic.getFileReputation: { request in
+                try? server.send(.response(to: request, payload: #"{"reputations": [{"providerId": 1, "trustLevel": 85, "createDate": 1}], "props": {}}"#))
+            }]))
+            let tie = try await fabric.tieClient()
+            let reputations = try await tie.getFileReputation(hashes: [.md5: "eb5e2b9dc51817a086d7b97eb52410ab"])
+            #expect(reputations[FileProvider.gti]?.trustLevel == 85)
+            #expect(reputations.byProvider.count == 1)
+        }
+    }
+
     @Test("the detection callback fires with the seed's dictionary and typed fields")
     func seedDetection() async throws {
         try await withTIEFabric(scenario: scenariosFolder + "/basic-detection.yaml") { fabric in

@@ -1,3 +1,4 @@
+import DXLBroker
 import Foundation
 import TIE
 import Testing
@@ -17,6 +18,38 @@ let repositoryRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
 
 @Suite("Scenario files")
 struct ScenarioParserTests {
+    @Test("authorization: says who may send and who receives on which topics; a non-topic is pointed at")
+    func authorizationSection() throws {
+        let scenario = try ScenarioLoader.parse(text: """
+        authorization:
+          send:
+            /mcafee/service/tie/file/reputation/set: [admin]
+          receive:
+            /acme/#: [reader, auditor]
+        files:
+          A.EXE:
+        """, file: "auth.yaml")
+        let rules = try #require(scenario.authorization)
+        #expect(rules.send.map(\.topic) == ["/mcafee/service/tie/file/reputation/set"])
+        #expect(rules.send.first?.clients == ["admin", "tiesim"])
+        #expect(rules.maySend("admin", on: "/mcafee/service/tie/file/reputation/set"))
+        #expect(!rules.maySend("client", on: "/mcafee/service/tie/file/reputation/set"))
+        #expect(!rules.mayReceive("client", on: "/acme/x"))
+        #expect(rules.mayReceive("auditor", on: "/acme/x"))
+        #expect(problems("authorization:\n  send:\n    acme: [a]\nfiles:\n  A.EXE:\n") == [
+            "bad.yaml:3:5: 'acme' is not a topic — write the DXL topic, starting with / (a trailing # covers the topics below it)",
+        ])
+        #expect(problems("authorization:\n  sned: {}\nfiles:\n  A.EXE:\n").first?.hasPrefix("bad.yaml:2:3:") == true)
+        // The brokers get the scenarios' rules with tiesim up's own.
+        var options = SimulatedFabric.Options(stateDirectory: "/tmp/unused")
+        options.scenarios = [scenario]
+        options.authorization = TopicAuthorization(send: [.init(topic: "/x", clients: ["x"])])
+        options.authorizedSetters = ["setter"]
+        let merged = SimulatedFabric.authorization(options)
+        #expect(merged.send.map(\.topic) == ["/x", "/mcafee/service/tie/file/reputation/set", TieTopic.setFileReputation, TieTopic.setCertificateReputation])
+        #expect(merged.receive.map(\.topic) == ["/acme/#"])
+    }
+
     @Test("the seed scenario parses into the seed's file and detection")
     func seedScenario() throws {
         let scenario = try ScenarioLoader.load(path: repositoryRoot.appendingPathComponent("scenarios/basic-detection.yaml").path)

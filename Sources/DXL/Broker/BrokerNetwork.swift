@@ -75,16 +75,17 @@ public final class BrokerNetwork: Sendable {
     /// broker, so that a message published anywhere reaches everyone. Stops what it started on failure.
     public func start(timeout: Duration = .seconds(20)) async throws(BrokerError) {
         started.withLock { $0.removeAll() }
-        // Every broker's plugin knows the whole fabric: its brokers, their ports and the bridge tree.
-        let ports = (0..<count).map { index in index == 0 ? options.port : (count > 1 ? LocalBroker.freePort() : nil) }
+        // Every broker's plugin knows the whole fabric: its brokers and the bridge tree. Each broker picks
+        // its port as it starts (retrying a taken one) and announces it to the others over the bridges.
+        let ports = (0..<count).map { index in index == 0 ? options.port : nil }
         let layoutBrokers = (0..<count).map { index in
-            FabricLayout.Broker(guid: guids[index], hostname: options.host, port: ports[index] ?? 0, parent: Self.parent(of: index, topology: topology))
+            BrokerLayout.Broker(guid: guids[index], hostname: options.host, port: ports[index] ?? 0, parent: Self.parent(of: index, topology: topology))
         }
         do {
             for index in 0..<count {
                 var brokerOptions = options
                 brokerOptions.port = ports[index]
-                brokerOptions.layout = FabricLayout(brokers: layoutBrokers, index: index, bridgePrefix: Self.bridgePrefix,
+                brokerOptions.layout = BrokerLayout(brokers: layoutBrokers, index: index, bridgePrefix: Self.bridgePrefix,
                                                     authorization: options.authorization)
                 if let parent = Self.parent(of: index, topology: topology) {
                     let remote = brokers[parent]

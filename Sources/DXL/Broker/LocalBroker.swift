@@ -52,7 +52,7 @@ public final class LocalBroker: Sendable {
         public var dxlBroker: Bool = true
         /// The fabric this broker belongs to, as its plugin sees it (nil: a fabric of this broker alone,
         /// with a new GUID). Its entry for this broker is updated with the port the broker gets.
-        public var layout: FabricLayout?
+        public var layout: BrokerLayout?
         /// Topic authorisation, enforced by the plugin (when `layout` is nil).
         public var authorization = TopicAuthorization()
         /// The largest message the broker accepts (the DXL broker's limit is 1 MiB); larger ones
@@ -81,7 +81,7 @@ public final class LocalBroker: Sendable {
     private struct State {
         var process: ChildProcess?
         var port: Int
-        var layout: FabricLayout
+        var layout: BrokerLayout
     }
 
     /// The folder with `mosquitto.conf` and `mosquitto.log`.
@@ -99,7 +99,7 @@ public final class LocalBroker: Sendable {
         self.certificates = certificates
         self.options = options
         self.logger = logger
-        let layout = options.layout ?? FabricLayout(brokers: [.init(guid: "{" + UUID().uuidString.lowercased() + "}", hostname: options.host, port: options.port ?? 0)],
+        let layout = options.layout ?? BrokerLayout(brokers: [.init(guid: "{" + UUID().uuidString.lowercased() + "}", hostname: options.host, port: options.port ?? 0)],
                                                     authorization: options.authorization)
         self.state = Mutex(State(process: nil, port: options.port ?? 0, layout: layout))
     }
@@ -117,7 +117,7 @@ public final class LocalBroker: Sendable {
     /// This broker's GUID on the fabric.
     public var guid: String { layout.me.guid }
     /// The layout the plugin is given (this broker's port filled in at start).
-    public var layout: FabricLayout { state.withLock { $0.layout } }
+    public var layout: BrokerLayout { state.withLock { $0.layout } }
     /// The path of the generated configuration.
     public var configPath: String { (directory as NSString).appendingPathComponent("mosquitto.conf") }
     /// Whether the mosquitto process is running.
@@ -254,6 +254,8 @@ public final class LocalBroker: Sendable {
             throw .configuration(String(describing: error))
         }
         let process: ChildProcess
+        // The log is appended to: only what this run writes tells whether it started.
+        let logStart = ((try? FileManager.default.attributesOfItem(atPath: logPath))?[.size] as? NSNumber)?.uint64Value ?? 0
         do {
             process = try ChildProcess(executable: binary, arguments: ["-c", configPath], outputPath: logPath)
         } catch {
@@ -270,7 +272,13 @@ public final class LocalBroker: Sendable {
                 state.withLock { $0.process = nil }
                 throw .failedToStart(reason: "mosquitto exited with status \(process.terminationStatus ?? -1)", log: logTail())
             }
-            if Self.acceptsConnections(host: options.host, port: port) {
+            let started = Self.logText(logPath, from: logStart)
+            if started.contains("Address already in use") {
+                // Something else answers on the port: waiting for it to accept would mistake it for mosquitto.
+                stop()
+                throw .failedToStart(reason: "port \(port) on \(options.host) is already in use", log: logTail())
+            }
+            if started.contains(" running"), Self.acceptsConnections(host: options.host, port: port) {
                 logger.debug("mosquitto \(process.pid) listening on \(options.host):\(port)")
                 return
             }
@@ -312,6 +320,14 @@ public final class LocalBroker: Sendable {
         let port = self.port
         stop()
         try await launch(binary: try Self.mosquittoPath(), port: port, timeout: .seconds(10))
+    }
+
+    /// The log's text from byte `offset` on.
+    static func logText(_ path: String, from offset: UInt64) -> String {
+        guard let handle = FileHandle(forReadingAtPath: path) else { return "" }
+        defer { try? handle.close() }
+        try? handle.seek(toOffset: offset)
+        return String(decoding: (try? handle.readToEnd()) ?? Data(), as: UTF8.self)
     }
 
     /// The last lines of mosquitto's log.

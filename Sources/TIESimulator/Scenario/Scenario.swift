@@ -1,4 +1,5 @@
 import DXL
+import DXLBroker
 import TIE
 
 /// A parsed, validated scenario: what TIE knows, and what happens on the timeline.
@@ -24,6 +25,8 @@ public struct Scenario: Sendable {
     public var faults: [Fault] = []
     /// The brokers the scenario wants (`fabric:`); nil: one broker, or whatever `tiesim up` is told.
     public var fabric: FabricLayout?
+    /// Topic authorisation the brokers enforce (`authorization:`), added to `tiesim up`'s options.
+    public var authorization: TopicAuthorization?
 
     public init(name: String, description: String = "", source: String, settings: ScenarioSettings = ScenarioSettings(),
                 files: [FileKnowledge] = [], certificates: [CertificateKnowledge] = [], timeline: [TimelineStep] = []) {

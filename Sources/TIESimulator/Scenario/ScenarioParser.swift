@@ -1,5 +1,6 @@
 import Crypto
 import DXL
+import DXLBroker
 import Foundation
 import TIE
 import Yams
@@ -355,7 +356,7 @@ struct ScenarioParser {
 
     // MARK: The document
 
-    static let topLevelKeys = ["name", "description", "settings", "fabric", "files", "certificates", "timeline", "expect", "faults"]
+    static let topLevelKeys = ["name", "description", "settings", "fabric", "authorization", "files", "certificates", "timeline", "expect", "faults"]
 
     mutating func scenario(_ root: YAMLNode) -> Scenario? {
         guard let entries = mapping(root, "the scenario", depth: 0) else { return nil }
@@ -369,6 +370,7 @@ struct ScenarioParser {
         if let node = value("description"), let text = string(node, "description") { scenario.description = text }
         if let node = value("settings") { scenario.settings = settings(node) } else if let base { scenario.settings = base.settings }
         if let node = value("fabric") { scenario.fabric = fabric(node) } else if let base { scenario.fabric = base.fabric }
+        if let node = value("authorization") { scenario.authorization = authorization(node) }
         if let node = value("certificates") { scenario.certificates = certificates(node, seed: scenario.settings.seed) }
         if let node = value("files") { scenario.files = files(node, seed: scenario.settings.seed, certificates: scenario.certificates + (base?.certificates ?? [])) }
         if let base {
@@ -405,6 +407,29 @@ struct ScenarioParser {
             }
         }
         return layout
+    }
+
+    /// `authorization: {send: {TOPIC: [CLIENT, …]}, receive: {…}}`: who may send, and who receives, on
+    /// the topics named (a trailing `#` covers the topics below; topics not named are open to all).
+    mutating func authorization(_ node: YAMLNode) -> TopicAuthorization? {
+        guard let entries = mapping(node, "authorization", depth: 1) else { return nil }
+        checkKeys(entries, allowed: ["send", "receive"], in: "authorization")
+        var result = TopicAuthorization()
+        for entry in entries {
+            guard let topics = mapping(entry.value, "authorization.\(entry.key)", depth: 2) else { continue }
+            for topic in topics {
+                guard topic.key.hasPrefix("/") || topic.key == "#" else {
+                    issue(topic.keyNode, "'\(topic.key)' is not a topic", "write the DXL topic, starting with / (a trailing # covers the topics below it)")
+                    continue
+                }
+                guard let items = sequence(topic.value, "the clients of \(topic.key)", depth: 3) else { continue }
+                let clients = items.compactMap { string($0, "a client certificate name") }
+                // tiesim's own clients (the fake TIE, the player) always pass, as the broker's own services do.
+                let rule = TopicAuthorization.Rule(topic: topic.key, clients: Set(clients + ["tiesim"]))
+                if entry.key == "send" { result.send.append(rule) } else { result.receive.append(rule) }
+            }
+        }
+        return result
     }
 
     mutating func settings(_ node: YAMLNode) -> ScenarioSettings {

@@ -5,7 +5,7 @@ import DXLWire
 /// one it is, how bridges and tiesim's own clients are recognised, and the topic authorisation policy.
 ///
 /// The brokers form a tree: each broker but the first bridges to its `parent`. A plain value.
-public struct FabricLayout: Sendable, Equatable {
+public struct BrokerLayout: Sendable, Equatable {
     /// One broker of the fabric.
     public struct Broker: Sendable, Equatable {
         public var guid: String

@@ -1,0 +1,146 @@
+import CMosquitto
+import DXL
+import DXLBroker
+import Foundation
+import Logging
+import TIE
+import TIESimulator
+
+// MARK: Broker plugin
+
+/// `tiesim-bench plugin`: what the DXL broker plugin costs.
+///
+/// - Events: the same stream through two mosquitto brokers on this machine, one with the plugin and one
+///   without, in alternating rounds: raw libmosquitto publisher → raw subscriber (dxl-bench's stream) and
+///   the scenario player → raw subscriber. Events delivered per second; goal: with ≥ 95 % of without.
+/// - Routing: the plugin's own work per routed request (decode, registry lookup, stamp, re-encode and
+///   the recipient check), in-process, no broker.
+/// - No destination: requests to a topic nobody serves, paced at 1,000/s: the ErrorResponse's p50/p99
+///   (goal p99 < 1 ms).
+func benchPlugin() async throws {
+    let events = option("--events", 300_000)
+    let rounds = option("--rounds", 3)
+    let folder = workFolder + "/plugin"
+    let certificates = try FabricCertificates.prepare(in: folder + "/certs", clients: ["client", "tiesim"])
+    var plainOptions = LocalBroker.Options()
+    plainOptions.dxlBroker = false
+    let without = LocalBroker(directory: folder + "/without", certificates: certificates, options: plainOptions)
+    let with = LocalBroker(directory: folder + "/with", certificates: certificates)
+    try await without.start()
+    try await with.start()
+    defer {
+        without.stop()
+        with.stop()
+    }
+    let bytes = Seed.detectionMessage
+    let timeline = try ScenarioLoader.parse(text: """
+        settings: {waitForSubscribers: false}
+        files:
+          FOCUS_MALWARE2.EXE:
+            md5: eb5e2b9dc51817a086d7b97eb52410ab
+        timeline:
+          - detection: {file: FOCUS_MALWARE2.EXE, localReputation: KNOWN_MALICIOUS, remediationAction: 5}
+            repeat: \(events)
+            agents: 1000
+        """, file: "plugin-bench.yaml")
+
+    /// Events/s a raw subscriber of `broker` receives while `send` publishes `events` events.
+    func delivered(_ broker: LocalBroker, _ send: () async throws -> Void) async throws -> Double {
+        let subscriber = RawSubscriber(certificates: certificates, port: broker.port, topic: TieTopic.fileDetection)
+        defer { subscriber.close() }
+        let start = clock.now
+        try await send()
+        waitForArrivals(events) { subscriber.received.load(ordering: .relaxed) }
+        let last = subscriber.lastArrival.withLock { $0 } ?? clock.now
+        return Double(subscriber.received.load(ordering: .relaxed)) / seconds(last - start)
+    }
+    func rawStream(_ broker: LocalBroker) async throws -> Double {
+        try await delivered(broker) {
+            let publisher = RawPublisher(certificates: certificates, port: broker.port)
+            _ = publisher.publish(bytes: bytes, topic: TieTopic.fileDetection, count: events)
+            publisher.close()
+        }
+    }
+    func playerStream(_ broker: LocalBroker) async throws -> Double {
+        let client = try DXLClient(config: broker.clientConfig(client: "tiesim"))
+        try await client.connect()
+        defer { Task { await client.disconnect() } }
+        let player = ScenarioPlayer(client: client, store: ReputationStore(scenarios: [timeline]), watcher: nil, logger: Logger(label: "bench"))
+        return try await delivered(broker) { _ = try await player.play([timeline]) }
+    }
+
+    var rates: [String: [Double]] = [:]
+    for round in 1...rounds {
+        // The brokers take turns going first, so that neither always inherits the machine's state.
+        let order = round % 2 == 1 ? [("with", with), ("without", without)] : [("without", without), ("with", with)]
+        for (name, broker) in order {
+            rates["raw " + name, default: []].append(try await rawStream(broker))
+            rates["player " + name, default: []].append(try await playerStream(broker))
+        }
+        let last = rates.mapValues { $0.last! }
+        print("plugin: round \(round): raw stream \(format(last["raw with"]!)) ev/s with the plugin, \(format(last["raw without"]!)) without "
+              + "(\(format(100 * last["raw with"]! / last["raw without"]!, digits: 1)) %); player \(format(last["player with"]!)) with, "
+              + "\(format(last["player without"]!)) without (\(format(100 * last["player with"]! / last["player without"]!, digits: 1)) %)")
+    }
+    func median(_ values: [Double]) -> Double { values.sorted()[values.count / 2] }
+    for stream in ["raw", "player"] {
+        let ratios = zip(rates[stream + " with"]!, rates[stream + " without"]!).map { 100 * $0 / $1 }
+        print("plugin: \(stream) stream, median of \(rounds): \(format(median(rates[stream + " with"]!))) ev/s with the plugin, "
+              + "\(format(median(rates[stream + " without"]!))) without; median ratio \(format(median(ratios), digits: 1)) % "
+              + "(rounds \(format(ratios.min()!, digits: 1))–\(format(ratios.max()!, digits: 1)) %; goal ≥ 95 %)")
+    }
+
+    // The plugin's work per routed request, in-process.
+    routingCost()
+
+    // No destination: the broker's ErrorResponse, paced at 1,000 requests/s.
+    var clients: [DXLClient] = []
+    for _ in 0..<2 {
+        let client = try DXLClient(config: with.clientConfig())
+        try await client.connect()
+        clients.append(client)
+    }
+    let unserved = await load(clients: clients, topic: "/bench/nobody/serves", payload: Array("{}".utf8), concurrency: 8,
+                              duration: .seconds(option("--seconds", 5)), paced: 1000, accepting: .errorResponse)
+    print("plugin: no destination at a paced 1,000 req/s: \(format(unserved.throughput)) errors/s, p50 \(format(unserved.p50, digits: 3)) ms, "
+          + "p99 \(format(unserved.p99, digits: 3)) ms (goal p99 < 1 ms)")
+    for client in clients { await client.disconnect() }
+}
+
+/// Routes requests through a `BrokerCore` with ten services on the topic, as mosquitto would call it:
+/// the message check (decode, lookup, stamp, re-encode), then one recipient check per subscriber.
+func routingCost() {
+    let core = BrokerCore(layout: BrokerLayout(brokers: [.init(guid: "{b1}", hostname: "127.0.0.1", port: 1)]), clock: { 1_700_000_000_000 })
+    let topic = TieTopic.getFileReputation
+    for index in 0..<10 {
+        let client = "service-\(index)"
+        core.connected(client, identity: "client", connection: UInt(index + 1))
+        core.subscribed(client, to: topic)
+        var register = DXLMessage.request(topic: BrokerCore.Topic.register, payload: #"{"serviceGuid": "{s\#(index)}", "serviceType": "/bench", "requestChannels": ["\#(topic)"]}"#)
+        register.replyToTopic = "/mcafee/client/\(client)"
+        _ = DXLMessageCodec.encode(register).withUnsafeBytes { core.message(from: client, topic: BrokerCore.Topic.register, payload: $0) }
+    }
+    core.connected("requester", identity: "client", connection: 99)
+    _ = core.takeActions()
+    var request = DXLMessage.request(topic: topic, payload: #"{"hashes": [{"type": "md5", "value": "614rncUYF6CG17l+tSQQqw=="}]}"#)
+    request.replyToTopic = "/mcafee/client/requester"
+    let bytes = DXLMessageCodec.encode(request)
+    let count = option("--routings", 300_000)
+    var best = Double.infinity
+    var delivered = 0
+    let services = (0..<10).map { "service-\($0)" }
+    for _ in 0..<3 {
+        let start = clock.now
+        for _ in 0..<count {
+            let verdict = bytes.withUnsafeBytes { core.message(from: "requester", topic: topic, payload: $0) }
+            guard case .replace(let routed) = verdict else { continue }
+            routed.withUnsafeBytes { buffer in
+                for service in services where core.mayRead(service, topic: topic, payload: buffer) { delivered += 1 }
+            }
+        }
+        best = min(best, seconds(clock.now - start) / Double(count) * 1e6)
+    }
+    core.tick()
+    print("plugin: routing a request (message check + ten recipient checks), in-process: \(format(best, digits: 2)) µs per request, best of 3 × \(count) "
+          + "(\(delivered == 3 * count ? "each delivered once" : "DELIVERY MISMATCH \(delivered)"))")
+}
