@@ -14,6 +14,9 @@ public enum MessageVerdict: Sendable, Equatable {
     case pass
     /// Delivered with these bytes instead (the broker's stamps).
     case replace([UInt8])
+    /// Delivered with the bytes in `range` replaced by `replacement` (encoded values, written in order):
+    /// the source ids of an event or response, stamped without decoding it.
+    case restamp(range: Range<Int>, replacement: [[UInt8]])
     /// Not delivered to anyone (answered by the broker, or refused). mosquitto 2.0.11 disconnects a
     /// client whose publish a plugin denies, where the DXL broker drops it silently; so the message is
     /// kept, its payload replaced by `BrokerCore.droppedMarker`, which no broker of the fabric delivers.
@@ -78,6 +81,7 @@ public final class BrokerCore {
         public static let subscribers = "/tiesim/broker/subscribers"
         /// Notes between brokers and to tiesim: only bridges may send here, only bridges and tiesim receive.
         public static let notesPrefix = "/tiesim/broker/notes/"
+        static let notesPrefixStatic: StaticString = "/tiesim/broker/notes/"
         public static let announce = "/tiesim/broker/notes/announce"
         public static let journal = "/tiesim/broker/notes/journal"
         static let brokerServicePrefix = "/mcafee/service/dxl/"
@@ -86,14 +90,31 @@ public final class BrokerCore {
 
     /// How long a broker that stopped announcing keeps its services in the others' registries.
     public static let silenceLimitMs: Int64 = 5_000
-    /// Journal notes of one kind per second (the rest are counted, and the count is sent with the next).
-    public static let notesPerSecond = 200
+    /// Journal notes of one kind per second (the rest are counted, and the count is sent with the next):
+    /// requests to services other than tiesim's are journaled up to 20,000 a second, refusals up to 200 (a
+    /// flood of refused messages must not become a flood of notes).
+    public static func notesPerSecond(_ kind: String) -> Int { kind == "request" ? 20_000 : 200 }
 
     public init(layout: BrokerLayout, clock: @escaping () -> Int64) {
         self.layout = layout
         self.clock = clock
         startTime = clock() / 1000
+        encodedGuid = DXLHeader.encodedString(layout.me.guid)
     }
+
+    /// This broker's GUID as a msgpack string.
+    private let encodedGuid: [UInt8]
+    /// The last publisher's encoded id (a stream of events mostly comes from one client).
+    private var lastPublisher: (id: String, encoded: [UInt8]) = ("", [])
+
+    private func encodedId(of clientId: String) -> [UInt8] {
+        if lastPublisher.id == clientId { return lastPublisher.encoded }
+        lastPublisher = (clientId, clients.encodedId(of: clientId))
+        return lastPublisher.encoded
+    }
+
+    /// Whether the last calls asked for any action.
+    public var hasActions: Bool { !actions.isEmpty }
 
     /// The actions the last calls asked for, in order; the caller carries them out.
     public func takeActions() -> [BrokerAction] {
@@ -169,20 +190,29 @@ public final class BrokerCore {
 
     /// Whether `clientId` receives the message `buffer` published on `topic`.
     public func mayRead(_ clientId: String, topic: String, payload buffer: UnsafeRawBufferPointer) -> Bool {
+        mayRead(clientId, topic: TopicName(topic), payload: buffer)
+    }
+
+    /// Whether `clientId` receives the message `buffer` published on `topic` (called for every recipient
+    /// of every message: nothing is decoded or copied unless a rule or a request needs it).
+    public func mayRead(_ clientId: String, topic: TopicName, payload buffer: UnsafeRawBufferPointer) -> Bool {
         if Self.isDropped(buffer) { return false }
-        if let bridged = layout.bridgedBroker(clientId) {
-            guard DXLHeader.quickType(buffer) == .request else { return true }
+        let quickType = DXLHeader.quickType(buffer)
+        if layout.isBridge(clientId) {
+            guard quickType == .request, let bridged = layout.bridgedBroker(clientId) else { return true }
             return routeAllowsBridge(to: bridged, buffer)
         }
-        if layout.isBridge(clientId) { return true }
-        let identity = clients.identity(of: clientId) ?? ""
-        if topic.hasPrefix(Topic.notesPrefix) { return identity == layout.internalIdentity }
-        if !layout.authorization.mayReceive(identity, on: topic) {
-            note("denied-receive", topic: topic, fields: ["client": clientId, "identity": identity])
-            actions.append(.log("tiesim-broker: \(clientId) (\(identity)) may not receive on \(topic): skipped"))
-            return false
+        if topic.hasPrefix(Topic.notesPrefixStatic) { return clients.identity(of: clientId) == layout.internalIdentity }
+        if !layout.authorization.receive.isEmpty {
+            let identity = clients.identity(of: clientId) ?? ""
+            let name = topic.string
+            if !layout.authorization.mayReceive(identity, on: name) {
+                note("denied-receive", topic: name, fields: ["client": clientId, "identity": identity])
+                actions.append(.log("tiesim-broker: \(clientId) (\(identity)) may not receive on \(name): skipped"))
+                return false
+            }
         }
-        guard DXLHeader.quickType(buffer) == .request else {
+        guard quickType == .request else {
             counted.outgoing += 1
             return true
         }
@@ -193,26 +223,39 @@ public final class BrokerCore {
 
     // MARK: Messages
 
-    /// A message `clientId` published on `topic` (after `mayWrite` allowed it).
+    /// A message `clientId` published on `topic`.
     public func message(from clientId: String, topic: String, payload buffer: UnsafeRawBufferPointer) -> MessageVerdict {
+        message(from: clientId, topic: TopicName(topic), payload: buffer)
+    }
+
+    /// A message `clientId` published on `topic` (events and responses are stamped without being decoded).
+    public func message(from clientId: String, topic name: TopicName, payload buffer: UnsafeRawBufferPointer) -> MessageVerdict {
         finalizeRoute()
         counted.incoming += 1
-        if layout.isBridge(clientId) { return bridgedMessage(topic: topic, buffer) }
-        guard mayWrite(clientId, topic: topic) else { return .drop }
-        guard let header = DXLHeader.read(buffer) else { return .pass }  // not DXL: passed on untouched
-        switch header.type {
+        if layout.isBridge(clientId) { return bridgedMessage(topic: name.string, buffer) }
+        if !layout.authorization.send.isEmpty || name.hasPrefix(Topic.notesPrefixStatic) {
+            guard mayWrite(clientId, topic: name.string) else { return .drop }
+        }
+        guard let (type, sourceIds) = DXLHeader.scan(buffer) else { return .pass }  // not DXL: passed on untouched
+        let ids = [encodedId(of: clientId), encodedGuid]
+        // A client that filled in what the broker stamps (tiesim's own do) keeps its bytes as they are.
+        let stamped = sourceIds.count == ids[0].count + ids[1].count
+            && UnsafeRawBufferPointer(rebasing: buffer[sourceIds]).elementsEqual(ids.joined())
+        let stamp = stamped ? MessageVerdict.pass : .restamp(range: sourceIds, replacement: ids)
+        switch type {
         case .request:
-            return request(from: clientId, topic: topic, buffer)
+            return request(from: clientId, topic: name.string, buffer)
+        case .event, .response:
+            return stamp
         case .errorResponse:
+            let topic = name.string
             if let message = try? DXLMessageCodec.decode(buffer, topic: topic),
                message.normalizedErrorCode == DXLErrorCode.serviceUnavailable, !message.serviceId.isEmpty,
                let service = registry.services[message.serviceId], service.brokerGuid == me {
                 // A client saying it has no such service: the service is gone, as the DXL broker concludes.
                 unregister(service.serviceGuid, reason: "a client answered that it does not serve it")
             }
-            return .replace(header.restamped(buffer, sourceClientId: clientId, sourceBrokerId: me))
-        case .event, .response:
-            return .replace(header.restamped(buffer, sourceClientId: clientId, sourceBrokerId: me))
+            return stamp
         }
     }
 
@@ -619,7 +662,7 @@ public final class BrokerCore {
     /// whose payload is the request's (for request notes).
     private func note(_ kind: String, topic: String, fields: [String: String], payload: [UInt8] = []) {
         let sent = notesThisSecond[kind, default: 0]
-        guard sent < Self.notesPerSecond else {
+        guard sent < Self.notesPerSecond(kind) else {
             notesLeftOut += 1
             return
         }

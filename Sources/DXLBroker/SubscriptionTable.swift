@@ -14,6 +14,8 @@ public struct ClientTable: Sendable {
         /// Seconds since 1970.
         public var connectedAt: Int64
         public var filters: Set<String> = []
+        /// The id as a msgpack string, as the broker stamps it on what the client publishes.
+        public var encodedId: [UInt8] = []
     }
 
     public private(set) var clients: [String: Client] = [:]
@@ -28,7 +30,7 @@ public struct ClientTable: Sendable {
     @discardableResult
     public mutating func connect(id: String, identity: String, connection: UInt, at time: Int64) -> Client? {
         let previous = clients[id]
-        clients[id] = Client(id: id, identity: identity, connection: connection, connectedAt: time)
+        clients[id] = Client(id: id, identity: identity, connection: connection, connectedAt: time, encodedId: DXLHeader.encodedString(id))
         return previous
     }
 
@@ -49,6 +51,9 @@ public struct ClientTable: Sendable {
     }
 
     public func identity(of id: String) -> String? { clients[id]?.identity }
+
+    /// The id as a msgpack string (made now for a client not in the table).
+    public func encodedId(of id: String) -> [UInt8] { clients[id]?.encodedId ?? DXLHeader.encodedString(id) }
 
     public func isConnected(_ id: String) -> Bool { clients[id] != nil }
 

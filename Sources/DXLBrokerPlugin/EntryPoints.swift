@@ -61,8 +61,10 @@ private let onConnect: MOSQ_FUNC_generic_callback = { _, data, _ in
     guard let core, let event = data?.assumingMemoryBound(to: mosquitto_evt_basic_auth.self).pointee, let client = event.client else {
         return MOSQ_ERR_SUCCESS.rawValue
     }
-    core.connected(clientId(client), identity: commonName(client), connection: UInt(bitPattern: Int(bitPattern: UnsafeRawPointer(client))))
-    perform(core.takeActions())
+    let id = mosquitto_client_id(client).map { String(cString: $0) } ?? ""
+    knownIds[connectionKey(client)] = id
+    core.connected(id, identity: commonName(client), connection: connectionKey(client))
+    if core.hasActions { perform(core.takeActions()) }
     return MOSQ_ERR_SUCCESS.rawValue
 }
 
@@ -70,22 +72,22 @@ private let onAccessCheck: MOSQ_FUNC_generic_callback = { _, data, _ in
     guard let core, let event = data?.assumingMemoryBound(to: mosquitto_evt_acl_check.self).pointee, let client = event.client, let topicPointer = event.topic else {
         return MOSQ_ERR_SUCCESS.rawValue
     }
+    if event.access == MOSQ_ACL_WRITE {
+        return MOSQ_ERR_SUCCESS.rawValue  // decided with the message (mosquitto 2.0.11 disconnects a client whose publish is denied)
+    }
     let id = clientId(client)
-    let topic = String(cString: topicPointer)
     var allowed = true
     switch event.access {
     case MOSQ_ACL_READ:
-        allowed = core.mayRead(id, topic: topic, payload: UnsafeRawBufferPointer(start: event.payload, count: Int(event.payloadlen)))
-    case MOSQ_ACL_WRITE:
-        break  // decided with the message (mosquitto 2.0.11 disconnects a client whose publish is denied)
+        allowed = core.mayRead(id, topic: TopicName(cString: topicPointer), payload: UnsafeRawBufferPointer(start: event.payload, count: Int(event.payloadlen)))
     case MOSQ_ACL_SUBSCRIBE:
-        core.subscribed(id, to: topic)
+        core.subscribed(id, to: String(cString: topicPointer))
     case MOSQ_ACL_UNSUBSCRIBE:
-        core.unsubscribed(id, from: topic)
+        core.unsubscribed(id, from: String(cString: topicPointer))
     default:
         break
     }
-    perform(core.takeActions())
+    if core.hasActions { perform(core.takeActions()) }
     return allowed ? MOSQ_ERR_SUCCESS.rawValue : MOSQ_ERR_ACL_DENIED.rawValue
 }
 
@@ -94,9 +96,9 @@ private let onMessage: MOSQ_FUNC_generic_callback = { _, data, _ in
           let topicPointer = event.pointee.topic else {
         return MOSQ_ERR_SUCCESS.rawValue
     }
-    let verdict = core.message(from: clientId(client), topic: String(cString: topicPointer),
-                               payload: UnsafeRawBufferPointer(start: event.pointee.payload, count: Int(event.pointee.payloadlen)))
-    perform(core.takeActions())
+    let payload = UnsafeRawBufferPointer(start: event.pointee.payload, count: Int(event.pointee.payloadlen))
+    let verdict = core.message(from: clientId(client), topic: TopicName(cString: topicPointer), payload: payload)
+    if core.hasActions { perform(core.takeActions()) }
     let replacement: [UInt8]
     switch verdict {
     case .pass:
@@ -105,6 +107,14 @@ private let onMessage: MOSQ_FUNC_generic_callback = { _, data, _ in
         replacement = BrokerCore.droppedMarker
     case .replace(let bytes):
         replacement = bytes
+    case .restamp(let range, let values):
+        // Stamped straight into the buffer mosquitto will own (it frees the old payload).
+        let count = DXLHeader.restampedCount(payload, range: range, replacement: values)
+        guard let copy = mosquitto_malloc(max(count, 1)) else { return MOSQ_ERR_SUCCESS.rawValue }
+        DXLHeader.writeRestamped(payload, range: range, replacement: values, into: copy)
+        event.pointee.payload = copy
+        event.pointee.payloadlen = UInt32(count)
+        return MOSQ_ERR_SUCCESS.rawValue
     }
     // mosquitto frees the old payload and owns the new one (it must come from its allocator).
     guard let copy = mosquitto_malloc(max(replacement.count, 1)) else { return MOSQ_ERR_SUCCESS.rawValue }
@@ -119,7 +129,7 @@ private let onMessage: MOSQ_FUNC_generic_callback = { _, data, _ in
 private let onTick: MOSQ_FUNC_generic_callback = { _, _, _ in
     guard let core else { return MOSQ_ERR_SUCCESS.rawValue }
     core.tick()
-    perform(core.takeActions())
+    if core.hasActions { perform(core.takeActions()) }
     return MOSQ_ERR_SUCCESS.rawValue
 }
 
@@ -128,8 +138,10 @@ private let onDisconnect: MOSQ_FUNC_generic_callback = { _, data, _ in
           mosquitto_client_id(client) != nil else {
         return MOSQ_ERR_SUCCESS.rawValue
     }
-    core.disconnected(clientId(client), connection: UInt(bitPattern: Int(bitPattern: UnsafeRawPointer(client))))
-    perform(core.takeActions())
+    let id = clientId(client)
+    knownIds[connectionKey(client)] = nil
+    core.disconnected(id, connection: connectionKey(client))
+    if core.hasActions { perform(core.takeActions()) }
     return MOSQ_ERR_SUCCESS.rawValue
 }
 
@@ -149,8 +161,15 @@ private func perform(_ actions: [BrokerAction]) {
     }
 }
 
+/// The ids of connected clients by connection, so that a message's checks do not make a `String` from
+/// the client's C string each time (filled on connect, emptied on disconnect).
+nonisolated(unsafe) private var knownIds: [UInt: String] = [:]
+
+private func connectionKey(_ client: OpaquePointer) -> UInt { UInt(bitPattern: Int(bitPattern: UnsafeRawPointer(client))) }
+
 private func clientId(_ client: OpaquePointer) -> String {
-    mosquitto_client_id(client).map { String(cString: $0) } ?? ""
+    if let known = knownIds[connectionKey(client)] { return known }
+    return mosquitto_client_id(client).map { String(cString: $0) } ?? ""
 }
 
 private func commonName(_ client: OpaquePointer) -> String {

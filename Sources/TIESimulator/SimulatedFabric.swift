@@ -153,9 +153,11 @@ public final class SimulatedFabric: Sendable {
             for log in network.logPaths { try? FileManager.default.removeItem(atPath: log) }
             try await network.start()
             let brokerGuid = network.guids[0]
-            /// One of tiesim's own clients, on broker `number`.
+            /// One of tiesim's own clients, on broker `number`. It fills in the source ids its broker stamps
+            /// (the same bytes), so the broker's stamp does not make its events longer on the way.
             func internalClient(_ role: String, broker number: Int) throws -> DXLClient {
                 var config = network.clientConfig(client: "tiesim", brokers: [number])
+                config.stampedBrokerId = network.guids[number - 1]
                 config.connectRetries = 3
                 config.clientId = "tiesim-\(role)-" + UUID().uuidString.lowercased()
                 return try DXLClient(config: config, logger: logger)

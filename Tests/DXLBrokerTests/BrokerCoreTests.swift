@@ -42,6 +42,8 @@ final class Harness {
         case .pass: delivered = bytes
         case .replace(let replaced): delivered = replaced
         case .drop: delivered = BrokerCore.droppedMarker
+        case .restamp(let range, let values):
+            delivered = restamped(bytes, range, values)
         }
         let received = recipients.filter { recipient in
             delivered.withUnsafeBytes { core.mayRead(recipient, topic: message.destinationTopic, payload: $0) }
@@ -69,6 +71,16 @@ final class Harness {
         actions.compactMap { action in
             guard case .publish(let topic, let payload, let client) = action, let message = try? DXLMessageCodec.decode(payload, topic: topic) else { return nil }
             return (topic, client, message)
+        }
+    }
+}
+
+/// What mosquitto delivers after a `.restamp` verdict.
+func restamped(_ bytes: [UInt8], _ range: Range<Int>, _ values: [[UInt8]]) -> [UInt8] {
+    bytes.withUnsafeBytes { buffer in
+        [UInt8](unsafeUninitializedCapacity: DXLHeader.restampedCount(buffer, range: range, replacement: values)) { memory, count in
+            DXLHeader.writeRestamped(buffer, range: range, replacement: values, into: UnsafeMutableRawPointer(memory.baseAddress!))
+            count = memory.count
         }
     }
 }
@@ -208,11 +220,18 @@ struct BrokerCoreTests {
         var event = DXLMessage.event(topic: "/e", payload: "hello")
         event.otherFields = [.init("k", "v")]
         let (verdict, _) = broker.publish(event, from: "pub", to: [])
-        guard case .replace(let bytes) = verdict else { Issue.record("not stamped"); return }
+        guard case .restamp(let range, let values) = verdict else { Issue.record("not stamped"); return }
+        let original = DXLMessageCodec.encode(event)
+        let bytes = restamped(original, range, values)
         var expected = event
         expected.sourceClientId = "pub"
         expected.sourceBrokerId = "{b1}"
         #expect(bytes == DXLMessageCodec.encode(expected))
+        // What already carries the broker's stamp is passed on as it is (no copy); a forged stamp is not.
+        #expect(broker.publish(expected, from: "pub", to: []).0 == .pass)
+        var forged = expected
+        forged.sourceClientId = "someone-else"
+        guard case .restamp = broker.publish(forged, from: "pub", to: []).0 else { Issue.record("a forged source was kept"); return }
     }
 
     @Test("authorisation: a refused send reaches no one, a refused recipient does not receive")

@@ -107,6 +107,12 @@ public struct MessagePackReader: ~Copyable {
         return range
     }
 
+    /// Skips a string or bin value (or `nil`) without copying it; returns the range of its bytes.
+    @discardableResult
+    public mutating func skipRaw() throws(MessagePackError) -> Range<Int>? {
+        try readRawRange()
+    }
+
     /// Reads a string (raw, str8 or bin, as Python's `raw=True` unpacker accepts); `nil` reads as nil.
     public mutating func readOptionalString() throws(MessagePackError) -> String? {
         let start = offset

@@ -53,7 +53,7 @@ public final class FabricServices: Sendable {
     func receive(_ note: DXLMessage) {
         if let count = note.otherField("leftOut").flatMap(Int.init) {
             leftOut.add(count, ordering: .relaxed)
-            logger.warning("the brokers left \(count) notes out of the journal (more than \(BrokerCore.notesPerSecond) a second)")
+            logger.warning("the brokers left \(count) notes out of the journal (more requests than \(BrokerCore.notesPerSecond("request")) a second, or refusals than \(BrokerCore.notesPerSecond("denied-send")))")
         }
         guard let journal, let kind = note.otherField("kind"), let topic = note.otherField("topic") else { return }
         var message = DXLMessage(type: .request, destinationTopic: topic, payload: note.payload, messageId: note.otherField("messageId") ?? "")

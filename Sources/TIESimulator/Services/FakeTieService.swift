@@ -147,7 +147,8 @@ public final class FakeTieService: Sendable {
 
     /// Answers `request`, or injects its fault (on the worker thread).
     func process(_ request: DXLMessage) {
-        if recordsRequests { journal?.record(request, kind: .request) }
+        // Journaled once answered: the requester waits for the answer, not for the journal.
+        defer { if recordsRequests { journal?.record(request, kind: .request) } }
         if let fault = fault(for: request) {
             journal?.record(request, kind: .fault, note: fault.summary)
             switch fault.effect {
@@ -193,7 +194,7 @@ public final class FakeTieService: Sendable {
         let response: DXLMessage
         switch reply {
         case .json(let value):
-            response = .response(to: request, payload: Array(value.serialized(style: .python).utf8))
+            response = .response(to: request, payload: value.serializedBytes(style: .python))
             observer?(request, nil)
         case .error(let code, let message):
             response = .errorResponse(to: request, code: code, message: message)
