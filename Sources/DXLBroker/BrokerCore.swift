@@ -54,6 +54,8 @@ public final class BrokerCore {
     private var lastAnnounce: Int64 = 0
     private var lastSecond: Int64 = 0
     private let startTime: Int64
+    /// When this broker started, in milliseconds: tells a restarted broker from the one it replaces.
+    public let session: Int64
     /// Messages in and out since the last second boundary, and the last second's rates.
     private var counted = (incoming: 0, outgoing: 0)
     private var rates = (incoming: 0.0, outgoing: 0.0)
@@ -79,6 +81,10 @@ public final class BrokerCore {
         /// `{"topic": T, "ignoreIdentities": [...], "waitMs": N}` → `{"subscribers": [{"clientId", "identity", "broker"}]}`;
         /// with `waitMs`, the answer waits until there is one or the time is up.
         public static let subscribers = "/tiesim/broker/subscribers"
+        /// tiesim's question of whether the bridges carry messages: `{"expect": {guid: session}, "waitMs": N}` →
+        /// `{"me": {"guid", "session"}, "heard": {guid: session}, "complete": bool}`, answered once this broker
+        /// has heard every expected broker announce itself in that session (or a later one) over the bridges.
+        public static let fabric = "/tiesim/broker/fabric"
         /// Notes between brokers and to tiesim: only bridges may send here, only bridges and tiesim receive.
         public static let notesPrefix = "/tiesim/broker/notes/"
         static let notesPrefixStatic: StaticString = "/tiesim/broker/notes/"
@@ -98,7 +104,8 @@ public final class BrokerCore {
     public init(layout: BrokerLayout, clock: @escaping () -> Int64) {
         self.layout = layout
         self.clock = clock
-        startTime = clock() / 1000
+        session = clock()
+        startTime = session / 1000
         encodedGuid = DXLHeader.encodedString(layout.me.guid)
     }
 
@@ -150,7 +157,10 @@ public final class BrokerCore {
 
     /// `clientId` subscribes to `filter` (always allowed: DXL authorises receiving per message).
     public func subscribed(_ clientId: String, to filter: String) {
-        guard !layout.isBridge(clientId) else { return }
+        guard !layout.isBridge(clientId) else {
+            announceDue = true  // a bridge (re)connected: the broker on its far side learns this one's state
+            return
+        }
         clients.subscribe(clientId, filter)
         announceDue = true
         answerHeldQueries()
@@ -269,7 +279,7 @@ public final class BrokerCore {
             route = Route(messageId: request.messageId, target: .everyone, request: request)
             return .replace(DXLMessageCodec.encode(request, version: request.version))
         }
-        if topic.hasPrefix(Topic.brokerServicePrefix) || topic == Topic.subscribers {
+        if topic.hasPrefix(Topic.brokerServicePrefix) || topic == Topic.subscribers || topic == Topic.fabric {
             if request.brokerIds.isEmpty || request.brokerIds.contains(me) {
                 answerBrokerService(request, requesterIsLocal: true)
                 return .drop
@@ -317,7 +327,7 @@ public final class BrokerCore {
         var serviceGuid: String?
         if topic.hasPrefix(Topic.replyPrefix) {
             target = .everyone
-        } else if topic.hasPrefix(Topic.brokerServicePrefix) || topic == Topic.subscribers {
+        } else if topic.hasPrefix(Topic.brokerServicePrefix) || topic == Topic.subscribers || topic == Topic.fabric {
             if request.brokerIds.contains(me) {
                 answerBrokerService(request, requesterIsLocal: false)
             } else if let other = request.brokerIds.lazy.compactMap({ self.layout.index(of: $0) }).first {
@@ -478,7 +488,7 @@ public final class BrokerCore {
                      "filters": .array(client.filters.sorted().prefix(Self.announcedLimit).map { .string($0) })])
         }
         let body = JSONValue.object(["broker": .string(me), "hostname": .string(layout.me.hostname), "port": .int(Int64(layout.me.port)),
-                                     "startTime": .int(startTime), "services": .array(Array(services)), "clients": .array(Array(listed))])
+                                     "startTime": .int(startTime), "session": .int(session), "services": .array(Array(services)), "clients": .array(Array(listed))])
         var event = DXLMessage.event(topic: Topic.announce, payload: body.serializedBytes())
         event.sourceBrokerId = me
         event.sourceClientId = me
@@ -499,7 +509,11 @@ public final class BrokerCore {
             listed.append(RemoteBroker.Client(id: id, identity: entry["identity"]?.stringValue ?? "",
                                               filters: entry["filters"]?.arrayValue?.compactMap(\.stringValue) ?? []))
         }
-        remote[index] = RemoteBroker(heardAt: now, clients: listed, port: Int(body["port"]?.intValue ?? 0), startTime: body["startTime"]?.intValue ?? 0)
+        let heardSession = body["session"]?.intValue ?? 0
+        // A broker heard for the first time, or restarted, learns this one's state at once.
+        if remote[index]?.session != heardSession { announceDue = true }
+        remote[index] = RemoteBroker(heardAt: now, clients: listed, port: Int(body["port"]?.intValue ?? 0), startTime: body["startTime"]?.intValue ?? 0,
+                                     session: heardSession)
         var announced = Set<String>()
         for entry in body["services"]?.arrayValue ?? [] {
             guard let record = ServiceRecord(json: entry, clientId: entry["clientGuid"]?.stringValue ?? "", brokerGuid: guid, now: now / 1000) else { continue }
@@ -574,12 +588,15 @@ public final class BrokerCore {
                 reply(to: request, error: 0, "a subscribers query needs a JSON body with a topic", requesterIsLocal: requesterIsLocal)
                 return
             }
-            let query = HeldQuery(request: request, topic: topic, ignored: Set(body?["ignoreIdentities"]?.arrayValue?.compactMap(\.stringValue) ?? []),
-                                  deadline: clock() + min(max(body?["waitMs"]?.intValue ?? 0, 0), 600_000), requesterIsLocal: requesterIsLocal)
-            if !answer(query, evenIfEmpty: query.deadline <= clock()) {
-                if held.count >= Self.heldLimit { _ = answer(held.removeFirst(), evenIfEmpty: true) }
-                held.append(query)
+            hold(HeldQuery(request: request, kind: .subscribers(topic: topic, ignored: Set(body?["ignoreIdentities"]?.arrayValue?.compactMap(\.stringValue) ?? [])),
+                           deadline: clock() + min(max(body?["waitMs"]?.intValue ?? 0, 0), 600_000), requesterIsLocal: requesterIsLocal))
+        case Topic.fabric:
+            var expected: [Int: Int64] = [:]
+            for (guid, session) in body?["expect"]?.objectValue ?? [:] {
+                if let index = layout.index(of: guid), index != layout.index { expected[index] = session.intValue ?? 0 }
             }
+            hold(HeldQuery(request: request, kind: .fabric(expected: expected), deadline: clock() + min(max(body?["waitMs"]?.intValue ?? 0, 0), 600_000),
+                           requesterIsLocal: requesterIsLocal))
         default:
             noDestination(request, serviceId: "", requesterIsLocal: requesterIsLocal)
         }
@@ -601,23 +618,41 @@ public final class BrokerCore {
         ])
     }
 
+    /// Answers `query` now if it can be (or its time is up), else keeps it until it can.
+    private func hold(_ query: HeldQuery) {
+        guard !answer(query, evenIfUnmet: query.deadline <= clock()) else { return }
+        if held.count >= Self.heldLimit { _ = answer(held.removeFirst(), evenIfUnmet: true) }
+        held.append(query)
+    }
+
     private func answerHeldQueries() {
         guard !held.isEmpty else { return }
-        held.removeAll { answer($0, evenIfEmpty: false) }
+        held.removeAll { answer($0, evenIfUnmet: false) }
     }
 
     private func expireHeldQueries(now: Int64) {
-        held.removeAll { $0.deadline <= now && answer($0, evenIfEmpty: true) }
+        held.removeAll { $0.deadline <= now && answer($0, evenIfUnmet: true) }
     }
 
-    /// Answers a subscribers query if someone subscribes (or `evenIfEmpty`); whether it answered.
-    private func answer(_ query: HeldQuery, evenIfEmpty: Bool) -> Bool {
-        let found = fabricClients().filter { client in
-            !query.ignored.contains(client.identity) && client.filters.contains { MQTTTopic.matches(filter: $0, topic: query.topic) }
+    /// Answers a query once what it waits for is there (or `evenIfUnmet`); whether it answered.
+    private func answer(_ query: HeldQuery, evenIfUnmet: Bool) -> Bool {
+        switch query.kind {
+        case .subscribers(let topic, let ignored):
+            let found = fabricClients().filter { client in
+                !ignored.contains(client.identity) && client.filters.contains { MQTTTopic.matches(filter: $0, topic: topic) }
+            }
+            guard !found.isEmpty || evenIfUnmet else { return false }
+            let list = found.sorted { $0.id < $1.id }.map { JSONValue.object(["clientId": .string($0.id), "identity": .string($0.identity), "broker": .string($0.broker)]) }
+            reply(to: query.request, json: .object(["subscribers": .array(list)]), requesterIsLocal: query.requesterIsLocal)
+        case .fabric(let expected):
+            let complete = expected.allSatisfy { index, session in (remote[index]?.session ?? -1) >= session }
+            guard complete || evenIfUnmet else { return false }
+            var heard: [String: JSONValue] = [:]
+            for (index, state) in remote { heard[layout.brokers[index].guid] = .int(state.session) }
+            reply(to: query.request, json: .object([
+                "me": .object(["guid": .string(me), "session": .int(session)]), "heard": .object(heard), "complete": .bool(complete),
+            ]), requesterIsLocal: query.requesterIsLocal)
         }
-        guard !found.isEmpty || evenIfEmpty else { return false }
-        let list = found.sorted { $0.id < $1.id }.map { JSONValue.object(["clientId": .string($0.id), "identity": .string($0.identity), "broker": .string($0.broker)]) }
-        reply(to: query.request, json: .object(["subscribers": .array(list)]), requesterIsLocal: query.requesterIsLocal)
         return true
     }
 
@@ -720,13 +755,20 @@ struct RemoteBroker {
     /// The port it listens on and when it started, as it said.
     var port: Int = 0
     var startTime: Int64 = 0
+    var session: Int64 = 0
 }
 
-/// A subscribers query waiting for a subscriber.
+/// A question of tiesim's, waiting until it can be answered.
 struct HeldQuery {
+    enum Kind {
+        /// Who (other than `ignored` identities) subscribed to something that receives `topic`.
+        case subscribers(topic: String, ignored: Set<String>)
+        /// Whether these brokers (by index) were heard in these sessions or later.
+        case fabric(expected: [Int: Int64])
+    }
+
     var request: DXLMessage
-    var topic: String
-    var ignored: Set<String>
+    var kind: Kind
     var deadline: Int64
     var requesterIsLocal: Bool
 }

@@ -103,40 +103,57 @@ public final class BrokerNetwork: Sendable {
         }
     }
 
-    /// Waits until every bridge is connected and subscribed on its remote broker (read from that broker's
-    /// log: `log_type subscribe` prints `<client> 0 #`).
+    /// Waits until the bridges carry messages both ways: asks each broker's DXL plugin (over a connection
+    /// with the broker certificate, as the bridges have) which session it is in, then waits until every
+    /// broker has heard every other one announce itself in that session over the bridges.
     public func waitForBridges(timeout: Duration = .seconds(20)) async throws(BrokerError) {
+        guard count > 1 else { return }
         let clock = ContinuousClock()
         let deadline = clock.now + timeout
-        for index in brokers.indices {
-            guard let parent = Self.parent(of: index, topology: topology) else { continue }
-            let name = Self.bridgeName(from: index + 1, to: parent + 1)
-            // The whole log once, then only what it gains.
-            var log = LogFollower(path: brokers[parent].logPath)
-            var subscribed = false
-            while true {
-                subscribed = Self.bridgeSubscribed(name, after: subscribed, lines: log.newLines())
-                if subscribed { break }
-                guard clock.now < deadline else {
-                    throw .failedToStart(reason: "bridge \(name) did not connect within \(timeout)", log: brokers[index].logTail())
-                }
-                try? await Task.sleep(for: .milliseconds(25))
+        var clients: [DXLClient] = []
+        defer {
+            let connected = clients
+            Task { for client in connected { await client.disconnect() } }
+        }
+        func ask(_ client: DXLClient, _ body: JSONValue) async throws(BrokerError) -> JSONValue {
+            let left = clock.now.duration(to: deadline)
+            let request = DXLMessage.request(topic: BrokerCore.Topic.fabric, payload: body.serializedBytes())
+            do {
+                let reply = try await client.request(request, timeout: max(left, .milliseconds(1)) + .seconds(2))
+                guard reply.type == .response else { throw BrokerError.failedToStart(reason: "the broker plugin refused: \(reply.errorMessage ?? "")", log: "") }
+                return try JSONValue.parse(reply.payload.filter { $0 != 0x0a })
+            } catch let error as BrokerError {
+                throw error
+            } catch {
+                throw .failedToStart(reason: "could not ask the broker plugin whether the bridges are up: \(error)", log: "")
+            }
+        }
+        do {
+            for broker in brokers {
+                var config = broker.clientConfig(client: "broker")
+                config.clientId = "tiesim-readiness-" + UUID().uuidString.lowercased()
+                let client = try DXLClient(config: config, logger: logger)
+                clients.append(client)
+                try await client.connect()
+            }
+        } catch {
+            throw .failedToStart(reason: "could not connect to ask whether the bridges are up: \(error)", log: "")
+        }
+        var sessions: [String: JSONValue] = [:]
+        for client in clients {
+            let answer = try await ask(client, .object([:]))
+            if let guid = answer["me"]?["guid"]?.stringValue, let session = answer["me"]?["session"] { sessions[guid] = session }
+        }
+        for (index, client) in clients.enumerated() {
+            let left = clock.now.duration(to: deadline)
+            let answer = try await ask(client, .object(["expect": .object(sessions), "waitMs": .int(max(left.components.seconds * 1000 + left.components.attoseconds / 1_000_000_000_000_000, 0))]))
+            guard answer["complete"] == JSONValue.bool(true) else {
+                let heard = answer["heard"]?.objectValue?.keys.sorted() ?? []
+                throw .failedToStart(reason: "broker \(index + 1) did not hear every other broker over the bridges within \(timeout) (heard \(heard))",
+                                     log: brokers[index].logTail())
             }
         }
         logger.debug("\(brokers.count) brokers bridged (\(topology.rawValue))")
-    }
-
-    /// Whether bridge `name` is subscribed after `lines` of its remote broker's log, given whether it was before.
-    static func bridgeSubscribed(_ name: String, after subscribed: Bool, lines: [String]) -> Bool {
-        var subscribed = subscribed
-        for line in lines {
-            if line.hasSuffix(" \(name) 0 #") {
-                subscribed = true
-            } else if line.contains("Client \(name) ") || line.hasSuffix(" starting") {
-                subscribed = false  // the bridge disconnected, or the broker restarted (the log is appended to)
-            }
-        }
-        return subscribed
     }
 
     /// Stops every broker.
