@@ -223,4 +223,48 @@ struct BrokerPluginTests {
             await client.disconnect()
         }
     }
+
+    @Test("malformed messages from a client are passed on or refused: the broker plugin never takes mosquitto down")
+    func malformedInput() async throws {
+        try await withFabric("files:\n  A.EXE:\n") { fabric in
+            let raw = try MQTTTransport(clientId: "raw-\(UUID())", tls: fabric.clientConfig(client: "swift").tlsFiles, handlers: .init(message: { _, _ in }))
+            try await raw.connect(host: "127.0.0.1", port: fabric.broker.port)
+            var request = DXLMessage.request(topic: "/acme/x", payload: "{}")
+            request.replyToTopic = "/mcafee/client/raw"
+            let valid = DXLMessageCodec.encode(request)
+            let hostile: [[UInt8]] = [
+                [], Array("not msgpack at all".utf8), [0x02, 0x00, 0xdb, 0xff, 0xff, 0xff, 0xff], Array(valid.prefix(valid.count / 2)),
+                [0x02, 0x00, 0xa1, 0x41, 0xa0, 0xa0, 0xdd, 0x7f, 0xff, 0xff, 0xff], BrokerCore.droppedMarker, valid + valid,
+            ]
+            for topic in ["/acme/x", BrokerCore.Topic.register, BrokerCore.Topic.query, BrokerCore.Topic.announce, BrokerCore.Topic.fabric] {
+                for bytes in hostile { try raw.publish(topic: topic, payload: bytes) }
+            }
+            raw.disconnect()
+            // mosquitto is still up and its plugin still answers and routes.
+            #expect(fabric.broker.isRunning)
+            let lines = try await PythonPeer.run(["broker", fabric.clientConfigPath, "/acme/after"], script: Self.script, timeout: .seconds(60))
+            let result = try PythonPeer.json(try #require(lines.last { $0.hasPrefix("{") }))
+            #expect(((result["subs"] as? [String: Any])?["payload"] as? [String: Any])?["count"] as? Int == 1)
+            #expect(try await fabric.registeredServices(includingTiesim: true).contains { $0.serviceType == "/mcafee/service/tie" })
+        }
+    }
+
+    @Test("without the broker plugin next to it, tiesim up says what is missing and exits 3")
+    func pluginMissing() async throws {
+        // A copy of tiesim in a folder of its own: the plugin is not next to it.
+        let folder = NSTemporaryDirectory() + "tiesim-noplugin-\(UUID().uuidString.prefix(8))"
+        try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: folder) }
+        try FileManager.default.copyItem(atPath: tiesimExecutable, toPath: folder + "/tiesim")
+        let state = folder + "/state"
+        let process = try ChildProcess(executable: folder + "/tiesim", arguments: ["up", "--state-dir", state, "--no-http"], outputPath: folder + "/out")
+        defer { process.terminate() }
+        let clock = ContinuousClock()
+        let deadline = clock.now + .seconds(60)
+        while process.isRunning && clock.now < deadline { try await Task.sleep(for: .milliseconds(20)) }
+        let output = (try? String(contentsOfFile: folder + "/out", encoding: .utf8)) ?? ""
+        #expect(process.terminationStatus == 3)
+        #expect(output.contains("libtiesim-broker.so was not found"), "\(output)")
+        #expect(output.contains("TIESIM_BROKER_PLUGIN"))
+    }
 }
