@@ -2,6 +2,7 @@ import DXL
 import DXLBroker
 import Foundation
 import Logging
+import Synchronization
 import TIE
 
 /// A whole fake TIE fabric on this machine: certificates, a real mosquitto broker, the fabric services,
@@ -278,8 +279,13 @@ public final class SimulatedFabric: Sendable {
         network.clientConfig(client: client, brokers: brokers)
     }
 
-    /// Stops the services, disconnects, stops mosquitto and releases the state directory.
+    /// Whether `stop` has run.
+    private let stopped = Atomic<Bool>(false)
+
+    /// Stops the services, disconnects, stops mosquitto and releases the state directory (once: later
+    /// calls return at once).
     public func stop() async {
+        guard !stopped.exchange(true, ordering: .acquiringAndReleasing) else { return }
         await http?.stop()
         tie.stop()
         services.stop()
@@ -291,13 +297,15 @@ public final class SimulatedFabric: Sendable {
 
 /// An exclusive lock on a state directory (`tiesim.lock`, holding the owner's pid), so two tiesim
 /// processes never share one broker's files. The kernel drops it when the process dies.
+/// The descriptor is close-on-exec: a child that inherited it would hold the lock after tiesim died.
 final class StateLock: Sendable {
     private let descriptor: Int32
     private let path: String
+    private let released = Atomic<Bool>(false)
 
     init(directory: String) throws {
         path = directory + "/tiesim.lock"
-        descriptor = open(path, O_RDWR | O_CREAT, 0o600)
+        descriptor = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o600)
         guard descriptor >= 0 else { throw SimulatedFabric.StartError.failed("cannot create \(path): \(String(cString: strerror(errno)))") }
         if flock(descriptor, LOCK_EX | LOCK_NB) != 0 {
             let owner = (try? String(contentsOfFile: path, encoding: .utf8))?.trimmingCharacters(in: .whitespacesAndNewlines) ?? "?"
@@ -309,7 +317,9 @@ final class StateLock: Sendable {
         _ = pid.withCString { write(descriptor, $0, strlen($0)) }
     }
 
+    /// Releases the lock; later calls do nothing (a second close could close a descriptor reused since).
     func release() {
+        guard !released.exchange(true, ordering: .acquiringAndReleasing) else { return }
         ftruncate(descriptor, 0)
         flock(descriptor, LOCK_UN)
         close(descriptor)

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import Synchronization
 import Logging
 
 /// The `tiesim` command: a fake TIE / DXL fabric for tests.
@@ -47,10 +48,32 @@ enum Exit {
 
 /// Writes a line to stderr.
 func printError(_ text: String) {
-    FileHandle.standardError.write(Data((text + "\n").utf8))
+    writeAll(STDERR_FILENO, text + "\n")
 }
 
 /// Writes a line to stdout and flushes it at once (so pipes and CI logs see "ready" immediately).
+/// When nobody reads stdout any more (`tiesim up | head -1`), the line is dropped, once said on stderr:
+/// `FileHandle.write` would trap on EPIPE.
 func printLine(_ text: String) {
-    FileHandle.standardOutput.write(Data((text + "\n").utf8))
+    if !writeAll(STDOUT_FILENO, text + "\n"), !stdoutGone.exchange(true, ordering: .relaxed) {
+        writeAll(STDERR_FILENO, "tiesim: standard output was closed; its lines are dropped from now on (DIR/ready still says when the fabric is up)\n")
+    }
+}
+
+private let stdoutGone = Atomic<Bool>(false)
+
+/// Writes all of `text` to `descriptor` with write(2), retrying interrupted and partial writes; false
+/// when the descriptor refuses (EPIPE, a closed descriptor).
+@discardableResult
+func writeAll(_ descriptor: Int32, _ text: String) -> Bool {
+    var bytes = Array(text.utf8)[...]
+    while !bytes.isEmpty {
+        let written = bytes.withUnsafeBytes { write(descriptor, $0.baseAddress, $0.count) }
+        if written < 0 {
+            if errno == EINTR { continue }
+            return false
+        }
+        bytes = bytes.dropFirst(written)
+    }
+    return true
 }

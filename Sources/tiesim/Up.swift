@@ -48,7 +48,7 @@ struct Up: AsyncParsableCommand {
     @Option(name: .long, parsing: .upToNextOption, help: "Topic authorisation: only these client certificates may send set-reputation requests (default: all).")
     var authorizeSet: [String] = []
 
-    @Option(name: .long, help: "Client certificates to make (the first is used by DIR/dxlclient.config; each gets DIR/dxlclient-NAME.config).")
+    @Option(name: .long, parsing: .upToNextOption, help: "Client certificates to make (the first is used by DIR/dxlclient.config; each gets DIR/dxlclient-NAME.config).")
     var clients: [String] = ["client"]
 
     @Option(name: .long, help: "Port of the HTTP control API (default: a free port).")
@@ -93,6 +93,15 @@ struct Up: AsyncParsableCommand {
 
     func validate() throws {
         if let brokers, !(1...16).contains(brokers) { throw ValidationError("--brokers must be from 1 to 16, not \(brokers)") }
+        if let port, !(1...65_535).contains(port) { throw ValidationError("--port must be a TCP port from 1 to 65535, not \(port)") }
+        if let httpPort, !(0...65_535).contains(httpPort) { throw ValidationError("--http-port must be a TCP port from 1 to 65535 (0: a free one), not \(httpPort)") }
+        if !maxRequestRate.isFinite || maxRequestRate < 0 || maxRequestRate > 1e9 {
+            throw ValidationError("--max-request-rate must be a number of requests per second from 0 (no limit) to 1000000000, not \(maxRequestRate)")
+        }
+        if clients.isEmpty { throw ValidationError("--clients needs at least one client certificate name") }
+        for name in clients + authorizeSet where name.isEmpty || name.count > 64 || !name.allSatisfy({ $0.isLetter || $0.isNumber || "-_.".contains($0) }) || name.hasPrefix(".") {
+            throw ValidationError("'\(name)' cannot name a client certificate: use letters, digits, '-', '_' and '.' (at most 64, not starting with '.')")
+        }
     }
 
     func run() async throws {
@@ -154,16 +163,23 @@ struct Up: AsyncParsableCommand {
             return await reports.finish(loaded, steps: steps, playError: playError, journal: fabric.journal)
         }
         var succeeded = true
+        var interruptedBy: Int32?
         if exitWhenDone {
-            succeeded = await withTaskGroup(of: Bool?.self) { group in
-                group.addTask { await player.value }
-                group.addTask { await signals.wait(); return nil }
-                let first = await group.next() ?? nil
+            // Whichever comes first: the run's end, or a signal (which ends the run unfinished: not a success).
+            let first = await withTaskGroup(of: (Bool?, Int32?).self) { group in
+                group.addTask { (await player.value, nil) }
+                group.addTask { (nil, await signals.wait()) }
+                let first = await group.next() ?? (nil, nil)
+                // A signal first ends the run unfinished; the group then waits for its children, the
+                // player's too, so the player must stop now.
+                player.cancel()
                 group.cancelAll()
-                return first ?? true
+                return first
             }
+            succeeded = first.0 ?? false
+            interruptedBy = first.1
         } else {
-            await signals.wait()
+            _ = await signals.wait()
         }
         player.cancel()
         _ = await player.value
@@ -173,11 +189,16 @@ struct Up: AsyncParsableCommand {
         if !exitWhenDone, reports.junit != nil || reports.journal != nil || reports.report != nil {
             _ = await reports.finish(loaded, steps: [], playError: nil, journal: fabric.journal)
         }
+        if let interruptedBy {
+            printError("tiesim: stopped by \(SignalWaiter.name(interruptedBy)) before the run was done")
+            throw ExitCode(128 + interruptedBy)
+        }
         if !succeeded { throw Exit.failure }
     }
 }
 
-/// Waits for SIGINT or SIGTERM (handled, not fatal, so tiesim can stop what it started).
+/// Waits for SIGINT, SIGTERM or SIGHUP (handled, not fatal, so tiesim can stop what it started; a closed
+/// terminal's SIGHUP stops it like SIGTERM).
 ///
 /// A plain `sigaction` handler replaces the default action in one step, so there is no moment in which a
 /// signal is ignored and lost (as there was between `signal(SIG_IGN)` and a dispatch source). The handler
@@ -185,8 +206,21 @@ struct Up: AsyncParsableCommand {
 /// waiters. Dispatch's threads block these signals; the kernel delivers them to a thread that does not.
 final class SignalWaiter: @unchecked Sendable {
     private let lock = NSLock()
-    private var fired = false
-    private var waiters: [CheckedContinuation<Void, Never>] = []
+    private var fired: Int32?
+    private var waiters: [CheckedContinuation<Int32, Never>] = []
+
+    /// The signals that stop tiesim.
+    static let stopping = [SIGINT, SIGTERM, SIGHUP]
+
+    /// A signal's name, for messages.
+    static func name(_ signal: Int32) -> String {
+        switch signal {
+        case SIGINT: return "SIGINT"
+        case SIGTERM: return "SIGTERM"
+        case SIGHUP: return "SIGHUP"
+        default: return "signal \(signal)"
+        }
+    }
 
     /// The pipe's write end, for the handler (set once, before the handler is installed).
     nonisolated(unsafe) private static var writeEnd: Int32 = -1
@@ -211,12 +245,12 @@ final class SignalWaiter: @unchecked Sendable {
                     Self.installed.lock()
                     let waiter = Self.instance
                     Self.installed.unlock()
-                    waiter?.fire()
+                    waiter?.fire(Int32(byte))
                 }
             }
             reader.name = "tiesim signals"
             reader.start()
-            for signalNumber in [SIGINT, SIGTERM] {
+            for signalNumber in Self.stopping {
                 var action = sigaction()
                 action.__sigaction_handler.sa_handler = { signalNumber in
                     let saved = errno
@@ -233,35 +267,42 @@ final class SignalWaiter: @unchecked Sendable {
             // Let this thread take the signals even if it inherited a mask that blocks them.
             var unblock = sigset_t()
             sigemptyset(&unblock)
-            sigaddset(&unblock, SIGINT)
-            sigaddset(&unblock, SIGTERM)
+            for signalNumber in Self.stopping { sigaddset(&unblock, signalNumber) }
             pthread_sigmask(SIG_UNBLOCK, &unblock, nil)
         }
     }
 
-    private func fire() {
+    private func fire(_ signal: Int32) {
         lock.lock()
-        fired = true
+        if fired == nil { fired = signal }
+        let signal = fired ?? signal
         let pending = waiters
         waiters.removeAll()
         lock.unlock()
-        for waiter in pending { waiter.resume() }
+        for waiter in pending { waiter.resume(returning: signal) }
     }
 
-    func wait() async {
+    /// Waits for a stopping signal and returns it (0 when the wait was cancelled).
+    @discardableResult
+    func wait() async -> Int32 {
         await withTaskCancellationHandler {
             await withCheckedContinuation { continuation in
                 lock.lock()
-                if fired {
+                if let fired {
                     lock.unlock()
-                    continuation.resume()
+                    continuation.resume(returning: fired)
                 } else {
                     waiters.append(continuation)
                     lock.unlock()
                 }
             }
         } onCancel: {
-            fire()
+            // Wakes the waiter without recording a signal.
+            lock.lock()
+            let pending = waiters
+            waiters.removeAll()
+            lock.unlock()
+            for waiter in pending { waiter.resume(returning: 0) }
         }
     }
 }

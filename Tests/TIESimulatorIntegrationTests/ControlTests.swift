@@ -84,6 +84,15 @@ struct ControlTests {
             #expect((journal.body["entries"]?.arrayValue?.count ?? 0) >= 2)
             let bad = try await curl(["-X", "POST", "--data-binary", "files: [", base + "/load"])
             #expect(bad.status == 422 && bad.body["error"]?.stringValue?.contains("not valid YAML") == true)
+            // Numbers no duration can hold: an error reply, over HTTP and over DXL, and the fabric stays up.
+            let huge = "files:\n  A.EXE:\ntimeline:\n  - detection: {file: A.EXE}\n    after: 1e20s\n"
+            let refused = try await curl(["-X", "POST", "--data-binary", huge, base + "/load"])
+            #expect(refused.status == 422 && refused.body["error"]?.stringValue?.contains("longer than 30 days") == true)
+            let control = try await fabric.playerClientForTests()
+            let overDXL = try await control.request(.request(topic: ControlService.prefix + "load", payload: huge), timeout: .seconds(10))
+            #expect(overDXL.type == .errorResponse && overDXL.errorMessage?.contains("longer than 30 days") == true)
+            await control.disconnect()
+            #expect(try await curl([base + "/health"]).body["ok"] == true)
             #expect(try await curl(["-X", "POST", base + "/reset"]).body == ["reset": true])
             #expect(fabric.store.counts.files == 0)
         } catch {

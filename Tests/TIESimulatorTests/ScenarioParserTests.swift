@@ -18,6 +18,26 @@ let repositoryRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
 
 @Suite("Scenario files")
 struct ScenarioParserTests {
+    @Test("numbers out of range are pointed at, not crashed on: durations, rates, windows, delays, timeouts, outages")
+    func numericExtremes() {
+        let base = "files:\n  A.EXE:\n    md5: 0123456789abcdef0123456789abcdef\n"
+        let cases: [(String, String)] = [
+            ("timeline:\n  - detection: {file: A.EXE}\n    after: 1e20s\n", "bad.yaml:6:12: after '1e20s' is longer than 30 days"),
+            ("timeline:\n  - detection: {file: A.EXE}\n    repeat: 2\n    rate: 1e-10/s\n", "bad.yaml:7:11: rate '1e-10/s' is out of range"),
+            ("timeline:\n  - detection: {file: A.EXE}\n    repeat: 2\n    rate: 1e300/s\n", "bad.yaml:7:11: rate '1e300/s' is out of range"),
+            ("expect:\n  - request: get_file_reputation\n    within: 1e19s\n", "bad.yaml:6:13: within '1e19s' is longer than 30 days"),
+            ("faults:\n  - request: get_file_reputation\n    delay: 1e19s\n", "bad.yaml:6:12: delay '1e19s' is longer than 30 days"),
+            ("settings: {subscriberTimeout: 1e20s}\n", "bad.yaml:4:31: subscriberTimeout '1e20s' is longer than 30 days"),
+            ("timeline:\n  - brokerOutage: 1e20s\n", "bad.yaml:5:19: brokerOutage '1e20s' is longer than 30 days"),
+            ("timeline:\n  - detection: {file: A.EXE}\n    at: 9e15h\n", "bad.yaml:6:9: at '9e15h' is longer than 30 days"),
+        ]
+        for (text, expected) in cases {
+            let found = problems(base + text)
+            #expect(found.count == 1 && found[0].hasPrefix(expected), "\(found)")
+        }
+        #expect(problems(base + "timeline:\n  - detection: {file: A.EXE}\n    after: 720h\n").isEmpty)
+    }
+
     @Test("authorization: says who may send and who receives on which topics; a non-topic is pointed at")
     func authorizationSection() throws {
         let scenario = try ScenarioLoader.parse(text: """

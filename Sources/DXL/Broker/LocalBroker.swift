@@ -257,7 +257,7 @@ public final class LocalBroker: Sendable {
         // The log is appended to: only what this run writes tells whether it started.
         let logStart = ((try? FileManager.default.attributesOfItem(atPath: logPath))?[.size] as? NSNumber)?.uint64Value ?? 0
         do {
-            process = try ChildProcess(executable: binary, arguments: ["-c", configPath], outputPath: logPath)
+            process = try ChildProcess(executable: binary, arguments: ["-c", configPath], outputPath: logPath, diesWithParent: true)
         } catch {
             throw .failedToStart(reason: String(describing: error), log: "")
         }

@@ -281,11 +281,20 @@ public final class DXLClient: Sendable {
     public var unwrittenPublishes: Int { transport.unwrittenPublishes }
 
     /// Sends `request` and waits for its response (a Response or an ErrorResponse, which is returned,
-    /// not thrown, as `dxlclient`'s `sync_request` does). Throws `DXLError.timeout` after `timeout`.
+    /// not thrown, as `dxlclient`'s `sync_request` does). Throws `DXLError.timeout` after `timeout`, and
+    /// `DXLError.cancelled` at once when the waiting task is cancelled.
     public func request(_ request: DXLMessage, timeout: Duration = .seconds(3600)) async throws(DXLError) -> DXLMessage {
+        let id = request.messageId
+        let cancelled = DXLError.cancelled(topic: request.destinationTopic, messageId: id)
         do {
-            return try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<DXLMessage, any Error>) in
-                startRequest(request, timeout: timeout, continuation: continuation, callback: nil)
+            return try await withTaskCancellationHandler {
+                try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<DXLMessage, any Error>) in
+                    startRequest(request, timeout: timeout, continuation: continuation, callback: nil)
+                    // Cancelled before the request was pending: the handler found nothing to end.
+                    if Task.isCancelled { finish(id, with: .failure(cancelled)) }
+                }
+            } onCancel: {
+                finish(id, with: .failure(cancelled))
             }
         } catch let error as DXLError {
             throw error

@@ -12,6 +12,9 @@ public enum DXLError: Error, Sendable, CustomStringConvertible {
     case registration(serviceType: String, reason: String)
     /// The transport failed.
     case transport(TransportError)
+    /// The task waiting for request `messageId` on `topic` was cancelled (its response, should it come,
+    /// is dropped).
+    case cancelled(topic: String, messageId: String)
 
     public var description: String {
         switch self {
@@ -28,6 +31,8 @@ public enum DXLError: Error, Sendable, CustomStringConvertible {
             return "service '\(serviceType)': \(reason)"
         case .transport(let error):
             return error.description
+        case .cancelled(let topic, let messageId):
+            return "request \(messageId) on \(topic) was cancelled"
         }
     }
 }

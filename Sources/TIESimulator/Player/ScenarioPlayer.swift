@@ -101,6 +101,8 @@ public final class ScenarioPlayer: Sendable {
                 do {
                     let subscribers = try await watcher.waitForSubscriber(of: topic, timeout: scenario.settings.subscriberTimeout)
                     logger.debug("subscribers of \(topic): \(subscribers)")
+                } catch is CancellationError {
+                    throw CancellationError()
                 } catch {
                     throw PlayError.noSubscriber(scenario: scenario.name, step: step.name, line: step.line, reason: String(describing: error))
                 }

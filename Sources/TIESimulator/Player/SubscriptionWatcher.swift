@@ -45,7 +45,13 @@ public final class SubscriptionWatcher: Sendable {
     private func ask(_ topic: String, wait: Duration) async throws -> [String] {
         let milliseconds = Int64(wait.inSeconds * 1000)
         let body = JSONValue.object(["topic": .string(topic), "ignoreIdentities": .array(ignoredIdentities.map { .string($0) }), "waitMs": .int(milliseconds)])
-        let reply = try await client.request(.request(topic: BrokerCore.Topic.subscribers, payload: body.serializedBytes()), timeout: wait + .seconds(10))
+        let reply: DXLMessage
+        do {
+            reply = try await client.request(.request(topic: BrokerCore.Topic.subscribers, payload: body.serializedBytes()), timeout: wait + .seconds(10))
+        } catch {
+            if case .cancelled = error { throw CancellationError() }
+            throw error
+        }
         guard reply.type == .response else {
             throw WaitError.brokerRefused(reply.errorMessage ?? "error \(reply.errorCode)")
         }

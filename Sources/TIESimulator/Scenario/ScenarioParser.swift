@@ -233,27 +233,45 @@ struct ScenarioParser {
         return nil
     }
 
-    /// A duration: `500ms`, `2s`, `1.5m`, `1h`, or a number of seconds.
+    /// The longest duration or interval a scenario may name: 30 days. Longer ones cannot be meant, and
+    /// past about 292 years they no longer fit a `Duration` in milliseconds.
+    static let longestDuration: Double = 30 * 86_400
+
+    /// A duration: `500ms`, `2s`, `1.5m`, `1h`, or a number of seconds (at most 30 days).
     mutating func duration(_ node: YAMLNode, _ what: String) -> Duration? {
         guard let text = string(node, what) else { return nil }
-        if let duration = Self.parseDuration(text) { return duration }
-        issue(node, "\(what) '\(text)' is not a duration", "write a number with a unit: 500ms, 2s, 1.5m or 1h")
-        return nil
+        guard let seconds = Self.durationSeconds(text) else {
+            issue(node, "\(what) '\(text)' is not a duration", "write a number with a unit: 500ms, 2s, 1.5m or 1h")
+            return nil
+        }
+        guard seconds <= Self.longestDuration else {
+            issue(node, "\(what) '\(text)' is longer than 30 days", "write at most 720h (a scenario's times are meant for test runs)")
+            return nil
+        }
+        return .milliseconds(Int64((seconds * 1000).rounded()))
     }
 
-    static func parseDuration(_ text: String) -> Duration? {
+    /// The duration `text` names, in seconds (not range-checked); nil when it is not one.
+    static func durationSeconds(_ text: String) -> Double? {
         let trimmed = text.trimmingCharacters(in: .whitespaces)
         let units: [(String, Double)] = [("ms", 0.001), ("s", 1), ("m", 60), ("h", 3600)]
         for (unit, scale) in units where trimmed.hasSuffix(unit) {
             let number = trimmed.dropLast(unit.count).trimmingCharacters(in: .whitespaces)
-            if let value = Double(number), value >= 0, value.isFinite { return .milliseconds(Int64((value * scale * 1000).rounded())) }
+            if let value = Double(number), value >= 0, value.isFinite { return value * scale }
             return nil
         }
-        if let value = Double(trimmed), value >= 0, value.isFinite { return .milliseconds(Int64((value * 1000).rounded())) }
+        if let value = Double(trimmed), value >= 0, value.isFinite { return value }
         return nil
     }
 
-    /// A rate, `100/s`, `30/m`, or events per second; returns the interval between events.
+    /// The duration `text` names, when it is one of at most 30 days.
+    static func parseDuration(_ text: String) -> Duration? {
+        guard let seconds = durationSeconds(text), seconds <= longestDuration else { return nil }
+        return .milliseconds(Int64((seconds * 1000).rounded()))
+    }
+
+    /// A rate, `100/s`, `30/m`, or events per second; returns the interval between events (from 1 µs,
+    /// a million a second, to 30 days).
     mutating func rateInterval(_ node: YAMLNode) -> Duration? {
         guard let text = string(node, "rate") else { return nil }
         let parts = text.split(separator: "/").map { $0.trimmingCharacters(in: .whitespaces) }
@@ -272,6 +290,10 @@ struct ScenarioParser {
         }
         guard let perSecond, perSecond > 0, perSecond.isFinite else {
             issue(node, "rate '\(text)' is not a rate", "write events per time unit: 100/s, 30/m")
+            return nil
+        }
+        guard perSecond <= 1_000_000, 1 / perSecond <= Self.longestDuration else {
+            issue(node, "rate '\(text)' is out of range", "write from 1,000,000/s down to one event in 30 days (e.g. 100/s, 1/h)")
             return nil
         }
         return .nanoseconds(Int64((1e9 / perSecond).rounded()))
