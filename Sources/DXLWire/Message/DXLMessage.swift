@@ -187,6 +187,9 @@ public enum DXLErrorCode {
     /// The broker's text for "no service": "unable to locate service for request".
     public static let serviceUnavailableMessage = "unable to locate service for request"
 
+    /// The broker's text for an overloaded service: "service is overloaded".
+    public static let serviceOverloadedMessage = "service is overloaded"
+
     /// A code in the broker's int32 wire form (`0x80000001` → -2147483647).
     public static func brokerWireForm(_ code: UInt32) -> Int64 {
         Int64(Int32(bitPattern: code))

@@ -25,6 +25,7 @@ final class FairRequestQueue: Sendable {
         var shed: [String: Int] = [:]
         var shedTotal = 0
         var lastShedLog = ContinuousClock.now - .seconds(10)
+        var lastPrune = ContinuousClock.now
         var closed = false
         /// Whether a request is being answered (by the worker, or inline by the thread that submitted it).
         var busy = false
@@ -64,8 +65,10 @@ final class FairRequestQueue: Sendable {
     }
 
     /// The requester a request comes from: its reply topic names its client.
+    /// Who sent `request`: the client id its broker stamped (tiesim's broker plugin stamps every request,
+    /// so a client cannot pass for another by varying its reply-to topic), else its reply-to topic.
     static func requester(of request: DXLMessage) -> String {
-        request.replyToTopic ?? request.sourceClientId
+        request.sourceClientId.isEmpty ? request.replyToTopic ?? "" : request.sourceClientId
     }
 
     /// What became of a submitted request.
@@ -95,7 +98,11 @@ final class FairRequestQueue: Sendable {
                 bucket.refilled = now
                 if bucket.tokens >= 1 { bucket.tokens -= 1 } else { overRate = true }
                 state.buckets[requester] = bucket
-                if state.buckets.count > 10_000 { state.buckets = state.buckets.filter { now - $0.value.refilled < .seconds(2) } }
+                // Requesters idle for 2 s are forgotten, at most once a second: the cost per request stays constant.
+                if state.buckets.count > 10_000 && now - state.lastPrune >= .seconds(1) {
+                    state.buckets = state.buckets.filter { now - $0.value.refilled < .seconds(2) }
+                    state.lastPrune = now
+                }
             }
             if waiting >= perRequesterLimit || overRate {
                 state.shed[requester, default: 0] += 1

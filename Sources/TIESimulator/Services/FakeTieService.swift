@@ -142,7 +142,13 @@ public final class FakeTieService: Sendable {
 
     /// Answers `request` at once when nothing waits, else queues it for the worker (on the network thread).
     func handle(_ request: DXLMessage) {
-        queue.submit(request)
+        guard queue.submit(request) == .shed else { return }
+        // Shed, not silent: the requester hears at once that the service is overloaded, as the DXL broker
+        // tells it when a service's queue is full, instead of waiting out its timeout.
+        let overloaded = DXLMessage.errorResponse(to: request, code: DXLErrorCode.brokerWireForm(DXLErrorCode.serviceOverloaded),
+                                                  message: DXLErrorCode.serviceOverloadedMessage)
+        journal?.record(overloaded, kind: .errorReply, note: DXLErrorCode.serviceOverloadedMessage)
+        try? client.send(overloaded)
     }
 
     /// Answers `request`, or injects its fault (on the worker thread).
