@@ -139,6 +139,8 @@ public final class SimulatedFabric: Sendable {
         let lock = try StateLock(directory: directory)
         // A `ready` marker (written by `tiesim up`) left by a run that was killed is stale now.
         try? FileManager.default.removeItem(atPath: directory + "/ready")
+        // What is started is stopped again, in reverse order, when a later part fails to start.
+        let started = Mutex<[@Sendable () async -> Void]>([])
         do {
             let certificates = try FabricCertificates.prepare(in: directory + "/certs", clients: options.clients + ["tiesim"])
             var brokerOptions = LocalBroker.Options()
@@ -153,6 +155,7 @@ public final class SimulatedFabric: Sendable {
                                         options: brokerOptions, logger: logger)
             for log in network.logPaths { try? FileManager.default.removeItem(atPath: log) }
             try await network.start()
+            started.withLock { $0.append { network.stop() } }
             let brokerGuid = network.guids[0]
             /// One of tiesim's own clients, on broker `number`. It fills in the source ids its broker stamps
             /// (the same bytes), so the broker's stamp does not make its events longer on the way.
@@ -167,12 +170,8 @@ public final class SimulatedFabric: Sendable {
             let tieClient = try internalClient("tie", broker: 1)
             let playerClients = try (1...network.brokers.count).map { try internalClient("player-\($0)", broker: $0) }
             let internalClients = [serviceClient, tieClient] + playerClients
-            do {
-                for client in internalClients { try await client.connect() }
-            } catch {
-                network.stop()
-                throw error
-            }
+            started.withLock { $0.append { for client in internalClients { await client.disconnect() } } }
+            for client in internalClients { try await client.connect() }
             let store = ReputationStore(scenarios: options.scenarios)
             let unknown = options.scenarios.last?.settings.unknownHashes ?? .realServer
             let journal = Journal()
@@ -182,6 +181,7 @@ public final class SimulatedFabric: Sendable {
             tie.setFaults(options.scenarios.flatMap(\.faults), seed: options.scenarios.last?.settings.seed ?? "tiesim")
             try await services.start()
             if options.runsTie { try await tie.start() }
+            started.withLock { $0.append { tie.stop(); services.stop() } }
             let watcher = SubscriptionWatcher(client: playerClients[0], ignoring: ["tiesim"])
             let configPath = directory + "/dxlclient.config"
             let advertise = { (config: DXLClientConfig) -> DXLClientConfig in
@@ -210,12 +210,20 @@ public final class SimulatedFabric: Sendable {
             try await controlService.start()
             var http: HTTPControlServer?
             if let port = options.controlHTTPPort {
-                http = try await HTTPControlServer.start(control: control, host: options.controlHTTPHost, port: port == 0 ? nil : port)
+                http = try await HTTPControlServer.start(control: control, host: options.controlHTTPHost, port: port == 0 ? nil : port) {
+                    let up = network.brokers.map(\.isRunning)
+                    return (up.allSatisfy { $0 }, .object(["brokers": .array(zip(network.brokers, up).enumerated().map { index, entry in
+                        .object(["broker": .int(Int64(index + 1)), "port": .int(Int64(entry.0.port)), "running": .bool(entry.1)])
+                    })]))
+                }
             }
-            return SimulatedFabric(options: options, certificates: certificates, network: network, store: store, tie: tie, services: services,
-                                   watcher: watcher, serviceClient: serviceClient, tieClient: tieClient, playerClients: playerClients, clientConfigPath: configPath,
-                                   brokerGuid: brokerGuid, journal: journal, control: control, controlService: controlService, http: http, lock: lock, logger: logger)
+            let fabric = SimulatedFabric(options: options, certificates: certificates, network: network, store: store, tie: tie, services: services,
+                                         watcher: watcher, serviceClient: serviceClient, tieClient: tieClient, playerClients: playerClients, clientConfigPath: configPath,
+                                         brokerGuid: brokerGuid, journal: journal, control: control, controlService: controlService, http: http, lock: lock, logger: logger)
+            fabric.watchBrokers()
+            return fabric
         } catch {
+            for stop in started.withLock({ $0 }).reversed() { await stop() }
             lock.release()
             throw error
         }
@@ -281,11 +289,41 @@ public final class SimulatedFabric: Sendable {
 
     /// Whether `stop` has run.
     private let stopped = Atomic<Bool>(false)
+    /// Restarts brokers that died (see `watchBrokers`).
+    private let watchdog = Mutex<Task<Void, Never>?>(nil)
+
+    /// Watches the brokers: one that dies while the fabric runs (killed, crashed — not an outage step,
+    /// which stops it on purpose) is started again on its port at once, which is logged and journaled;
+    /// its clients reconnect as they would to a real broker that came back.
+    func watchBrokers() {
+        let task = Task { [weak self] in
+            while !Task.isCancelled {
+                try? await Task.sleep(for: .milliseconds(100))
+                guard let self else { return }
+                for (index, broker) in self.network.brokers.enumerated() where broker.hasDied {
+                    let status = broker.exitStatus.map { $0 > 128 ? "signal \($0 - 128)" : "exit status \($0)" } ?? "?"
+                    self.logger.error("broker \(index + 1) (mosquitto on port \(broker.port)) died (\(status)); starting it again on the same port")
+                    var note = DXLMessage.event(topic: "/tiesim/broker/\(index + 1)", payload: [])
+                    note.sourceClientId = "tiesim"
+                    self.journal.record(note, kind: .fault, note: "broker \(index + 1) died (\(status)) and was started again on port \(broker.port)")
+                    do {
+                        try await broker.restart()
+                        try await self.network.waitForBridges()
+                        self.logger.notice("broker \(index + 1) is back on port \(broker.port)")
+                    } catch {
+                        self.logger.error("broker \(index + 1) could not be started again: \(error)")
+                    }
+                }
+            }
+        }
+        watchdog.withLock { $0 = task }
+    }
 
     /// Stops the services, disconnects, stops mosquitto and releases the state directory (once: later
     /// calls return at once).
     public func stop() async {
         guard !stopped.exchange(true, ordering: .acquiringAndReleasing) else { return }
+        watchdog.withLock { $0?.cancel() }
         await http?.stop()
         tie.stop()
         services.stop()

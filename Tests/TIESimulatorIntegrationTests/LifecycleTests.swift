@@ -1,5 +1,6 @@
 import DXL
 import Foundation
+import TIE
 import TIESimulator
 import TestSupport
 import Testing
@@ -101,5 +102,80 @@ struct LifecycleTests {
         #expect(FileManager.default.fileExists(atPath: tiesim.stateDirectory + "/certs/beta.crt"))
         tiesim.process.send(SIGTERM)
         #expect(try await tiesim.waitForExit(timeout: .seconds(20)) == 0)
+    }
+
+    @Test("kill -9 of mosquitto while tiesim runs: /health says so, the broker comes back on its port, journaled; clients reconnect")
+    func brokerKilled() async throws {
+        try await withFabric(paths: ["scenarios/basic-detection.yaml"], configure: { $0.controlHTTPPort = 0 }) { fabric in
+            let port = try #require(fabric.http?.port)
+            let tie = TieClient(try await fabric.playerClientForTests())
+            let brokerPort = fabric.broker.port
+            let pid = try #require(fabric.broker.processIdentifier)
+            kill(pid, SIGKILL)  // from outside, as a crash or an OOM killer would: not a stop tiesim asked for
+            // The watchdog may already have started it again; when it has not, health says the broker is down.
+            let health = try await Self.get("http://127.0.0.1:\(port)/health")
+            #expect(health.status == 200 || health.status == 503)
+            #expect(await eventually(timeout: .seconds(20)) { fabric.broker.isRunning })
+            #expect(fabric.broker.port == brokerPort)
+            #expect(try await Self.get("http://127.0.0.1:\(port)/health").status == 200)
+            #expect(fabric.journal.all.contains { $0.kind == .fault && ($0.note ?? "").contains("broker 1 died") })
+            // The client reconnects to the broker that came back and is served.
+            var answered = false
+            let clock = ContinuousClock()
+            let deadline = clock.now + .seconds(20)
+            while !answered && clock.now < deadline {
+                answered = (try? await tie.getFileReputation(hashes: [.md5: "eb5e2b9dc51817a086d7b97eb52410ab"]))?[FileProvider.gti] != nil
+                if !answered { try await Task.sleep(for: .milliseconds(100)) }
+            }
+            #expect(answered)
+        }
+    }
+
+    @Test("a busy broker port or HTTP port: exit 3 at once, saying which port")
+    func busyPorts() async throws {
+        let holder = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        defer { close(holder) }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        _ = withUnsafeMutablePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(holder, $0, length) == 0 && getsockname(holder, $0, &length) == 0 } }
+        listen(holder, 1)
+        let busy = String(UInt16(bigEndian: address.sin_port))
+        for (option, expected) in [("--port", "port \(busy) on 127.0.0.1 is already in use"), ("--http-port", "the port is in use")] {
+            let clock = ContinuousClock()
+            let started = clock.now
+            let tiesim = try TiesimProcess(["up", "--state-dir", "STATE", option, busy])
+            defer { tiesim.cleanUp() }
+            #expect(try await tiesim.waitForExit(timeout: .seconds(30)) == 3, "\(tiesim.output)")
+            #expect(tiesim.output.contains(expected), "\(tiesim.output)")
+            #expect(clock.now - started < .seconds(15), "not at once")
+            #expect(CommandLineTests.mosquittoProcesses(using: tiesim.stateDirectory).isEmpty)
+        }
+    }
+
+    @Test("the HTTP control API refuses web pages (a foreign Origin) and foreign Host names; curl is served")
+    func httpOrigin() async throws {
+        try await withFabric("files:\n  A.EXE:\n", configure: { $0.controlHTTPPort = 0 }) { fabric in
+            let base = "http://127.0.0.1:\(try #require(fabric.http?.port))"
+            let plain = try await Self.get(base + "/health")
+            #expect(plain.status == 200, "\(plain)")
+            #expect(try await Self.get(base + "/journal", headers: ["Origin: http://evil.example"]).status == 403)
+            #expect(try await Self.get(base + "/health", headers: ["Host: evil.example"]).status == 403)
+            let post = try await Self.get(base + "/reset", headers: ["Origin: https://evil.example", "Content-Type: text/plain"], method: "POST")
+            #expect(post.status == 403)
+            #expect(try await Self.get(base + "/journal", headers: ["Origin: \(base)"]).status == 200)
+        }
+    }
+
+    /// curl's status for `url`.
+    static func get(_ url: String, headers: [String] = [], method: String = "GET") async throws -> (status: Int, body: String) {
+        let output = NSTemporaryDirectory() + "curl-\(UUID().uuidString.prefix(8))"
+        defer { try? FileManager.default.removeItem(atPath: output); try? FileManager.default.removeItem(atPath: output + ".body") }
+        let process = try ChildProcess(executable: "/usr/bin/curl", arguments: ["-s", "-m", "10", "-X", method, "-o", output + ".body", "-w", "%{http_code}"]
+                                       + headers.flatMap { ["-H", $0] } + [url], outputPath: output)
+        // Waited for without blocking a thread: the HTTP server under test runs on the same task pool.
+        while process.isRunning { try await Task.sleep(for: .milliseconds(10)) }
+        return (Int((try? String(contentsOfFile: output, encoding: .utf8)) ?? "") ?? 0, (try? String(contentsOfFile: output + ".body", encoding: .utf8)) ?? "")
     }
 }

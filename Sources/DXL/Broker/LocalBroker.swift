@@ -122,6 +122,10 @@ public final class LocalBroker: Sendable {
     public var configPath: String { (directory as NSString).appendingPathComponent("mosquitto.conf") }
     /// Whether the mosquitto process is running.
     public var isRunning: Bool { state.withLock { $0.process?.isRunning ?? false } }
+    /// Whether mosquitto ended without being stopped (killed, crashed): started, not stopped, not running.
+    public var hasDied: Bool { state.withLock { $0.process.map { !$0.isRunning } ?? false } }
+    /// How the process ended, once it has (exit code, or 128 + signal).
+    public var exitStatus: Int32? { state.withLock { $0.process?.terminationStatus } }
     /// The broker's process id while it runs.
     public var processIdentifier: Int32? { state.withLock { $0.process?.isRunning == true ? $0.process?.pid : nil } }
 
@@ -268,15 +272,15 @@ public final class LocalBroker: Sendable {
         let clock = ContinuousClock()
         let deadline = clock.now.advanced(by: timeout)
         while clock.now < deadline {
-            if !process.isRunning {
-                state.withLock { $0.process = nil }
-                throw .failedToStart(reason: "mosquitto exited with status \(process.terminationStatus ?? -1)", log: logTail())
-            }
             let started = Self.logText(logPath, from: logStart)
             if started.contains("Address already in use") {
                 // Something else answers on the port: waiting for it to accept would mistake it for mosquitto.
                 stop()
                 throw .failedToStart(reason: "port \(port) on \(options.host) is already in use", log: logTail())
+            }
+            if !process.isRunning {
+                state.withLock { $0.process = nil }
+                throw .failedToStart(reason: "mosquitto exited with status \(process.terminationStatus ?? -1)", log: logTail())
             }
             if started.contains(" running"), Self.acceptsConnections(host: options.host, port: port) {
                 logger.debug("mosquitto \(process.pid) listening on \(options.host):\(port)")
