@@ -3,7 +3,8 @@
 //   swift run -c release tiesim-fuzz [--codec N] [--scenario N] [--seed S] [--save DIR]
 //
 // Mutates the captured dxlclient messages and the shipped scenarios (byte flips, insertions,
-// deletions, truncations, splices, random bytes) and feeds each input to the decoder or the parser.
+// deletions, truncations, splices, random bytes, numbers replaced by extremes such as 1e20s or 1e-10/s)
+// and feeds each input to the decoder or the parser.
 // Every input must end in a value or a typed error (the signatures are typed: DXLDecodingError,
 // ScenarioError); a crash ends the process, and an input slower than --slow milliseconds counts as a
 // hang and is saved to the corpus folder, whose files the test suite replays. Scenario inputs that the
@@ -31,7 +32,7 @@ var random = SplitMix64(seed: UInt64(option("--seed", 20261127)))
 @MainActor func mutate(_ input: [UInt8], seeds: [[UInt8]]) -> [UInt8] {
     var bytes = input
     for _ in 0..<Int.random(in: 1...4, using: &random) {
-        switch Int.random(in: 0..<7, using: &random) {
+        switch Int.random(in: 0..<8, using: &random) {
         case 0 where !bytes.isEmpty: bytes[Int.random(in: 0..<bytes.count, using: &random)] = UInt8.random(in: 0...255, using: &random)
         case 1 where !bytes.isEmpty: bytes[Int.random(in: 0..<bytes.count, using: &random)] ^= 1 << UInt8.random(in: 0...7, using: &random)
         case 2: bytes.insert(UInt8.random(in: 0...255, using: &random), at: Int.random(in: 0...bytes.count, using: &random))
@@ -42,6 +43,16 @@ var random = SplitMix64(seed: UInt64(option("--seed", 20261127)))
             guard !other.isEmpty, !bytes.isEmpty else { break }
             let cut = Int.random(in: 0..<bytes.count, using: &random), from = Int.random(in: 0..<other.count, using: &random)
             bytes = Array(bytes.prefix(cut)) + Array(other.suffix(from: from))
+        case 7:
+            // Numeric extremes in place of a number (durations, rates, counts, ports): each must be a
+            // file:line:column error or a value, never a trap in a conversion.
+            let extremes = ["1e20", "1e-10", "1e300", "-1", "9223372036854775807", "18446744073709551616", "nan", "inf", "1e19s", "1e20s",
+                            "1e-10/s", "1e300/s", "0.0000001ms", "99999999999h", "-0", "0x7fffffff", "4294967296"].map { Array($0.utf8) }
+            let digits = bytes.indices.filter { (0x30...0x39).contains(bytes[$0]) }
+            guard let start = digits.randomElement(using: &random) else { break }
+            var end = start
+            while end < bytes.count, (0x30...0x39).contains(bytes[end]) || bytes[end] == 0x2e { end += 1 }
+            bytes.replaceSubrange(start..<end, with: extremes[Int.random(in: 0..<extremes.count, using: &random)])
         default:
             // Interesting values: msgpack length headers, YAML syntax.
             let tokens: [[UInt8]] = [[0xdb, 0xff, 0xff, 0xff, 0xff], [0xdd, 0x7f, 0xff, 0xff, 0xff], [0xc0], [0xd9, 0x05], [0xc6, 0, 0, 1, 0],
