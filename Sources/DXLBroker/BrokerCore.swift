@@ -244,7 +244,17 @@ public final class BrokerCore {
         counted.incoming += 1
         if layout.isBridge(clientId) { return bridgedMessage(topic: name.string, buffer) }
         if !layout.authorization.send.isEmpty || name.hasPrefix(Topic.notesPrefixStatic) {
-            guard mayWrite(clientId, topic: name.string) else { return .drop }
+            guard mayWrite(clientId, topic: name.string) else {
+                // A refused request is answered, not left to time out: the requester learns why at once.
+                if DXLHeader.quickType(buffer) == .request, var request = try? DXLMessageCodec.decode(buffer, topic: name.string) {
+                    request.sourceClientId = clientId
+                    request.sourceBrokerId = me
+                    reply(to: request, error: DXLErrorCode.brokerWireForm(DXLErrorCode.serviceUnavailable),
+                          "\(DXLErrorCode.serviceUnavailableMessage): \(clients.identity(of: clientId) ?? clientId) may not send on \(name.string)",
+                          requesterIsLocal: true)
+                }
+                return .drop
+            }
         }
         guard let (type, sourceIds) = DXLHeader.scan(buffer) else { return .pass }  // not DXL: passed on untouched
         let ids = [encodedId(of: clientId), encodedGuid]

@@ -44,6 +44,9 @@ public final class SimulatedFabric: Sendable {
         public var authorization = TopicAuthorization()
         /// The port of the HTTP control API on 127.0.0.1: nil for none, 0 for a free port.
         public var controlHTTPPort: Int? = nil
+        /// The client certificates that may drive the fabric over DXL (`/tiesim/control/…`: load, play,
+        /// verify, reset); nil: the first of `clients`, whose config `dxlclient.config` is.
+        public var controllers: [String]? = nil
         /// When set, only these client certificates (by name, from `clients`) and tiesim may send
         /// set-reputation requests; the brokers drop other clients' sets (a case of `authorization`).
         public var authorizedSetters: [String]? = nil
@@ -237,6 +240,9 @@ public final class SimulatedFabric: Sendable {
             authorization.send += scenario.authorization?.send ?? []
             authorization.receive += scenario.authorization?.receive ?? []
         }
+        // The control plane belongs to whoever runs the fabric.
+        let controllers = options.controllers ?? Array(options.clients.prefix(1))
+        authorization.send.append(.init(topic: ControlService.prefix + "#", clients: Set(controllers + ["tiesim"])))
         if let setters = options.authorizedSetters {
             for topic in [TieTopic.setFileReputation, TieTopic.setCertificateReputation] {
                 authorization.send.append(.init(topic: topic, clients: Set(setters + ["tiesim"])))

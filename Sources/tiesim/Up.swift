@@ -51,6 +51,9 @@ struct Up: AsyncParsableCommand {
     @Option(name: .long, parsing: .upToNextOption, help: "Client certificates to make (the first is used by DIR/dxlclient.config; each gets DIR/dxlclient-NAME.config).")
     var clients: [String] = ["client"]
 
+    @Option(name: .long, parsing: .upToNextOption, help: "Client certificates that may drive the fabric over DXL (/tiesim/control/…; default: the first of --clients).")
+    var controllers: [String] = []
+
     @Option(name: .long, help: "Port of the HTTP control API (default: a free port).")
     var httpPort: Int?
 
@@ -99,7 +102,7 @@ struct Up: AsyncParsableCommand {
             throw ValidationError("--max-request-rate must be a number of requests per second from 0 (no limit) to 1000000000, not \(maxRequestRate)")
         }
         if clients.isEmpty { throw ValidationError("--clients needs at least one client certificate name") }
-        for name in clients + authorizeSet where name.isEmpty || name.count > 64 || !name.allSatisfy({ $0.isLetter || $0.isNumber || "-_.".contains($0) }) || name.hasPrefix(".") {
+        for name in clients + authorizeSet + controllers where name.isEmpty || name.count > 64 || !name.allSatisfy({ $0.isLetter || $0.isNumber || "-_.".contains($0) }) || name.hasPrefix(".") {
             throw ValidationError("'\(name)' cannot name a client certificate: use letters, digits, '-', '_' and '.' (at most 64, not starting with '.')")
         }
     }
@@ -121,6 +124,7 @@ struct Up: AsyncParsableCommand {
         options.authorization = try Self.authorization(send: allowSend, receive: allowReceive)
         options.controlHTTPPort = noHttp ? nil : (httpPort ?? 0)
         options.clients = clients
+        if !controllers.isEmpty { options.controllers = controllers }
         if !authorizeSet.isEmpty { options.authorizedSetters = authorizeSet }
         let signals = SignalWaiter()
         let fabric: SimulatedFabric

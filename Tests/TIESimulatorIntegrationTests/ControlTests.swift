@@ -27,7 +27,7 @@ struct ControlTests {
                 ("raw_request", ["topic": "/tiesim/control/play", "payload": "timeline:\n  - detection: {file: NOPE.EXE}\n"]),
                 ("raw_request", ["topic": "/tiesim/control/reset", "payload": ""]),
                 ("get_file_reputation", ["hashes": ["md5": "0123456789abcdef0123456789abcdef"]]),
-            ], config: fabric.options.stateDirectory + "/dxlclient-client2.config")
+            ])  // dxlclient.config: the certificate that may control the fabric
             func reply(_ index: Int) throws -> JSONValue {
                 let result = try #require(results[index]["result"] as? [String: Any], "\(results[index])")
                 #expect(result["message_type"] as? Int == 1, "\(result)")
@@ -88,7 +88,8 @@ struct ControlTests {
             let huge = "files:\n  A.EXE:\ntimeline:\n  - detection: {file: A.EXE}\n    after: 1e20s\n"
             let refused = try await curl(["-X", "POST", "--data-binary", huge, base + "/load"])
             #expect(refused.status == 422 && refused.body["error"]?.stringValue?.contains("longer than 30 days") == true)
-            let control = try await fabric.playerClientForTests()
+            let control = try DXLClient(config: fabric.clientConfig(client: "client"))  // the controlling certificate
+            try await control.connect()
             let overDXL = try await control.request(.request(topic: ControlService.prefix + "load", payload: huge), timeout: .seconds(10))
             #expect(overDXL.type == .errorResponse && overDXL.errorMessage?.contains("longer than 30 days") == true)
             await control.disconnect()

@@ -36,7 +36,7 @@ struct SecurityAndBadInputTests {
         }
     }
 
-    @Test("with topic authorisation an unauthorised client's set is dropped and the store is unchanged; an authorised one's is served")
+    @Test("with topic authorisation an unauthorised client's set is refused with an error reply and the store is unchanged; an authorised one's is served")
     func authorisation() async throws {
         try await withFabric("files:\n  A.EXE:\n    md5: 0123456789abcdef0123456789abcdef\n", configure: { $0.authorizedSetters = ["client"] }) { fabric in
             let set = #"{"trustLevel": 1, "providerId": 3, "filename": "", "comment": "", "hashes": [{"type": "md5", "value": "ASNFZ4mrze8BI0VniavN7w=="}]}"#
@@ -44,11 +44,33 @@ struct SecurityAndBadInputTests {
                 ("raw_request", ["topic": TieTopic.setFileReputation, "payload": set, "timeout": 2]),
                 ("get_file_reputation", ["hashes": ["md5": "0123456789abcdef0123456789abcdef"]]),
             ], config: fabric.options.stateDirectory + "/dxlclient-client2.config")
-            #expect(denied[0]["type"] as? String == "WaitTimeoutException", "\(denied[0])")
+            // Refused by the broker, and told so at once (not left to time out).
+            #expect((denied[0]["result"] as? [String: Any])?["message_type"] as? Int == 3, "\(denied[0])")
+            #expect(((denied[0]["result"] as? [String: Any])?["error_message"] as? String)?.contains("client2 may not send") == true, "\(denied[0])")
             #expect(fabric.store.file(named: "A.EXE")?.reputations.isEmpty == true)
             let allowed = try await pythonTieCalls(fabric, [("set_file_reputation", ["trust_level": 1, "hashes": ["md5": "0123456789abcdef0123456789abcdef"]])])
             #expect(allowed[0]["error"] == nil, "\(allowed[0])")
             #expect(fabric.store.file(named: "A.EXE")?.reputations[3]?.trustLevel == 1)
+        }
+    }
+
+    @Test("the control plane belongs to whoever runs the fabric: another certificate's load, play and reset are refused")
+    func controlPlane() async throws {
+        try await withFabric("files:\n  A.EXE:\n    md5: 0123456789abcdef0123456789abcdef\n") { fabric in
+            let other = fabric.options.stateDirectory + "/dxlclient-client2.config"
+            let refused = try await pythonTieCalls(fabric, [
+                ("raw_request", ["topic": ControlService.prefix + "load", "payload": "files:\n  B.EXE:\n", "timeout": 10]),
+                ("raw_request", ["topic": ControlService.prefix + "reset", "payload": "", "timeout": 10]),
+                ("raw_request", ["topic": ControlService.prefix + "play", "payload": "timeline:\n  - brokerOutage: 1s\n", "timeout": 10]),
+            ], config: other)
+            for result in refused {
+                #expect((result["result"] as? [String: Any])?["message_type"] as? Int == 3, "\(result)")
+            }
+            #expect(fabric.store.file(named: "B.EXE") == nil)
+            #expect(fabric.store.file(named: "A.EXE") != nil)
+            let allowed = try await pythonTieCalls(fabric, [("raw_request", ["topic": ControlService.prefix + "load", "payload": "files:\n  B.EXE:\n", "timeout": 10])])
+            #expect((allowed[0]["result"] as? [String: Any])?["message_type"] as? Int == 1, "\(allowed[0])")
+            #expect(fabric.store.file(named: "B.EXE") != nil)
         }
     }
 
