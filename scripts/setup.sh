@@ -11,7 +11,7 @@ case "$MODE" in
   --runtime) MODE=runtime; APT_PACKAGES=(mosquitto libmosquitto1 libstdc++6) ;;
   *) echo "usage: scripts/setup.sh [--runtime]" >&2; exit 64 ;;
 esac
-PIP_PACKAGES=(dxlclient==5.7.0.1 dxltieclient==0.3.0)
+PIP_PACKAGES=(dxlclient==5.7.0.1 dxltieclient==0.3.0 pytest==9.0.3 pytest-xdist==3.6.1)
 
 SUDO=""
 if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
@@ -42,6 +42,8 @@ if ! "$PYTHON" - <<'PY' 2>/dev/null
 import importlib.metadata as m
 assert m.version("dxlclient") == "5.7.0.1"
 assert m.version("dxltieclient") == "0.3.0"
+assert m.version("pytest") == "9.0.3"
+assert m.version("pytest-xdist") == "3.6.1"
 PY
 then
   echo "setup: installing pip packages: ${PIP_PACKAGES[*]}"
@@ -49,4 +51,4 @@ then
     || "$PYTHON" -m pip install -q --disable-pip-version-check --break-system-packages "${PIP_PACKAGES[@]}"
 fi
 
-echo "setup: ok (mosquitto $(mosquitto -h 2>/dev/null | head -1 | awk '{print $3}'), dxlclient 5.7.0.1, dxltieclient 0.3.0)"
+echo "setup: ok (mosquitto $(mosquitto -h 2>/dev/null | head -1 | awk '{print $3}'), dxlclient 5.7.0.1, dxltieclient 0.3.0, pytest 9.0.3, pytest-xdist 3.6.1)"

@@ -50,7 +50,7 @@ struct ReadmeCommandTests {
             folder = NSTemporaryDirectory() + "tiesim-readme-\(getpid())-\(UUID().uuidString.prefix(8))"
             let files = FileManager.default
             try files.createDirectory(atPath: folder, withIntermediateDirectories: true)
-            for entry in ["scenarios", "examples", "scripts", "docker"] {
+            for entry in ["scenarios", "examples", "scripts", "docker", "python"] {
                 try files.createSymbolicLink(atPath: folder + "/" + entry, withDestinationPath: repositoryRoot.appendingPathComponent(entry).path)
             }
         }

@@ -1,0 +1,103 @@
+"""The pytest plugin's own tests: a real tiesim, the unmodified dxlclient and dxltieclient."""
+import json
+import os
+import threading
+
+import pytest
+from dxlclient.message import Message, Request
+from dxltieclient import DetectionCallback, TieClient
+
+import tiesim
+
+FILE = """
+files:
+  PYTEST.EXE:
+    md5: 0123456789abcdef0123456789abcdef
+    reputations: {GTI: KNOWN_MALICIOUS}
+"""
+PLAY = """
+settings: {waitForSubscribers: true, subscriberTimeout: 30s}
+timeline:
+  - detection: {file: PYTEST.EXE, localReputation: KNOWN_MALICIOUS}
+"""
+
+
+def test_fixture_plays_a_detection_to_dxltieclient_and_verifies(tie_fabric):
+    tie_fabric.load(FILE)
+    received, done = [], threading.Event()
+
+    class Callback(DetectionCallback):
+        def on_detection(self, detection_dict, original_event):
+            received.append(detection_dict)
+            done.set()
+
+    tie = TieClient(tie_fabric.client())
+    tie.add_file_detection_callback(Callback())
+    steps = tie_fabric.play(PLAY)
+    assert [step["sent"] for step in steps] == [1]
+    assert done.wait(20)
+    assert received[0]["name"] == "PYTEST.EXE"
+    reputations = tie.get_file_reputation({"md5": "0123456789abcdef0123456789abcdef"})
+    assert reputations[1]["trustLevel"] == 1
+    result = tie_fabric.verify("expect:\n  - event: detection\n    count: 1\n  - request: get_file_reputation\n")
+    result.assert_passed()
+    kinds = [entry["kind"] for entry in tie_fabric.journal()]
+    assert "event" in kinds and "request" in kinds
+
+
+def test_a_failed_expectation_raises_with_tiesims_text(tie_fabric):
+    result = tie_fabric.verify("expect:\n  - event: detection\n")
+    assert not result.passed
+    with pytest.raises(AssertionError) as raised:
+        result.assert_passed()
+    assert "FAIL" in str(raised.value) and "detection" in str(raised.value)
+
+
+@pytest.mark.tiesim(scenarios=[os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))),
+                                            "scenarios", "reputation-lifecycle.yaml")], no_tie=True)
+def test_marker_configures_the_fabric_no_tie(tie_fabric):
+    client = tie_fabric.client()
+    request = Request("/mcafee/service/dxl/svcregistry/query")
+    request.payload = json.dumps({"serviceType": "/mcafee/service/tie"}).encode()
+    response = client.sync_request(request, 10)
+    assert response.message_type == Message.MESSAGE_TYPE_RESPONSE
+    assert json.loads(response.payload.decode())["services"] == {}
+
+
+def test_session_fabric_one(tie_fabric_session):
+    tie_fabric_session.load(FILE)
+    assert any(entry for entry in [tie_fabric_session.health()] if entry.get("ok"))
+
+
+def test_session_fabric_is_reset_between_tests(tie_fabric_session):
+    tie = TieClient(tie_fabric_session.client())
+    reputations = tie.get_file_reputation({"md5": "0123456789abcdef0123456789abcdef"})
+    # Reset forgot PYTEST.EXE, loaded by the test before: the fake TIE answers it as unknown.
+    assert reputations[1]["trustLevel"] == 50  # GTI UNKNOWN
+    assert tie_fabric_session.journal(since_ms=0) is not None
+
+
+def test_control_errors_are_raised_with_tiesims_message(tie_fabric):
+    with pytest.raises(tiesim.FabricError) as raised:
+        tie_fabric.load("files:\n  A.EXE:\ntimeline:\n  - detection: {file: A.EXE}\n    after: 1e20s\n")
+    assert "longer than 30 days" in str(raised.value)
+
+
+def test_missing_tiesim_says_what_to_do(monkeypatch):
+    monkeypatch.setenv("TIESIM", "/nonexistent/tiesim")
+    with pytest.raises(tiesim.FabricError) as raised:
+        tiesim.find_tiesim()
+    assert "point it at a built tiesim" in str(raised.value)
+
+
+def test_the_fabric_stops_when_the_test_fails():
+    fabric = tiesim.Fabric()
+    with pytest.raises(RuntimeError):
+        with fabric:
+            state = fabric.state_dir
+            pid = fabric._process.pid
+            raise RuntimeError("the test failed")
+    assert not os.path.exists(state)
+    with pytest.raises(ProcessLookupError):
+        os.kill(pid, 0)
+
