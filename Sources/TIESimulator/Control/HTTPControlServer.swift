@@ -124,7 +124,7 @@ public final class HTTPControlServer: Sendable {
 
     /// Stops listening.
     public func stop() async {
-        await server.stop(timeout: 1)
+        await server.stop(timeout: 0)  // connections are completed first; then the accept loop is cancelled at once
         task.cancel()
     }
 }
