@@ -168,12 +168,34 @@ struct LifecycleTests {
         }
     }
 
+    @Test("HTTP limits: a body over 16 MiB is refused with 413 unread; a timeline longer than 15 s plays to the end")
+    func httpLimits() async throws {
+        try await withFabric("files:\n  A.EXE:\n", configure: { $0.controlHTTPPort = 0 }) { fabric in
+            let base = "http://127.0.0.1:\(try #require(fabric.http?.port))"
+            let big = NSTemporaryDirectory() + "big-\(UUID().uuidString.prefix(8)).yaml"
+            defer { try? FileManager.default.removeItem(atPath: big) }
+            #expect(FileManager.default.createFile(atPath: big, contents: Data(repeating: 0x23, count: (16 << 20) + 1)))
+            let refused = try await Self.get(base + "/load", headers: ["Content-Type: text/plain"], method: "POST", dataFile: big)
+            #expect(refused.status == 413, "\(refused)")
+            // FlyingFox's default handler timeout answered 500 after 15 s and cancelled the timeline.
+            let clock = ContinuousClock()
+            let started = clock.now
+            let played = try await Self.get(base + "/play", method: "POST",
+                                            data: "settings: {waitForSubscribers: false}\ntimeline:\n  - detection: {file: A.EXE}\n    after: 16s\n")
+            #expect(played.status == 200, "\(played)")
+            #expect(played.body.contains("\"sent\": 1"), "\(played)")
+            #expect(clock.now - started >= .seconds(16))
+        }
+    }
+
     /// curl's status for `url`.
-    static func get(_ url: String, headers: [String] = [], method: String = "GET") async throws -> (status: Int, body: String) {
+    static func get(_ url: String, headers: [String] = [], method: String = "GET", data: String? = nil, dataFile: String? = nil) async throws -> (status: Int, body: String) {
         let output = NSTemporaryDirectory() + "curl-\(UUID().uuidString.prefix(8))"
         defer { try? FileManager.default.removeItem(atPath: output); try? FileManager.default.removeItem(atPath: output + ".body") }
-        let process = try ChildProcess(executable: "/usr/bin/curl", arguments: ["-s", "-m", "10", "-X", method, "-o", output + ".body", "-w", "%{http_code}"]
-                                       + headers.flatMap { ["-H", $0] } + [url], outputPath: output)
+        var arguments = ["-s", "-m", "60", "-X", method, "-o", output + ".body", "-w", "%{http_code}"] + headers.flatMap { ["-H", $0] }
+        if let data { arguments += ["--data-binary", data] }
+        if let dataFile { arguments += ["--data-binary", "@" + dataFile] }
+        let process = try ChildProcess(executable: "/usr/bin/curl", arguments: arguments + [url], outputPath: output)
         // Waited for without blocking a thread: the HTTP server under test runs on the same task pool.
         while process.isRunning { try await Task.sleep(for: .milliseconds(10)) }
         return (Int((try? String(contentsOfFile: output, encoding: .utf8)) ?? "") ?? 0, (try? String(contentsOfFile: output + ".body", encoding: .utf8)) ?? "")

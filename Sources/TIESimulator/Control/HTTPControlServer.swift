@@ -29,6 +29,11 @@ public final class HTTPControlServer: Sendable {
         self.port = port
     }
 
+    /// The largest request body read (scenario fragments are small; a 16 MiB body is already unusual).
+    public static let largestBody = 16 << 20
+    /// How long a request may take: as long as the longest timeline `POST /play` plays.
+    static let longestRequest: TimeInterval = 31 * 86_400
+
     /// Why the server could not start.
     public struct StartError: Error, CustomStringConvertible {
         public let description: String
@@ -39,7 +44,9 @@ public final class HTTPControlServer: Sendable {
                              health: @escaping @Sendable () -> (ok: Bool, details: DXLWire.JSONValue) = { (true, .object([:])) }) async throws -> HTTPControlServer {
         let chosen = port ?? LocalBroker.freePort()
         guard (1...65_535).contains(chosen) else { throw StartError(description: "\(chosen) is not a TCP port") }
-        let server = HTTPServer(address: try .inet(ip4: host, port: UInt16(chosen)), logger: .disabled)
+        // A handler may take as long as a timeline plays (`POST /play` answers when it is done): FlyingFox's
+        // default of 15 s answered 500 and cancelled longer timelines.
+        let server = HTTPServer(address: try .inet(ip4: host, port: UInt16(chosen)), timeout: Self.longestRequest, logger: .disabled)
         let loopback = host == "127.0.0.1" || host == "localhost"
         let allowedHosts: Set<String> = ["127.0.0.1:\(chosen)", "localhost:\(chosen)", "[::1]:\(chosen)"]
         let allowedOrigins = Set(allowedHosts.map { "http://" + $0 })
@@ -66,8 +73,22 @@ public final class HTTPControlServer: Sendable {
                                     body: Data(DXLWire.JSONValue.object(["error": .string(error.message)]).serializedBytes(style: .python)))
             }
         }
-        @Sendable func text(_ request: HTTPRequest) async -> String {
-            String(decoding: (try? await request.bodyData) ?? Data(), as: UTF8.self)
+        /// The body as text, read up to `largestBody` bytes (a larger one is refused, not read).
+        @Sendable func text(_ request: HTTPRequest) async throws(ControlError) -> String {
+            let tooLarge = ControlError(message: "the body is larger than \(Self.largestBody >> 20) MiB; send scenario fragments, not files of that size", status: 413)
+            if let length = request.headers[HTTPHeader("Content-Length")].flatMap(Int.init), length > Self.largestBody { throw tooLarge }
+            var data = Data()
+            do {
+                for try await chunk in request.bodySequence {
+                    data.append(chunk)
+                    if data.count > Self.largestBody { throw tooLarge }
+                }
+            } catch let error as ControlError {
+                throw error
+            } catch {
+                throw ControlError(message: "the body could not be read: \(error)", status: 400)
+            }
+            return String(decoding: data, as: UTF8.self)
         }
         await server.appendRoute("GET /health") { request in
             if let refused = refusal(request) { return refused }
@@ -83,18 +104,15 @@ public final class HTTPControlServer: Sendable {
         }
         await server.appendRoute("POST /load") { request in
             if let refused = refusal(request) { return refused }
-            let body = await text(request)
-            return await reply { () throws(ControlError) in try control.load(body) }
+            return await reply { () throws(ControlError) in try control.load(try await text(request)) }
         }
         await server.appendRoute("POST /play") { request in
             if let refused = refusal(request) { return refused }
-            let body = await text(request)
-            return await reply { () throws(ControlError) in try await control.play(body) }
+            return await reply { () throws(ControlError) in try await control.play(try await text(request)) }
         }
         await server.appendRoute("POST /verify") { request in
             if let refused = refusal(request) { return refused }
-            let body = await text(request)
-            return await reply { () throws(ControlError) in try control.verify(body) }
+            return await reply { () throws(ControlError) in try control.verify(try await text(request)) }
         }
         await server.appendRoute("GET /journal") { request in
             if let refused = refusal(request) { return refused }
