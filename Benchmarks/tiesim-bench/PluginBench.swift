@@ -128,9 +128,9 @@ func routingCost() {
         let client = "service-\(index)"
         core.connected(client, identity: "client", connection: UInt(index + 1))
         core.subscribed(client, to: topic)
-        var register = DXLMessage.request(topic: BrokerCore.Topic.register, payload: #"{"serviceGuid": "{s\#(index)}", "serviceType": "/bench", "requestChannels": ["\#(topic)"]}"#)
+        var register = DXLMessage.request(topic: ServiceRegistryTopic.register, payload: #"{"serviceGuid": "{s\#(index)}", "serviceType": "/bench", "requestChannels": ["\#(topic)"]}"#)
         register.replyToTopic = "/mcafee/client/\(client)"
-        _ = DXLMessageCodec.encode(register).withUnsafeBytes { core.message(from: client, topic: BrokerCore.Topic.register, payload: $0) }
+        _ = DXLMessageCodec.encode(register).withUnsafeBytes { core.message(from: client, topic: ServiceRegistryTopic.register, payload: $0) }
     }
     core.connected("requester", identity: "client", connection: 99)
     _ = core.takeActions()

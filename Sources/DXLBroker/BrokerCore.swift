@@ -63,20 +63,8 @@ public final class BrokerCore {
     private var notesThisSecond: [String: Int] = [:]
     private var notesLeftOut = 0
 
-    /// Topics of the broker services.
+    /// tiesim's own topics of the broker (the DXL broker's are `ServiceRegistryTopic` and `BrokerServiceTopic`).
     public enum Topic {
-        public static let register = "/mcafee/service/dxl/svcregistry/register"
-        public static let unregister = "/mcafee/service/dxl/svcregistry/unregister"
-        public static let query = "/mcafee/service/dxl/svcregistry/query"
-        public static let brokerQuery = "/mcafee/service/dxl/brokerregistry/query"
-        public static let topicQuery = "/mcafee/service/dxl/brokerregistry/topicquery"
-        public static let subs = "/mcafee/service/dxl/broker/subs"
-        public static let health = "/mcafee/service/dxl/broker/health"
-        public static let clientQuery = "/mcafee/service/dxl/clientregistry/query"
-        public static let registerEvent = "/mcafee/event/dxl/svcregistry/register"
-        public static let unregisterEvent = "/mcafee/event/dxl/svcregistry/unregister"
-        public static let connectEvent = "/mcafee/event/dxl/clientregistry/connect"
-        public static let disconnectEvent = "/mcafee/event/dxl/clientregistry/disconnect"
         /// tiesim's question: who (other than the identities it names) receives a topic, fabric-wide.
         /// `{"topic": T, "ignoreIdentities": [...], "waitMs": N}` → `{"subscribers": [{"clientId", "identity", "broker"}]}`;
         /// with `waitMs`, the answer waits until there is one or the time is up.
@@ -90,7 +78,7 @@ public final class BrokerCore {
         static let notesPrefixStatic: StaticString = "/tiesim/broker/notes/"
         public static let announce = "/tiesim/broker/notes/announce"
         public static let journal = "/tiesim/broker/notes/journal"
-        static let brokerServicePrefix = "/mcafee/service/dxl/"
+        static let brokerServicePrefix = BrokerServiceTopic.prefix
         static let replyPrefix = "/mcafee/client/"
     }
 
@@ -141,7 +129,7 @@ public final class BrokerCore {
         if let previous = clients.connect(id: clientId, identity: identity, connection: connection, at: now / 1000) {
             dropServices(of: previous.id, reason: "taken over by a new connection")
         }
-        publishEvent(Topic.connectEvent, .object(["clientGuid": .string(clientId)]))
+        publishEvent(BrokerServiceTopic.connectEvent, .object(["clientGuid": .string(clientId)]))
         actions.append(.log("tiesim-broker: \(clientId) connected as '\(identity)'"))
         announceDue = true
     }
@@ -151,7 +139,7 @@ public final class BrokerCore {
         finalizeRoute()
         guard !layout.isBridge(clientId), clients.disconnect(id: clientId, connection: connection) != nil else { return }
         dropServices(of: clientId, reason: "its client disconnected")
-        publishEvent(Topic.disconnectEvent, .object(["clientGuid": .string(clientId)]))
+        publishEvent(BrokerServiceTopic.disconnectEvent, .object(["clientGuid": .string(clientId)]))
         announceDue = true
     }
 
@@ -447,7 +435,7 @@ public final class BrokerCore {
         }
         actions.append(.log("tiesim-broker: registered service \(fresh.serviceType) \(fresh.serviceGuid) of \(fresh.clientId) on \(fresh.requestChannels)"))
         reply(to: request, json: nil, requesterIsLocal: requesterIsLocal)
-        publishEvent(Topic.registerEvent, fresh.json(local: nil))
+        publishEvent(ServiceRegistryTopic.registerEvent, fresh.json(local: nil))
         announceDue = true
     }
 
@@ -463,7 +451,7 @@ public final class BrokerCore {
         guard let removed = registry.remove(guid) else { return }
         actions.append(.log("tiesim-broker: unregistered service \(removed.serviceType) \(guid): \(reason)"))
         if removed.brokerGuid == me {
-            publishEvent(Topic.unregisterEvent, .object(["serviceGuid": .string(guid)]))
+            publishEvent(ServiceRegistryTopic.unregisterEvent, .object(["serviceGuid": .string(guid)]))
             announceDue = true
         }
     }
@@ -548,11 +536,11 @@ public final class BrokerCore {
     private func answerBrokerService(_ request: DXLMessage, requesterIsLocal: Bool) {
         let body = Self.json(request.payload)
         switch request.destinationTopic {
-        case Topic.register:
+        case ServiceRegistryTopic.register:
             register(request, requesterIsLocal: requesterIsLocal)
-        case Topic.unregister:
+        case ServiceRegistryTopic.unregister:
             unregisterRequest(request, requesterIsLocal: requesterIsLocal)
-        case Topic.query:
+        case ServiceRegistryTopic.query:
             let guid = body?["serviceGuid"]?.stringValue ?? ""
             let type = body?["serviceType"]?.stringValue ?? ""
             var services: [String: JSONValue] = [:]
@@ -560,33 +548,33 @@ public final class BrokerCore {
                 services[record.serviceGuid] = record.json(local: record.brokerGuid == me)
             }
             reply(to: request, json: .object(["services": .object(services)]), requesterIsLocal: requesterIsLocal)
-        case Topic.brokerQuery:
+        case BrokerServiceTopic.brokerQuery:
             let guid = body?["brokerGuid"]?.stringValue ?? ""
             var brokers: [String: JSONValue] = [:]
             for (index, broker) in layout.brokers.enumerated() where guid.isEmpty || broker.guid == guid {
                 brokers[broker.guid] = brokerState(index)
             }
             reply(to: request, json: .object(["brokers": .object(brokers)]), requesterIsLocal: requesterIsLocal)
-        case Topic.topicQuery:
+        case BrokerServiceTopic.topicQuery:
             let guid = body?["brokerGuid"]?.stringValue ?? me
             let asked = body?["topics"]?.arrayValue?.compactMap(\.stringValue) ?? []
             let known = Set(fabricClients().filter { $0.broker == guid }.flatMap(\.filters).filter { !$0.hasPrefix(Topic.replyPrefix) })
             reply(to: request, json: .object(["count": .int(Int64(known.count)), "exists": .bool(asked.allSatisfy(known.contains))]),
                   requesterIsLocal: requesterIsLocal)
-        case Topic.subs:
+        case BrokerServiceTopic.subs:
             guard let topic = body?["topic"]?.stringValue, !topic.isEmpty else {
                 reply(to: request, error: 0, "broker/subs needs a JSON body with a topic", requesterIsLocal: requesterIsLocal)
                 return
             }
             let count = clients.subscribers(of: topic) { _ in false }.count
             reply(to: request, json: .object(["count": .int(Int64(count))]), requesterIsLocal: requesterIsLocal)
-        case Topic.health:
+        case BrokerServiceTopic.health:
             reply(to: request, json: .object([
                 "connectedClients": .int(Int64(clients.clients.count)), "incomingMessages": .double(rates.incoming),
                 "outgoingMessages": .double(rates.outgoing), "localServiceCounter": .int(Int64(registry.all.filter { $0.brokerGuid == me }.count)),
                 "startTime": .int(startTime),
             ]), requesterIsLocal: requesterIsLocal)
-        case Topic.clientQuery:
+        case BrokerServiceTopic.clientQuery:
             let guid = body?["clientGuid"]?.stringValue ?? ""
             if !guid.isEmpty, fabricClients().contains(where: { $0.id == guid }) {
                 reply(to: request, json: .object([:]), requesterIsLocal: requesterIsLocal)

@@ -12,7 +12,7 @@ struct BrokerFuzzTests {
         broker.connect("svc", subscribe: ["/acme/#", "#"])
         broker.register("{s}", topics: ["/acme/work"], client: "svc")
         broker.connect("asker")
-        var register = DXLMessage.request(topic: BrokerCore.Topic.register, payload: #"{"serviceGuid": "{x}", "requestChannels": ["/a"], "ttlMins": 1e300}"#)
+        var register = DXLMessage.request(topic: ServiceRegistryTopic.register, payload: #"{"serviceGuid": "{x}", "requestChannels": ["/a"], "ttlMins": 1e300}"#)
         register.replyToTopic = "/mcafee/client/asker"
         var error = DXLMessage.errorResponse(to: broker.request("/acme/work", from: "asker"), code: -2_147_483_647, message: "x")
         error.serviceId = "{s}"
@@ -23,8 +23,8 @@ struct BrokerFuzzTests {
             DXLMessageCodec.encode(error),
             DXLMessageCodec.encode(broker.request(BrokerCore.Topic.subscribers, from: "asker", payload: #"{"topic": "/x", "waitMs": -5}"#)),
         ]
-        let topics = ["/acme/work", "/acme/event", BrokerCore.Topic.register, BrokerCore.Topic.query, BrokerCore.Topic.subs, BrokerCore.Topic.fabric,
-                      BrokerCore.Topic.announce, "/mcafee/client/asker", BrokerCore.Topic.clientQuery]
+        let topics = ["/acme/work", "/acme/event", ServiceRegistryTopic.register, ServiceRegistryTopic.query, BrokerServiceTopic.subs, BrokerCore.Topic.fabric,
+                      BrokerCore.Topic.announce, "/mcafee/client/asker", BrokerServiceTopic.clientQuery]
         var random = SplitMix64(seed: 42)
         for round in 0..<20_000 {
             var bytes = seeds[Int(random.next() % UInt64(seeds.count))]

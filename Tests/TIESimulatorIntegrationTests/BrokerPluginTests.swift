@@ -236,7 +236,7 @@ struct BrokerPluginTests {
                 [], Array("not msgpack at all".utf8), [0x02, 0x00, 0xdb, 0xff, 0xff, 0xff, 0xff], Array(valid.prefix(valid.count / 2)),
                 [0x02, 0x00, 0xa1, 0x41, 0xa0, 0xa0, 0xdd, 0x7f, 0xff, 0xff, 0xff], BrokerCore.droppedMarker, valid + valid,
             ]
-            for topic in ["/acme/x", BrokerCore.Topic.register, BrokerCore.Topic.query, BrokerCore.Topic.announce, BrokerCore.Topic.fabric] {
+            for topic in ["/acme/x", ServiceRegistryTopic.register, ServiceRegistryTopic.query, BrokerCore.Topic.announce, BrokerCore.Topic.fabric] {
                 for bytes in hostile { try raw.publish(topic: topic, payload: bytes) }
             }
             raw.disconnect()

@@ -53,12 +53,3 @@ public struct ServiceRegistrationInfo: Sendable {
         Array("{\"serviceGuid\": \"\(serviceGuid)\"}".utf8)
     }
 }
-
-/// The broker's service-registry topics.
-public enum ServiceRegistryTopic {
-    public static let register = "/mcafee/service/dxl/svcregistry/register"
-    public static let unregister = "/mcafee/service/dxl/svcregistry/unregister"
-    public static let query = "/mcafee/service/dxl/svcregistry/query"
-    public static let registerEvent = "/mcafee/event/dxl/svcregistry/register"
-    public static let unregisterEvent = "/mcafee/event/dxl/svcregistry/unregister"
-}

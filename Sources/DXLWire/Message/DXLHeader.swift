@@ -13,36 +13,29 @@ public struct DXLHeader: Sendable, Equatable {
 
     /// Reads the header of `buffer`; nil when it is not a DXL message.
     public static func read(_ buffer: UnsafeRawBufferPointer) -> DXLHeader? {
-        guard !buffer.isEmpty else { return nil }
-        var reader = MessagePackReader(buffer)
-        do throws(MessagePackError) {
-            let version = try reader.readInt()
-            let code = try reader.readInt()
-            guard version >= 0, version <= Int64(Int32.max), code >= 0, code <= 3, let type = DXLMessageType(rawValue: UInt8(code)) else { return nil }
-            let id = try reader.readString()
-            let start = reader.offset
-            _ = try reader.readString()
-            _ = try reader.readString()
-            return DXLHeader(version: Int(version), type: type, messageId: id, sourceIdsRange: start..<reader.offset)
-        } catch {
-            return nil
-        }
+        walk(buffer, readingId: true).map { DXLHeader(version: $0.version, type: $0.type, messageId: $0.id ?? "", sourceIdsRange: $0.sourceIds) }
     }
 
     /// The type of `buffer` and where its source ids are, read without copying anything (what a broker
     /// needs to stamp an event); nil when it is not a DXL message.
     public static func scan(_ buffer: UnsafeRawBufferPointer) -> (type: DXLMessageType, sourceIdsRange: Range<Int>)? {
+        walk(buffer, readingId: false).map { ($0.type, $0.sourceIds) }
+    }
+
+    /// The fields up to the source ids; the message id is made a `String` only when asked for.
+    private static func walk(_ buffer: UnsafeRawBufferPointer, readingId: Bool) -> (version: Int, type: DXLMessageType, id: String?, sourceIds: Range<Int>)? {
         guard !buffer.isEmpty else { return nil }
         var reader = MessagePackReader(buffer)
         do throws(MessagePackError) {
             let version = try reader.readInt()
             let code = try reader.readInt()
             guard version >= 0, version <= Int64(Int32.max), code >= 0, code <= 3, let type = DXLMessageType(rawValue: UInt8(code)) else { return nil }
-            try reader.skipRaw()
+            let id: String? = readingId ? try reader.readString() : nil
+            if !readingId { try reader.skipRaw() }
             let start = reader.offset
             try reader.skipRaw()
             try reader.skipRaw()
-            return (type, start..<reader.offset)
+            return (Int(version), type, id, start..<reader.offset)
         } catch {
             return nil
         }
