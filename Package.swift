@@ -7,6 +7,7 @@ let package = Package(
     products: [
         .library(name: "DXLWire", targets: ["DXLWire"]),
         .library(name: "DXL", targets: ["DXL"]),
+        .library(name: "DXLFabric", targets: ["DXLFabric"]),
         // The DXL broker inside mosquitto: loaded by `plugin` in the mosquitto.conf tiesim writes.
         .library(name: "tiesim-broker", type: .dynamic, targets: ["DXLBrokerPlugin"]),
         .library(name: "TIE", targets: ["TIE"]),
@@ -42,11 +43,17 @@ let package = Package(
         // that put it inside stock mosquitto 2.0 (`DXLBrokerPlugin`, a dynamic library).
         .target(name: "DXLBroker", dependencies: ["DXLWire"]),
         .target(name: "DXLBrokerPlugin", dependencies: ["DXLBroker", "DXLWire", "CMosquittoBroker"]),
-        // The DXL layer: message codec, MQTT transport, client, config files, local broker and PKI.
+        // The DXL client library: MQTT transport (libmosquitto), DXLClient, dxlclient.config files.
         .target(
             name: "DXL",
+            dependencies: ["CMosquitto", "DXLWire", .product(name: "Logging", package: "swift-log")]
+        ),
+        // A DXL fabric on this machine, for tests: real mosquitto brokers with the DXL broker plugin,
+        // bridged networks of them, their PKI, and the child processes they run as.
+        .target(
+            name: "DXLFabric",
             dependencies: [
-                "CMosquitto", "DXLWire", "DXLBroker",
+                "DXL", "DXLBroker",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "X509", package: "swift-certificates"),
                 .product(name: "Crypto", package: "swift-crypto"),
@@ -63,7 +70,7 @@ let package = Package(
         .target(
             name: "TIESimulator",
             dependencies: [
-                "DXL", "DXLBroker", "TIE",
+                "DXL", "DXLBroker", "DXLFabric", "TIE",
                 .product(name: "Yams", package: "Yams"),
                 .product(name: "FlyingFox", package: "FlyingFox"),
                 .product(name: "Logging", package: "swift-log"),
@@ -71,12 +78,12 @@ let package = Package(
             ]
         ),
         // A fake TIE fabric in one call, for users' own test suites.
-        .target(name: "TIESimTesting", dependencies: ["DXL", "TIE", "TIESimulator"]),
+        .target(name: "TIESimTesting", dependencies: ["DXL", "DXLFabric", "TIE", "TIESimulator"]),
         // The command line.
         .executableTarget(
             name: "tiesim",
             dependencies: [
-                "DXL", "DXLBroker", "TIE", "TIESimulator",
+                "DXL", "DXLBroker", "DXLFabric", "TIE", "TIESimulator",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]
@@ -85,13 +92,13 @@ let package = Package(
         // is the one place outside the transport that imports CMosquitto: it is what we compare against.
         .executableTarget(
             name: "dxl-bench",
-            dependencies: ["DXL", "CMosquitto", .product(name: "Logging", package: "swift-log")],
+            dependencies: ["DXL", "DXLFabric", "CMosquitto", .product(name: "Logging", package: "swift-log")],
             path: "Benchmarks/dxl-bench"
         ),
         // Simulator benchmarks: `swift run -c release tiesim-bench`.
         .executableTarget(
             name: "tiesim-bench",
-            dependencies: ["DXL", "DXLBroker", "TIE", "TIESimulator", "CMosquitto", .product(name: "Logging", package: "swift-log"), .product(name: "Yams", package: "Yams")],
+            dependencies: ["DXL", "DXLBroker", "DXLFabric", "TIE", "TIESimulator", "CMosquitto", .product(name: "Logging", package: "swift-log"), .product(name: "Yams", package: "Yams")],
             path: "Benchmarks/tiesim-bench",
             exclude: ["python_tie_service.py", "python_detection_counter.py"]
         ),
@@ -101,15 +108,15 @@ let package = Package(
             dependencies: ["DXL", "TIESimulator"],
             path: "Benchmarks/tiesim-fuzz"
         ),
-        .testTarget(name: "DXLTests", dependencies: ["DXL", "TestSupport"], exclude: ["Fixtures"]),
+        .testTarget(name: "DXLTests", dependencies: ["DXL", "DXLFabric", "TestSupport"], exclude: ["Fixtures"]),
         .testTarget(name: "DXLBrokerTests", dependencies: ["DXLBroker", "DXLWire"]),
         // Helpers shared by the integration tests: the Python peers, inboxes, hex.
-        .target(name: "TestSupport", dependencies: ["DXL"], path: "Tests/TestSupport"),
-        .testTarget(name: "DXLIntegrationTests", dependencies: ["DXL", "TestSupport"], exclude: ["python"]),
+        .target(name: "TestSupport", dependencies: ["DXL", "DXLFabric"], path: "Tests/TestSupport"),
+        .testTarget(name: "DXLIntegrationTests", dependencies: ["DXL", "DXLFabric", "TestSupport"], exclude: ["python"]),
         .testTarget(name: "TIETests", dependencies: ["TIE"]),
-        .testTarget(name: "TIESimTestingTests", dependencies: ["TIESimTesting", "TIE", "DXL", "TIESimulator", "TestSupport"]),
-        .testTarget(name: "TIESimulatorTests", dependencies: ["TIESimulator", "TIE", "DXL", "DXLBroker"]),
-        .testTarget(name: "TIESimulatorIntegrationTests", dependencies: ["TIESimulator", "TIE", "DXL", "TestSupport", .product(name: "Yams", package: "Yams")], exclude: ["python", "shims"]),
+        .testTarget(name: "TIESimTestingTests", dependencies: ["TIESimTesting", "TIE", "DXL", "DXLFabric", "TIESimulator", "TestSupport"]),
+        .testTarget(name: "TIESimulatorTests", dependencies: ["TIESimulator", "TIE", "DXL", "DXLBroker", "DXLFabric"]),
+        .testTarget(name: "TIESimulatorIntegrationTests", dependencies: ["TIESimulator", "TIE", "DXL", "DXLFabric", "TestSupport", .product(name: "Yams", package: "Yams")], exclude: ["python", "shims"]),
     ],
     swiftLanguageModes: [.v6]
 )

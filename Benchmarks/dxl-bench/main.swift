@@ -9,6 +9,7 @@
 //    broker (goal ≥ 90 % of raw).
 import CMosquitto
 import DXL
+import DXLFabric
 import Foundation
 import Synchronization
 

@@ -1,5 +1,6 @@
 import CMosquitto
 import DXL
+import DXLFabric
 import Foundation
 
 /// The fastest stream one connection can feed mosquitto, for the callbacks benchmark: a bare MQTT 3.1.1

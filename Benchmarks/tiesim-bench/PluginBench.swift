@@ -1,5 +1,6 @@
 import CMosquitto
 import DXL
+import DXLFabric
 import DXLBroker
 import Foundation
 import Logging

@@ -23,6 +23,7 @@
 //            the probe's latency idle and under the flood (goal within 5×), requests shed, RSS (bounded).
 import CMosquitto
 import DXL
+import DXLFabric
 import Foundation
 import Logging
 import Synchronization

@@ -1,5 +1,6 @@
 import ArgumentParser
 import DXL
+import DXLFabric
 import Foundation
 
 /// `tiesim certs`: make a test PKI.

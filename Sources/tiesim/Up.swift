@@ -1,5 +1,6 @@
 import ArgumentParser
 import DXL
+import DXLFabric
 import DXLBroker
 import Dispatch
 import Foundation

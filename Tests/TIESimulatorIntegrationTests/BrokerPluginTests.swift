@@ -1,4 +1,5 @@
 import DXL
+import DXLFabric
 import DXLBroker
 import Foundation
 import TIE

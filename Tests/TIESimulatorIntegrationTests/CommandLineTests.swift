@@ -1,4 +1,5 @@
 import DXL
+import DXLFabric
 import Foundation
 #if canImport(FoundationXML)
 import FoundationXML

@@ -1,4 +1,5 @@
 import DXL
+import DXLFabric
 import Foundation
 import TIE
 import TIESimulator

@@ -1,5 +1,6 @@
 import DXLWire
 import DXL
+import DXLFabric
 import FlyingFox
 import Foundation
 import Synchronization

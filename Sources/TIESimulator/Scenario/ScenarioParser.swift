@@ -1,5 +1,6 @@
 import Crypto
 import DXL
+import DXLFabric
 import DXLBroker
 import Foundation
 import TIE

@@ -1,3 +1,4 @@
+import DXL
 import Foundation
 #if canImport(Glibc)
 import Glibc

@@ -1,3 +1,4 @@
+import DXL
 import Foundation
 
 /// The certificate files of a local test fabric in one folder: a CA, a broker certificate and client

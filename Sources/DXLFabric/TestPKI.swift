@@ -1,3 +1,4 @@
+import DXL
 import Crypto
 import Foundation
 import SwiftASN1

@@ -1,3 +1,4 @@
+import DXL
 import DXLBroker
 import Foundation
 import Logging
