@@ -42,6 +42,10 @@ public final class BrokerCore {
     public let layout: BrokerLayout
     /// Wall-clock milliseconds since 1970.
     private let clock: () -> Int64
+    /// Milliseconds for intervals (see `init`).
+    private let monotonic: () -> Int64
+    /// The largest message a client may publish.
+    public let maxMessageSize: Int
     public private(set) var registry = ServiceRegistry()
     public private(set) var clients = ClientTable()
     /// What the other brokers announced, by broker index.
@@ -89,9 +93,16 @@ public final class BrokerCore {
     /// flood of refused messages must not become a flood of notes).
     public static func notesPerSecond(_ kind: String) -> Int { kind == "request" ? 20_000 : 200 }
 
-    public init(layout: BrokerLayout, clock: @escaping () -> Int64) {
+    /// `clock`: wall-clock milliseconds since 1970 (registration and start times); `monotonic`: milliseconds
+    /// that never step back (intervals, deadlines, silence), by default the wall clock.
+    /// `maxMessageSize`: the largest message a client may publish (the DXL broker's 1 MiB in tiesim's
+    /// fabrics); mosquitto's own limit is set above it, so that what the broker adds to a message (its
+    /// stamp, notes) never makes a packet the next broker refuses.
+    public init(layout: BrokerLayout, clock: @escaping () -> Int64, monotonic: (() -> Int64)? = nil, maxMessageSize: Int = 1 << 30) {
         self.layout = layout
+        self.maxMessageSize = maxMessageSize
         self.clock = clock
+        self.monotonic = monotonic ?? clock
         session = clock()
         startTime = session / 1000
         encodedGuid = DXLHeader.encodedString(layout.me.guid)
@@ -119,12 +130,34 @@ public final class BrokerCore {
 
     private var me: String { layout.me.guid }
 
+    /// Clients whose id looks like a bridge's but whose certificate is not the bridges' (ordinary clients).
+    private var impostors: Set<String> = []
+
+    /// Whether `clientId` is one of the fabric's bridges (its id, and, for a connection this broker
+    /// accepted, the bridges' certificate).
+    private func isBridge(_ clientId: String) -> Bool {
+        layout.isBridge(clientId) && (impostors.isEmpty || !impostors.contains(clientId))
+    }
+
+    /// Whether `clientId` is an observer (`tiesim record`): its id, and a certificate that may control
+    /// the fabric — seeing every request is a control-plane privilege.
+    private func isObserver(_ clientId: String) -> Bool {
+        clientId.hasPrefix(layout.observerPrefix)
+            && layout.authorization.maySend(clients.identity(of: clientId) ?? "", on: "/tiesim/control/record")
+    }
+
     // MARK: Connections and subscriptions
 
     /// A client connected with certificate identity `identity` over connection `connection`.
     public func connected(_ clientId: String, identity: String, connection: UInt) {
         finalizeRoute()
-        guard !layout.isBridge(clientId) else { return }
+        if layout.isBridge(clientId) {
+            if identity == BrokerLayout.bridgeIdentity {
+                impostors.remove(clientId)
+                return
+            }
+            impostors.insert(clientId)
+        }
         let now = clock()
         if let previous = clients.connect(id: clientId, identity: identity, connection: connection, at: now / 1000) {
             dropServices(of: previous.id, reason: "taken over by a new connection")
@@ -137,7 +170,8 @@ public final class BrokerCore {
     /// Connection `connection` of `clientId` closed.
     public func disconnected(_ clientId: String, connection: UInt) {
         finalizeRoute()
-        guard !layout.isBridge(clientId), clients.disconnect(id: clientId, connection: connection) != nil else { return }
+        guard !isBridge(clientId), clients.disconnect(id: clientId, connection: connection) != nil else { return }
+        impostors.remove(clientId)
         dropServices(of: clientId, reason: "its client disconnected")
         publishEvent(BrokerServiceTopic.disconnectEvent, .object(["clientGuid": .string(clientId)]))
         announceDue = true
@@ -145,7 +179,7 @@ public final class BrokerCore {
 
     /// `clientId` subscribes to `filter` (always allowed: DXL authorises receiving per message).
     public func subscribed(_ clientId: String, to filter: String) {
-        guard !layout.isBridge(clientId) else {
+        guard !isBridge(clientId) else {
             announceDue = true  // a bridge (re)connected: the broker on its far side learns this one's state
             return
         }
@@ -155,7 +189,7 @@ public final class BrokerCore {
     }
 
     public func unsubscribed(_ clientId: String, from filter: String) {
-        guard !layout.isBridge(clientId) else { return }
+        guard !isBridge(clientId) else { return }
         clients.unsubscribe(clientId, filter)
         announceDue = true
     }
@@ -175,12 +209,13 @@ public final class BrokerCore {
     /// Whether `clientId` may publish on `topic` (checked as its message arrives: a message it may not
     /// send is dropped).
     public func mayWrite(_ clientId: String, topic: String) -> Bool {
-        if layout.isBridge(clientId) { return true }
+        if isBridge(clientId) { return true }
         if topic.hasPrefix(Topic.notesPrefix) { return false }
         let identity = clients.identity(of: clientId) ?? ""
         guard layout.authorization.maySend(identity, on: topic) else {
-            note("denied-send", topic: topic, fields: ["client": clientId, "identity": identity])
-            actions.append(.log("tiesim-broker: \(clientId) (\(identity)) may not send on \(topic): dropped"))
+            if note("denied-send", topic: topic, fields: ["client": clientId, "identity": identity]) {
+                actions.append(.log("tiesim-broker: \(clientId) (\(identity)) may not send on \(topic): dropped"))
+            }
             return false
         }
         return true
@@ -196,7 +231,7 @@ public final class BrokerCore {
     public func mayRead(_ clientId: String, topic: TopicName, payload buffer: UnsafeRawBufferPointer) -> Bool {
         if Self.isDropped(buffer) { return false }
         let quickType = DXLHeader.quickType(buffer)
-        if layout.isBridge(clientId) {
+        if isBridge(clientId) {
             guard quickType == .request, let bridged = layout.bridgedBroker(clientId) else { return true }
             return routeAllowsBridge(to: bridged, buffer)
         }
@@ -205,8 +240,9 @@ public final class BrokerCore {
             let identity = clients.identity(of: clientId) ?? ""
             let name = topic.string
             if !layout.authorization.mayReceive(identity, on: name) {
-                note("denied-receive", topic: name, fields: ["client": clientId, "identity": identity])
-                actions.append(.log("tiesim-broker: \(clientId) (\(identity)) may not receive on \(name): skipped"))
+                if note("denied-receive", topic: name, fields: ["client": clientId, "identity": identity]) {
+                    actions.append(.log("tiesim-broker: \(clientId) (\(identity)) may not receive on \(name): skipped"))
+                }
                 return false
             }
         }
@@ -226,21 +262,23 @@ public final class BrokerCore {
         message(from: clientId, topic: TopicName(topic), payload: buffer)
     }
 
-    /// A message `clientId` published on `topic` (events and responses are stamped without being decoded).
-    public func message(from clientId: String, topic name: TopicName, payload buffer: UnsafeRawBufferPointer) -> MessageVerdict {
+    /// A message `clientId` published on `topic` at `qos` (events and responses are stamped without being
+    /// decoded). At QoS 2 mosquitto hands the message to its recipients later (at PUBREL), so whether a
+    /// request reached its service is not checked then.
+    public func message(from clientId: String, topic name: TopicName, payload buffer: UnsafeRawBufferPointer, qos: Int = 0) -> MessageVerdict {
         finalizeRoute()
+        defer { if qos >= 2 { route?.checksDelivery = false } }
         counted.incoming += 1
-        if layout.isBridge(clientId) { return bridgedMessage(topic: name.string, buffer) }
+        if isBridge(clientId) { return bridgedMessage(topic: name.string, buffer) }
+        if buffer.count > maxMessageSize {
+            // mosquitto accepts a little more than the DXL limit, so that stamps never push a message the
+            // next broker must refuse over its limit: the limit itself is kept here.
+            refuse(clientId, topic: name, buffer, why: "a message of \(buffer.count) bytes is over the fabric's \(maxMessageSize)-byte limit")
+            return .drop
+        }
         if !layout.authorization.send.isEmpty || name.hasPrefix(Topic.notesPrefixStatic) {
             guard mayWrite(clientId, topic: name.string) else {
-                // A refused request is answered, not left to time out: the requester learns why at once.
-                if DXLHeader.quickType(buffer) == .request, var request = try? DXLMessageCodec.decode(buffer, topic: name.string) {
-                    request.sourceClientId = clientId
-                    request.sourceBrokerId = me
-                    reply(to: request, error: DXLErrorCode.brokerWireForm(DXLErrorCode.serviceUnavailable),
-                          "\(DXLErrorCode.serviceUnavailableMessage): \(clients.identity(of: clientId) ?? clientId) may not send on \(name.string)",
-                          requesterIsLocal: true)
-                }
+                refuse(clientId, topic: name, buffer, why: "\(clients.identity(of: clientId) ?? clientId) may not send on \(name.string)")
                 return .drop
             }
         }
@@ -259,12 +297,22 @@ public final class BrokerCore {
             let topic = name.string
             if let message = try? DXLMessageCodec.decode(buffer, topic: topic),
                message.normalizedErrorCode == DXLErrorCode.serviceUnavailable, !message.serviceId.isEmpty,
-               let service = registry.services[message.serviceId], service.brokerGuid == me {
+               let service = registry.services[message.serviceId], service.brokerGuid == me, service.clientId == clientId {
                 // A client saying it has no such service: the service is gone, as the DXL broker concludes.
                 unregister(service.serviceGuid, reason: "a client answered that it does not serve it")
             }
             return stamp
         }
+    }
+
+    /// A message that is not delivered: a request is answered at once with why, not left to time out.
+    private func refuse(_ clientId: String, topic name: TopicName, _ buffer: UnsafeRawBufferPointer, why: String) {
+        guard DXLHeader.quickType(buffer) == .request, var request = try? DXLMessageCodec.decode(buffer, topic: name.string) else { return }
+        request.sourceClientId = clientId
+        request.sourceBrokerId = me
+        request.payload = []
+        reply(to: request, error: DXLErrorCode.brokerWireForm(DXLErrorCode.serviceUnavailable),
+              "\(DXLErrorCode.serviceUnavailableMessage): \(why)", requesterIsLocal: true)
     }
 
     private func request(from clientId: String, topic: String, _ buffer: UnsafeRawBufferPointer) -> MessageVerdict {
@@ -344,7 +392,7 @@ public final class BrokerCore {
     }
 
     private func routeAllowsClient(_ clientId: String, _ buffer: UnsafeRawBufferPointer) -> Bool {
-        if clientId.hasPrefix(layout.observerPrefix) { return true }
+        if isObserver(clientId) { return true }
         guard let header = DXLHeader.read(buffer) else { return true }
         guard let current = route, current.messageId == header.messageId else {
             // A request not routed just now (a retained one): only the client it names, if any.
@@ -376,7 +424,7 @@ public final class BrokerCore {
     private func finalizeRoute() {
         guard let current = route else { return }
         route = nil
-        guard case .client = current.target, !current.delivered, let guid = current.service else { return }
+        guard case .client = current.target, current.checksDelivery, !current.delivered, let guid = current.service else { return }
         noDestination(current.request, serviceId: guid, requesterIsLocal: current.requesterIsLocal)
         unregister(guid, reason: "its client did not receive a request for it")
     }
@@ -386,18 +434,20 @@ public final class BrokerCore {
     /// mosquitto's loop turned (at least ten times a second).
     public func tick() {
         finalizeRoute()
-        let now = clock()
+        let now = monotonic()
         if now - lastSecond >= 1_000 {
             let elapsed = Double(max(now - lastSecond, 1)) / 1000
             rates = (Double(counted.incoming) / elapsed, Double(counted.outgoing) / elapsed)
             counted = (0, 0)
             lastSecond = now
             notesThisSecond.removeAll(keepingCapacity: true)
-            expireServices(now: now / 1000)
+            expireServices(now: clock() / 1000)
             expireRemoteBrokers(now: now)
             expireHeldQueries(now: now)
         }
-        if announceDue || now - lastAnnounce >= 1_000 {
+        // At most every 200 ms however often something changes (a burst of subscriptions must not become
+        // a burst of whole-state announcements), and every second regardless.
+        if (announceDue && now - lastAnnounce >= 200) || now - lastAnnounce >= 1_000 {
             announce(now: now)
         }
     }
@@ -485,9 +535,17 @@ public final class BrokerCore {
             .object(["id": .string(client.id), "identity": .string(client.identity),
                      "filters": .array(client.filters.sorted().prefix(Self.announcedLimit).map { .string($0) })])
         }
-        let body = JSONValue.object(["broker": .string(me), "hostname": .string(layout.me.hostname), "port": .int(Int64(layout.me.port)),
+        var body = JSONValue.object(["broker": .string(me), "hostname": .string(layout.me.hostname), "port": .int(Int64(layout.me.port)),
                                      "startTime": .int(startTime), "session": .int(session), "services": .array(Array(services)), "clients": .array(Array(listed))])
-        var event = DXLMessage.event(topic: Topic.announce, payload: body.serializedBytes())
+        var bytes = body.serializedBytes()
+        if bytes.count > Self.announcementBytes {
+            // Too many subscriptions to list: the services and sessions still go (routing needs them).
+            body["clients"] = .array(listed.map { client in .object(["id": client["id"] ?? .null, "identity": client["identity"] ?? .null, "filters": .array([])]) })
+            bytes = body.serializedBytes()
+            if bytes.count > Self.announcementBytes { body["clients"] = .array([]); bytes = body.serializedBytes() }
+            actions.append(.log("tiesim-broker: the announcement to the other brokers leaves subscriptions out (over \(Self.announcementBytes) bytes)"))
+        }
+        var event = DXLMessage.event(topic: Topic.announce, payload: bytes)
         event.sourceBrokerId = me
         event.sourceClientId = me
         actions.append(.publish(topic: Topic.announce, payload: DXLMessageCodec.encode(event), client: nil))
@@ -496,11 +554,13 @@ public final class BrokerCore {
     /// The most services, clients and filters per client one announcement lists (keeps it well under the
     /// 1 MiB message limit).
     public static let announcedLimit = 1_000
+    /// The most bytes an announcement's body has (well under the 1 MiB message limit).
+    public static let announcementBytes = 512 << 10
 
     private func receiveAnnouncement(_ buffer: UnsafeRawBufferPointer) {
         guard let event = try? DXLMessageCodec.decode(buffer), let body = Self.json(event.payload),
               let guid = body["broker"]?.stringValue, guid != me, let index = layout.index(of: guid) else { return }
-        let now = clock()
+        let now = monotonic()
         var listed: [RemoteBroker.Client] = []
         for entry in body["clients"]?.arrayValue ?? [] {
             guard let id = entry["id"]?.stringValue else { continue }
@@ -514,8 +574,11 @@ public final class BrokerCore {
                                      session: heardSession)
         var announced = Set<String>()
         for entry in body["services"]?.arrayValue ?? [] {
-            guard let record = ServiceRecord(json: entry, clientId: entry["clientGuid"]?.stringValue ?? "", brokerGuid: guid, now: now / 1000) else { continue }
+            guard let record = ServiceRecord(json: entry, clientId: entry["clientGuid"]?.stringValue ?? "", brokerGuid: guid, now: clock() / 1000) else { continue }
             announced.insert(record.serviceGuid)
+            // A service registered here (its client failed over to this broker) is not taken back by
+            // the broker it left.
+            if let local = registry.services[record.serviceGuid], local.brokerGuid == me { continue }
             registry.add(record)
         }
         _ = registry.removeAll { $0.brokerGuid == guid && !announced.contains($0.serviceGuid) }
@@ -587,13 +650,13 @@ public final class BrokerCore {
                 return
             }
             hold(HeldQuery(request: request, kind: .subscribers(topic: topic, ignored: Set(body?["ignoreIdentities"]?.arrayValue?.compactMap(\.stringValue) ?? [])),
-                           deadline: clock() + min(max(body?["waitMs"]?.intValue ?? 0, 0), 600_000), requesterIsLocal: requesterIsLocal))
+                           deadline: monotonic() + min(max(body?["waitMs"]?.intValue ?? 0, 0), 600_000), requesterIsLocal: requesterIsLocal))
         case Topic.fabric:
             var expected: [Int: Int64] = [:]
             for (guid, session) in body?["expect"]?.objectValue ?? [:] {
                 if let index = layout.index(of: guid), index != layout.index { expected[index] = session.intValue ?? 0 }
             }
-            hold(HeldQuery(request: request, kind: .fabric(expected: expected), deadline: clock() + min(max(body?["waitMs"]?.intValue ?? 0, 0), 600_000),
+            hold(HeldQuery(request: request, kind: .fabric(expected: expected), deadline: monotonic() + min(max(body?["waitMs"]?.intValue ?? 0, 0), 600_000),
                            requesterIsLocal: requesterIsLocal))
         default:
             noDestination(request, serviceId: "", requesterIsLocal: requesterIsLocal)
@@ -618,7 +681,7 @@ public final class BrokerCore {
 
     /// Answers `query` now if it can be (or its time is up), else keeps it until it can.
     private func hold(_ query: HeldQuery) {
-        guard !answer(query, evenIfUnmet: query.deadline <= clock()) else { return }
+        guard !answer(query, evenIfUnmet: query.deadline <= monotonic()) else { return }
         if held.count >= Self.heldLimit { _ = answer(held.removeFirst(), evenIfUnmet: true) }
         held.append(query)
     }
@@ -667,7 +730,7 @@ public final class BrokerCore {
     }
 
     private func noDestination(_ request: DXLMessage, serviceId: String, requesterIsLocal: Bool) {
-        guard let replyTo = request.replyToTopic, !replyTo.isEmpty else { return }
+        guard let replyTo = request.replyToTopic, Self.isPublishable(replyTo) else { return }
         var error = DXLMessage.errorResponse(to: request, code: DXLErrorCode.brokerWireForm(DXLErrorCode.serviceUnavailable),
                                              message: DXLErrorCode.serviceUnavailableMessage)
         error.serviceId = serviceId
@@ -676,7 +739,9 @@ public final class BrokerCore {
     }
 
     private func send(_ message: inout DXLMessage, to request: DXLMessage, requesterIsLocal: Bool) {
-        guard let replyTo = request.replyToTopic, !replyTo.isEmpty else { return }
+        // A reply-to mosquitto would refuse from a client (wildcards, NUL, too long) is not published:
+        // the next broker would drop its bridge over it.
+        guard let replyTo = request.replyToTopic, Self.isPublishable(replyTo) else { return }
         message.messageId = String(message.messageId.dropFirst().dropLast())  // the broker's ids have no braces
         message.sourceClientId = me
         message.sourceBrokerId = me
@@ -693,11 +758,12 @@ public final class BrokerCore {
 
     /// A note to tiesim's journal: an event on `Topic.journal` whose other fields say what happened and
     /// whose payload is the request's (for request notes).
-    private func note(_ kind: String, topic: String, fields: [String: String], payload: [UInt8] = []) {
+    @discardableResult
+    private func note(_ kind: String, topic: String, fields: [String: String], payload: [UInt8] = []) -> Bool {
         let sent = notesThisSecond[kind, default: 0]
         guard sent < Self.notesPerSecond(kind) else {
             notesLeftOut += 1
-            return
+            return false
         }
         notesThisSecond[kind] = sent + 1
         var event = DXLMessage.event(topic: Topic.journal, payload: payload)
@@ -709,6 +775,13 @@ public final class BrokerCore {
             notesLeftOut = 0
         }
         actions.append(.publish(topic: Topic.journal, payload: DXLMessageCodec.encode(event), client: nil))
+        return true
+    }
+
+    /// Whether `topic` is one a client may publish on (MQTT: not empty, no `+`, `#` or NUL, at most 65,535 bytes).
+    static func isPublishable(_ topic: String) -> Bool {
+        let bytes = topic.utf8
+        return !bytes.isEmpty && bytes.count <= 65_535 && !bytes.contains { $0 == UInt8(ascii: "+") || $0 == UInt8(ascii: "#") || $0 == 0 }
     }
 
     static func json(_ payload: [UInt8]) -> JSONValue? {
@@ -738,6 +811,8 @@ struct Route {
     var service: String? = nil
     var requesterIsLocal = false
     var delivered = false
+    /// Whether an undelivered request is answered "no service" at the next turn (not at QoS 2).
+    var checksDelivery = true
 }
 
 /// What another broker last announced.

@@ -32,6 +32,9 @@ public struct BrokerLayout: Sendable, Equatable {
     public var internalIdentity: String
     /// Topic authorisation.
     public var authorization: TopicAuthorization
+    /// The certificate identity of the bridges (the broker certificate's common name): a client whose id
+    /// looks like a bridge's but whose certificate is another is an ordinary client.
+    public static let bridgeIdentity = "tiesim-broker"
     /// What the MQTT client ids of observers start with: clients that see every request on the topics
     /// they subscribe to besides the service it is routed to (`tiesim record`). Not a DXL notion.
     public var observerPrefix = "tiesim-recorder-"

@@ -18,9 +18,14 @@ public func mosquittoPluginVersion(_ count: Int32, _ versions: UnsafePointer<Int
 public func mosquittoPluginInit(_ identifier: OpaquePointer?, _ userData: UnsafeMutablePointer<UnsafeMutableRawPointer?>?,
                                 _ options: UnsafeMutablePointer<mosquitto_opt>?, _ optionCount: Int32) -> Int32 {
     var fabricPath: String?
+    var maxMessageSize = 1 << 30
     for index in 0..<Int(max(optionCount, 0)) {
         guard let option = options?[index], let key = option.key, let value = option.value else { continue }
-        if String(cString: key) == "fabric" { fabricPath = String(cString: value) }
+        switch String(cString: key) {
+        case "fabric": fabricPath = String(cString: value)
+        case "max_message_size": maxMessageSize = Int(String(cString: value)).map { max($0, 1) } ?? maxMessageSize
+        default: break
+        }
     }
     guard let fabricPath else {
         log(MOSQ_LOG_ERR, "tiesim-broker: plugin_opt_fabric (the fabric layout file tiesim writes) is missing")
@@ -34,7 +39,7 @@ public func mosquittoPluginInit(_ identifier: OpaquePointer?, _ userData: Unsafe
         log(MOSQ_LOG_ERR, "tiesim-broker: \(fabricPath): \(error)")
         return MOSQ_ERR_INVAL.rawValue
     }
-    core = BrokerCore(layout: layout, clock: wallClockMilliseconds)
+    core = BrokerCore(layout: layout, clock: wallClockMilliseconds, monotonic: monotonicMilliseconds, maxMessageSize: maxMessageSize)
     let events: [(mosquitto_plugin_event, MOSQ_FUNC_generic_callback)] = [
         (MOSQ_EVT_BASIC_AUTH, onConnect), (MOSQ_EVT_ACL_CHECK, onAccessCheck), (MOSQ_EVT_MESSAGE, onMessage),
         (MOSQ_EVT_TICK, onTick), (MOSQ_EVT_DISCONNECT, onDisconnect),
@@ -97,7 +102,7 @@ private let onMessage: MOSQ_FUNC_generic_callback = { _, data, _ in
         return MOSQ_ERR_SUCCESS.rawValue
     }
     let payload = UnsafeRawBufferPointer(start: event.pointee.payload, count: Int(event.pointee.payloadlen))
-    let verdict = core.message(from: clientId(client), topic: TopicName(cString: topicPointer), payload: payload)
+    let verdict = core.message(from: clientId(client), topic: TopicName(cString: topicPointer), payload: payload, qos: Int(event.pointee.qos))
     if core.hasActions { perform(core.takeActions()) }
     let replacement: [UInt8]
     switch verdict {
@@ -186,6 +191,12 @@ private func log(_ level: Int32, _ text: String) {
 private func wallClockMilliseconds() -> Int64 {
     var time = timespec()
     clock_gettime(CLOCK_REALTIME, &time)
+    return Int64(time.tv_sec) * 1000 + Int64(time.tv_nsec) / 1_000_000
+}
+
+private func monotonicMilliseconds() -> Int64 {
+    var time = timespec()
+    clock_gettime(CLOCK_MONOTONIC, &time)
     return Int64(time.tv_sec) * 1000 + Int64(time.tv_nsec) / 1_000_000
 }
 

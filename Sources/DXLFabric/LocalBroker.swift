@@ -190,10 +190,15 @@ public final class LocalBroker: Sendable {
             // The plugin reads each client's identity from its certificate itself (mosquitto skips the
             // plugin's connect check when it takes the identity as user name).
             lines += ["plugin \(plugin)", "plugin_opt_fabric \(layoutPath)"]
+            if options.maxPacketSize > 0 { lines.append("plugin_opt_max_message_size \(options.maxPacketSize)") }
         } else {
             lines.append("use_identity_as_username true")
         }
-        if options.maxPacketSize > 0 { lines.append("max_packet_size \(options.maxPacketSize)") }
+        if options.maxPacketSize > 0 {
+            // With the plugin, mosquitto accepts 64 KiB more than the fabric's limit, which the plugin keeps:
+            // what a broker adds to a message (its stamp) must not make the next broker refuse it.
+            lines.append("max_packet_size \(options.maxPacketSize + (plugin == nil ? 0 : 65_536))")
+        }
         lines += options.extraConfiguration
         // Bridge sections last: every line after `connection` belongs to that bridge.
         for bridge in options.bridges {

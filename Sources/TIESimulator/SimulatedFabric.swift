@@ -183,9 +183,10 @@ public final class SimulatedFabric: Sendable {
                                      recordsRequests: true, rateLimitPerRequester: options.requestRateLimitPerClient)
             let services = FabricServices(client: serviceClient, journal: journal, journalsEvents: options.journalEvents, logger: logger)
             tie.setFaults(options.scenarios.flatMap(\.faults), seed: options.scenarios.last?.settings.seed ?? "tiesim")
+            started.withLock { $0.append { services.stop() } }
             try await services.start()
+            started.withLock { $0.append { tie.stop() } }
             if options.runsTie { try await tie.start() }
-            started.withLock { $0.append { tie.stop(); services.stop() } }
             let watcher = SubscriptionWatcher(client: playerClients[0], ignoring: ["tiesim"])
             let configPath = directory + "/dxlclient.config"
             let advertise = { (config: DXLClientConfig) -> DXLClientConfig in
@@ -306,8 +307,8 @@ public final class SimulatedFabric: Sendable {
         let task = Task { [weak self] in
             while !Task.isCancelled {
                 try? await Task.sleep(for: .milliseconds(100))
-                guard let self else { return }
-                for (index, broker) in self.network.brokers.enumerated() where broker.hasDied {
+                guard let self, !Task.isCancelled, !self.stopped.load(ordering: .acquiring) else { return }
+                for (index, broker) in self.network.brokers.enumerated() where broker.hasDied && !self.stopped.load(ordering: .acquiring) {
                     let status = broker.exitStatus.map { $0 > 128 ? "signal \($0 - 128)" : "exit status \($0)" } ?? "?"
                     self.logger.error("broker \(index + 1) (mosquitto on port \(broker.port)) died (\(status)); starting it again on the same port")
                     var note = DXLMessage.event(topic: "/tiesim/broker/\(index + 1)", payload: [])
@@ -315,6 +316,11 @@ public final class SimulatedFabric: Sendable {
                     self.journal.record(note, kind: .fault, note: "broker \(index + 1) died (\(status)) and was started again on port \(broker.port)")
                     do {
                         try await broker.restart()
+                        // Stopped meanwhile: what was just started goes too.
+                        if self.stopped.load(ordering: .acquiring) {
+                            broker.stop()
+                            return
+                        }
                         try await self.network.waitForBridges()
                         self.logger.notice("broker \(index + 1) is back on port \(broker.port)")
                     } catch {
@@ -330,7 +336,10 @@ public final class SimulatedFabric: Sendable {
     /// calls return at once).
     public func stop() async {
         guard !stopped.exchange(true, ordering: .acquiringAndReleasing) else { return }
-        watchdog.withLock { $0?.cancel() }
+        // The watchdog ends before the brokers stop, so that it cannot start one again behind stop's back.
+        let watching = watchdog.withLock { $0 }
+        watching?.cancel()
+        await watching?.value
         await http?.stop()
         tie.stop()
         services.stop()

@@ -250,6 +250,43 @@ struct BrokerCoreTests {
         #expect(broker.published(broker.core.takeActions()).filter { $0.topic == BrokerCore.Topic.journal }.count == 2)
     }
 
+    @Test("no client passes for what it is not: a bridge-like id without the bridge certificate, an observer without control")
+    func impostors() {
+        let rules = TopicAuthorization(send: [.init(topic: "/tiesim/control/#", clients: ["admin"]), .init(topic: "/secure", clients: ["admin"])])
+        let broker = Harness(layout: BrokerLayout(brokers: [.init(guid: "{b1}", hostname: "h", port: 1)], authorization: rules))
+        broker.connect("tiesim-bridge-2-to-1", identity: "client")  // not the bridges' certificate
+        // An ordinary client: its sends are authorised, and it cannot announce services to the broker.
+        #expect(broker.publish(.event(topic: "/secure", payload: "x"), from: "tiesim-bridge-2-to-1", to: []).0 == .drop)
+        #expect(broker.publish(.event(topic: BrokerCore.Topic.announce, payload: "{}"), from: "tiesim-bridge-2-to-1", to: []).0 == .drop)
+        broker.connect("svc", subscribe: ["/acme/work"])
+        broker.register("{s}", topics: ["/acme/work"], client: "svc")
+        broker.connect("tiesim-recorder-x", identity: "client", subscribe: ["#"])
+        broker.connect("tiesim-recorder-y", identity: "admin", subscribe: ["#"])
+        broker.connect("asker")
+        let received = broker.publish(broker.request("/acme/work", from: "asker"), from: "asker", to: ["svc", "tiesim-recorder-x", "tiesim-recorder-y"]).1
+        #expect(received == ["svc", "tiesim-recorder-y"])
+    }
+
+    @Test("hostile requests cannot make the broker publish what the next broker refuses: oversized, wildcard reply-to")
+    func nothingUnpublishable() {
+        let broker = Harness()
+        broker.connect("asker")
+        var wildcard = broker.request("/nobody", from: "asker")
+        wildcard.replyToTopic = "/mcafee/client/#"
+        _ = broker.publish(wildcard, from: "asker", to: [])
+        #expect(broker.published(broker.core.takeActions()).isEmpty, "a reply on a wildcard topic")
+        let small = BrokerCore(layout: BrokerLayout(brokers: [.init(guid: "{b1}", hostname: "h", port: 1)]), clock: { 0 }, maxMessageSize: 1_000)
+        small.connected("asker", identity: "client", connection: 1)
+        var big = DXLMessage.request(topic: "/t", payload: Array(repeating: 0x41, count: 2_000))
+        big.replyToTopic = "/mcafee/client/asker"
+        #expect(DXLMessageCodec.encode(big).withUnsafeBytes { small.message(from: "asker", topic: "/t", payload: $0) } == .drop)
+        let replies = small.takeActions().compactMap { action -> DXLMessage? in
+            if case .publish(let topic, let payload, _) = action, topic == "/mcafee/client/asker" { return try? DXLMessageCodec.decode(payload) } else { return nil }
+        }
+        #expect(replies.first?.type == .errorResponse)
+        #expect(replies.first?.errorMessage?.contains("over the fabric's 1000-byte limit") == true)
+    }
+
     @Test("a subscribers query waits until someone subscribes")
     func heldQuery() throws {
         let broker = Harness()

@@ -38,7 +38,8 @@ struct RecordReplayTests {
         var originalOffsets: [Duration] = []
         var originalReputation: JSONValue = .null
         try await withFabric(Self.original) { fabric in
-            let recorder = try TiesimProcess(["record", "--config", fabric.options.stateDirectory + "/dxlclient-client2.config", "--out", out, "--count", "3"])
+            // Seeing every request is a control-plane privilege: the recorder uses the controlling certificate.
+            let recorder = try TiesimProcess(["record", "--config", fabric.clientConfigPath, "--out", out, "--count", "3"])
             defer { recorder.cleanUp() }
             try await recorder.waitForOutput("tiesim recording")
             let lookups = try await pythonTieCalls(fabric, [
