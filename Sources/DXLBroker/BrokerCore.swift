@@ -469,7 +469,16 @@ public final class BrokerCore {
 
     // MARK: Registry
 
+    /// The largest registration kept: with at most `ServiceRegistry.limit` services, the registry stays
+    /// under 640 MB however it is fed (and a real one is a few hundred bytes).
+    public static let registrationBytes = 64 << 10
+
     private func register(_ request: DXLMessage, requesterIsLocal: Bool) {
+        guard request.payload.count <= Self.registrationBytes else {
+            reply(to: request, error: 0, "a registration of \(request.payload.count) bytes is over the registry's \(Self.registrationBytes >> 10) KiB limit",
+                  requesterIsLocal: requesterIsLocal)
+            return
+        }
         let now = clock() / 1000
         guard let body = Self.json(request.payload),
               let record = ServiceRecord(json: body, clientId: request.sourceClientId, brokerGuid: request.sourceBrokerId.isEmpty ? me : request.sourceBrokerId, now: now) else {

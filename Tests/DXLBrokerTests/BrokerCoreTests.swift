@@ -191,6 +191,20 @@ struct BrokerCoreTests {
         #expect(broker.core.registry.count == 0)
     }
 
+    @Test("the registry is bounded: registrations over 64 KiB are refused, TTLs are clamped")
+    func registryBounds() throws {
+        let broker = Harness()
+        broker.connect("svc")
+        let huge = JSONValue.object(["serviceGuid": "{big}", "requestChannels": .array((0..<5_000).map { .string("/acme/topic/number/\($0)") })])
+        _ = broker.publish(broker.request(ServiceRegistryTopic.register, from: "svc", payload: huge.serialized()), from: "svc", to: [])
+        let reply = try #require(broker.published(broker.core.takeActions()).first { $0.topic == "/mcafee/client/svc" })
+        #expect(reply.message.type == .errorResponse)
+        #expect(broker.core.registry.count == 0)
+        let forever = #"{"serviceGuid": "{f}", "requestChannels": ["/a"], "ttlMins": 1e9}"#
+        _ = broker.publish(broker.request(ServiceRegistryTopic.register, from: "svc", payload: forever), from: "svc", to: [])
+        #expect(broker.core.registry.services["{f}"]?.ttlMinutes == 525_600)
+    }
+
     @Test("a TTL that ran out unregisters the service")
     func ttl() {
         let broker = Harness()

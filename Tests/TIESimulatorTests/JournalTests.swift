@@ -18,4 +18,21 @@ struct JournalTests {
         #expect(journal.recordedCount == 0)
         #expect(journal.all.isEmpty)
     }
+
+    @Test("it is bounded in bytes too: large payloads push the oldest out, the newest stays")
+    func byteBound() {
+        let journal = Journal(limit: 100_000, byteLimit: 1 << 20)
+        let big = [UInt8](repeating: 0x41, count: 100_000)
+        for index in 0..<400 {
+            journal.record(.request(topic: "/t/\(index)", payload: big), kind: .request)
+        }
+        #expect(journal.recordedCount == 400)
+        #expect(journal.keptBytes <= (1 << 20) + (1 << 20) / 10)
+        #expect(journal.all.count < 15)
+        #expect(journal.all.last?.topic == "/t/399")
+        #expect(journal.keptBytes == journal.all.reduce(0) { $0 + Journal.cost($1) })
+        // One entry larger than the bound is still kept (the newest always is).
+        journal.record(.request(topic: "/huge", payload: [UInt8](repeating: 0, count: 3 << 20)), kind: .request)
+        #expect(journal.all.last?.topic == "/huge")
+    }
 }

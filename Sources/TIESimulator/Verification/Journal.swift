@@ -77,18 +77,32 @@ extension ISO8601DateFormatter {
 }
 
 /// Everything tiesim saw and did, in order: the basis of expectations and reports.
-/// Threading: any thread; one `Mutex` guards the entries. Bounded: past `limit` entries the oldest go.
+/// Threading: any thread; one `Mutex` guards the entries. Bounded in entries and in bytes: past `limit`
+/// entries or `byteLimit` bytes of payloads the oldest go (400 requests of 900 KB grew it by 340 MB).
 public final class Journal: Sendable {
-    private let entries = Mutex<[JournalEntry]>([])
+    private struct Kept {
+        var entries: [JournalEntry] = []
+        var bytes = 0
+    }
+    private let kept = Mutex(Kept())
     private let appended = Atomic<Int>(0)
     private let start = Mutex(ContinuousClock.now)
     private let startDate = Mutex(Date())
     /// Most entries kept.
     public let limit: Int
+    /// Most bytes of entries kept (payloads, topics and a fixed cost per entry).
+    public let byteLimit: Int
 
-    /// Keeps at most `limit` entries (the oldest go first): 100,000 by default, about 50 MB of payloads.
-    public init(limit: Int = 100_000) {
+    /// Keeps at most `limit` entries and `byteLimit` bytes (the oldest go first): 100,000 entries and
+    /// 128 MiB by default.
+    public init(limit: Int = 100_000, byteLimit: Int = 128 << 20) {
         self.limit = limit
+        self.byteLimit = byteLimit
+    }
+
+    /// What an entry costs in the byte bound.
+    static func cost(_ entry: JournalEntry) -> Int {
+        entry.rawPayload.count + entry.topic.utf8.count + entry.messageId.utf8.count + entry.source.utf8.count + (entry.note?.utf8.count ?? 0) + 128
     }
 
     /// When the journal started (offsets count from here).
@@ -111,19 +125,33 @@ public final class Journal: Sendable {
 
     func append(_ entry: JournalEntry) {
         appended.add(1, ordering: .releasing)
-        entries.withLock { entries in
-            entries.append(entry)
+        kept.withLock { kept in
+            kept.entries.append(entry)
+            kept.bytes += Self.cost(entry)
             // Trim in batches of a tenth, so that a full journal costs O(1) per entry, not a shift each time.
-            if entries.count > limit + limit / 10 { entries.removeFirst(entries.count - limit) }
+            var drop = kept.entries.count > limit + limit / 10 ? kept.entries.count - limit : 0
+            var remaining = drop == 0 ? kept.bytes : kept.bytes - kept.entries[..<drop].reduce(0) { $0 + Self.cost($1) }
+            if remaining > byteLimit + byteLimit / 10 {
+                while drop < kept.entries.count - 1, remaining > byteLimit {
+                    remaining -= Self.cost(kept.entries[drop])
+                    drop += 1
+                }
+            }
+            guard drop > 0 else { return }
+            kept.bytes = remaining
+            kept.entries.removeFirst(drop)
         }
     }
 
-    /// All entries kept (at most `limit`), oldest first.
-    public var all: [JournalEntry] { entries.withLock { Array($0.suffix(limit)) } }
+    /// All entries kept (at most `limit`, within `byteLimit`), oldest first.
+    public var all: [JournalEntry] { kept.withLock { Array($0.entries.suffix(limit)) } }
+
+    /// Bytes of entries kept now.
+    public var keptBytes: Int { kept.withLock { $0.bytes } }
 
     /// Forgets everything and restarts the clock.
     public func clear() {
-        entries.withLock { $0.removeAll() }
+        kept.withLock { $0 = Kept() }
         appended.store(0, ordering: .releasing)
         start.withLock { $0 = .now }
         startDate.withLock { $0 = Date() }
