@@ -69,7 +69,8 @@ public final class TIEFabric: Sendable {
     public func expectedDictionary(step: Int, event: Int = 0, scenario: Int = 0) -> JSONValue? {
         let scenario = scenarios[scenario]
         let timelineStep = scenario.timeline[step]
-        guard let payload = simulated.player().payload(for: timelineStep, index: event, scenario: scenario) else { return nil }
+        // Asking changes nothing: the step's change is made only when the step is played.
+        guard let payload = simulated.player().payload(for: timelineStep, index: event, scenario: scenario, applying: false) else { return nil }
         switch timelineStep.action {
         case .detection: return try? TieEventTransform.detection(payload)
         case .firstInstance: return try? TieEventTransform.firstInstance(payload)

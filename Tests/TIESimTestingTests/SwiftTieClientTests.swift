@@ -93,6 +93,19 @@ struct SwiftTieClientTests {
         }
     }
 
+    @Test("asking for a reputation-change step's expected dictionary changes nothing; playing the step does")
+    func expectedDictionaryDoesNotMutate() async throws {
+        try await withTIEFabric(scenarios: [scenariosFolder + "/reputation-lifecycle.yaml"]) { fabric in
+            let name = "NOTEPAD2.EXE"  // the file the scenario's first step changes
+            let before = fabric.store.file(named: name)
+            let expected = try #require(fabric.expectedDictionary(step: 0))
+            let again = try #require(fabric.expectedDictionary(step: 0))
+            #expect(fabric.store.file(named: name) == before, "asking changed the fake TIE's knowledge")
+            #expect(expected["newReputations"] == again["newReputations"])
+            #expect(expected["oldReputations"] != expected["newReputations"])
+        }
+    }
+
     @Test("every request method returns what the scenario defines, and a set is broadcast with old and new values")
     func requests() async throws {
         try await withTIEFabric(scenarios: [scenariosFolder + "/reputation-lifecycle.yaml", scenariosFolder + "/certificates.yaml"]) { fabric in

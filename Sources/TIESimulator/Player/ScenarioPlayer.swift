@@ -245,7 +245,9 @@ public final class ScenarioPlayer: Sendable {
     }
 
     /// The event body for the `index`-th event of `step`.
-    public func payload(for step: TimelineStep, index: Int, scenario: Scenario) -> JSONValue? {
+    /// With `applying` false a reputation-change step's event is made without changing the store (what the
+    /// event would say, for a test's expectations); the player applies the change as it plays the step.
+    public func payload(for step: TimelineStep, index: Int, scenario: Scenario, applying: Bool = true) -> JSONValue? {
         let now = Int64(Date().timeIntervalSince1970)
         switch step.action {
         case .detection(let spec):
@@ -268,7 +270,15 @@ public final class ScenarioPlayer: Sendable {
                                            reputations: Dictionary(file.reputations.map { ($0.providerId, $0) }, uniquingKeysWith: { _, b in b }),
                                            firstReferences: file.firstReferences, certificate: file.certificate, defined: true)
             }) else { return nil }
-            guard let change = try? store.setFileReputation(hashes: record.hashes, providerId: spec.providerId, trustLevel: spec.trustLevel, filename: record.name, now: time) else { return nil }
+            let change: (old: ReputationStore.FileRecord, new: ReputationStore.FileRecord)
+            if applying {
+                guard let applied = try? store.setFileReputation(hashes: record.hashes, providerId: spec.providerId, trustLevel: spec.trustLevel, filename: record.name, now: time) else { return nil }
+                change = applied
+            } else {
+                var new = record
+                new.reputations[spec.providerId] = Self.changed(record.reputations[spec.providerId], provider: spec.providerId, trustLevel: spec.trustLevel, now: time)
+                change = (record, new)
+            }
             let certificate = change.new.certificate.flatMap { store.certificate(named: $0) }
             return TiePayloads.fileReputationChange(old: change.old.name.isEmpty ? record : change.old, new: change.new, certificate: certificate, updateTime: time)
         case .certificateReputationChange(let spec):
@@ -278,12 +288,24 @@ public final class ScenarioPlayer: Sendable {
                                                   reputations: Dictionary(cert.reputations.map { ($0.providerId, $0) }, uniquingKeysWith: { _, b in b }),
                                                   firstReferences: cert.firstReferences, defined: true)
             }) else { return nil }
-            let change = store.setCertificateReputation(sha1: known.sha1, publicKeySha1: known.publicKeySha1, providerId: spec.providerId, trustLevel: spec.trustLevel, now: time)
+            var change = (old: known, new: known)
+            if applying {
+                change = store.setCertificateReputation(sha1: known.sha1, publicKeySha1: known.publicKeySha1, providerId: spec.providerId, trustLevel: spec.trustLevel, now: time)
+            } else {
+                change.new.reputations[spec.providerId] = Self.changed(known.reputations[spec.providerId], provider: spec.providerId, trustLevel: spec.trustLevel, now: time)
+            }
             return TiePayloads.certificateReputationChange(old: change.old.name.isEmpty ? known : change.old, new: change.new, updateTime: time)
         case .event(_, let payload):
             return payload
         case .brokerOutage:
             return nil
         }
+    }
+
+    /// A provider's reputation after a change to `trustLevel`, as the store makes it.
+    static func changed(_ reputation: Reputation?, provider: Int, trustLevel: Int, now: Int64) -> Reputation {
+        var result = reputation ?? Reputation(providerId: provider, trustLevel: trustLevel, createDate: now)
+        result.trustLevel = trustLevel
+        return result
     }
 }

@@ -1,3 +1,4 @@
+import DXLWire
 import Foundation
 
 /// A fault the fake TIE injects into its answers (`faults:` in a scenario).
@@ -25,8 +26,7 @@ public struct Fault: Sendable {
     public var line: Int
 
     func matches(topic requestTopic: String, hashes requestHashes: [String]) -> Bool {
-        let topicMatches = topic == requestTopic || topic == "#" || (topic.hasSuffix("/#") && requestTopic.hasPrefix(String(topic.dropLast(1))))
-        guard topicMatches else { return false }
+        guard DXLTopic.matches(filter: topic, topic: requestTopic) else { return false }
         guard let hashes else { return true }
         return requestHashes.contains { hashes.contains($0) }
     }

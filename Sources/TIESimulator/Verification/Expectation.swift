@@ -81,9 +81,7 @@ public struct Expectation: Sendable {
     }
 
     func topicMatches(_ topic: String) -> Bool {
-        if self.topic == topic || self.topic == "#" { return true }
-        if self.topic.hasSuffix("/#") { return topic.hasPrefix(String(self.topic.dropLast(1))) }
-        return false
+        DXLTopic.matches(filter: self.topic, topic: topic)
     }
 
     static func holds(_ matcher: Matcher, _ value: JSONValue?) -> Bool {
