@@ -36,25 +36,40 @@ public final class EventInbox<Element: Sendable>: Sendable {
             state.nextId += 1
             return state.nextId
         }
-        let value: Element? = await withCheckedContinuation { continuation in
-            let ready = state.withLock { state -> Element? in
-                if !state.buffer.isEmpty { return state.buffer.removeFirst() }
-                state.waiters.append((id, continuation))
-                return nil
+        /// Ends the wait `id` with nil (its time is up, or its task was cancelled).
+        @Sendable func release(_ inbox: EventInbox?) {
+            let waiting = inbox?.state.withLock { state -> CheckedContinuation<Element?, Never>? in
+                guard let index = state.waiters.firstIndex(where: { $0.id == id }) else { return nil }
+                return state.waiters.remove(at: index).continuation
             }
-            if let ready {
-                continuation.resume(returning: ready)
-                return
-            }
-            Task { [weak self] in
-                try? await Task.sleep(for: timeout)
-                let expired = self?.state.withLock { state -> CheckedContinuation<Element?, Never>? in
-                    guard let index = state.waiters.firstIndex(where: { $0.id == id }) else { return nil }
-                    return state.waiters.remove(at: index).continuation
-                }
-                expired?.resume(returning: nil)
-            }
+            waiting?.resume(returning: nil)
         }
+        let timer = Mutex<Task<Void, Never>?>(nil)
+        let value: Element? = await withTaskCancellationHandler {
+            await withCheckedContinuation { continuation in
+                let ready = state.withLock { state -> Element? in
+                    if !state.buffer.isEmpty { return state.buffer.removeFirst() }
+                    state.waiters.append((id, continuation))
+                    return nil
+                }
+                if let ready {
+                    continuation.resume(returning: ready)
+                    return
+                }
+                // Cancelled before waiting: the handler found nothing to end.
+                if Task.isCancelled { release(self) }
+                timer.withLock {
+                    $0 = Task { [weak self] in
+                        try? await Task.sleep(for: timeout)
+                        release(self)
+                    }
+                }
+            }
+        } onCancel: { [weak self] in
+            release(self)
+        }
+        timer.withLock { $0?.cancel() }  // the timer task ends now, not after `timeout`
+        if value == nil, Task.isCancelled { throw CancellationError() }
         guard let value else { throw TIEFabricError.timedOut(waitingFor: what, after: timeout) }
         return value
     }

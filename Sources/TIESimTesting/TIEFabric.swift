@@ -15,6 +15,8 @@ public final class TIEFabric: Sendable {
     /// The scenarios it serves and plays.
     public let scenarios: [Scenario]
     private let clients = Mutex<[DXLClient]>([])
+    /// Timelines started with `startPlaying`, stopped at teardown.
+    private let playing = Mutex<[Task<[ScenarioPlayer.StepResult], any Error>]>([])
 
     init(simulated: SimulatedFabric, scenarios: [Scenario]) {
         self.simulated = simulated
@@ -53,10 +55,13 @@ public final class TIEFabric: Sendable {
         try await simulated.play(scenarios)
     }
 
-    /// Plays the timelines in the background; await the task's value to know it finished.
+    /// Plays the timelines in the background; await the task's value to know it finished. A timeline
+    /// still playing when the fabric is torn down is cancelled then.
     @discardableResult
     public func startPlaying() -> Task<[ScenarioPlayer.StepResult], any Error> {
-        Task { try await self.play() }
+        let task = Task { try await self.play() }
+        playing.withLock { $0.append(task) }
+        return task
     }
 
     /// Returns the fake TIE's knowledge and the registry to their state at start.
@@ -81,6 +86,10 @@ public final class TIEFabric: Sendable {
     }
 
     func tearDown() async {
+        for task in playing.withLock({ tasks in defer { tasks.removeAll() }; return tasks }) {
+            task.cancel()
+            _ = await task.result
+        }
         for client in clients.withLock({ clients in defer { clients.removeAll() }; return clients }) {
             await client.disconnect()
         }

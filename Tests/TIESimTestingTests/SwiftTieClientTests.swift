@@ -255,3 +255,38 @@ struct SwiftTieClientTests {
         }
     }
 }
+
+@Suite("EventInbox")
+struct EventInboxTests {
+    @Test("a cancelled wait ends at once with CancellationError; a value that came is returned")
+    func cancellation() async throws {
+        let inbox = EventInbox<Int>("a number")
+        let waiting = Task { try await inbox.next(timeout: .seconds(60)) }
+        try await Task.sleep(for: .milliseconds(50))
+        let clock = ContinuousClock()
+        let cancelled = clock.now
+        waiting.cancel()
+        await #expect(throws: CancellationError.self) { try await waiting.value }
+        #expect(clock.now - cancelled < .seconds(5), "the wait ignored cancellation")
+        inbox.append(7)
+        #expect(try await inbox.next(timeout: .seconds(1)) == 7)
+        await #expect(throws: TIEFabricError.self) { try await inbox.next(timeout: .milliseconds(50)) }
+    }
+}
+
+@Suite("TIEFabric lifecycle")
+struct TIEFabricLifecycleTests {
+    @Test("a timeline started with startPlaying does not outlive the fabric")
+    func playingEndsWithTheFabric() async throws {
+        let clock = ContinuousClock()
+        var started: Task<[ScenarioPlayer.StepResult], any Error>?
+        try await withTIEFabric(yaml: "settings: {subscriberTimeout: 300s}\nfiles:\n  A.EXE:\ntimeline:\n  - detection: {file: A.EXE}\n") { fabric in
+            started = fabric.startPlaying()  // waits for a subscriber that never comes
+        }
+        let task = try #require(started)
+        let ended = clock.now
+        #expect(task.isCancelled)
+        _ = await task.result
+        #expect(clock.now - ended < .seconds(5))
+    }
+}
