@@ -86,7 +86,7 @@ public final class SimulatedFabric: Sendable {
     public let tie: FakeTieService
     public let services: FabricServices
     public let watcher: SubscriptionWatcher
-    /// The client tiesim's fabric services (registry, "no service" errors, journal, control) answer through.
+    /// The client tiesim's broker notes (the journal) and control commands go through.
     public let serviceClient: DXLClient
     /// The fake TIE's own connection (its requests do not queue behind the journal's traffic).
     let tieClient: DXLClient
@@ -253,7 +253,7 @@ public final class SimulatedFabric: Sendable {
         return authorization
     }
 
-    /// A player for this fabric (waits for subscribers through the brokers' logs).
+    /// A player for this fabric (waits for subscribers by asking the brokers' plugin).
     public func player(progress: (@Sendable (ScenarioPlayer.Progress) -> Void)? = nil) -> ScenarioPlayer {
         Self.player(clients: playerClients, network: network, store: store, watcher: watcher, journal: journal, logger: logger, progress: progress)
     }
@@ -284,7 +284,7 @@ public final class SimulatedFabric: Sendable {
         }.filter { includingTiesim || !ownClients.contains($0.clientId) }.sorted { ($0.registrationTime, $0.serviceGuid) < ($1.registrationTime, $1.serviceGuid) }
     }
 
-    /// Returns the store and registry to the state right after `start`.
+    /// Returns the fake TIE's knowledge, faults and journal to the state right after `start`.
     public func reset() {
         _ = control.reset()
     }
@@ -313,7 +313,6 @@ public final class SimulatedFabric: Sendable {
                     self.logger.error("broker \(index + 1) (mosquitto on port \(broker.port)) died (\(status)); starting it again on the same port")
                     var note = DXLMessage.event(topic: "/tiesim/broker/\(index + 1)", payload: [])
                     note.sourceClientId = "tiesim"
-                    self.journal.record(note, kind: .fault, note: "broker \(index + 1) died (\(status)) and was started again on port \(broker.port)")
                     do {
                         try await broker.restart()
                         // Stopped meanwhile: what was just started goes too.
@@ -321,10 +320,12 @@ public final class SimulatedFabric: Sendable {
                             broker.stop()
                             return
                         }
+                        self.journal.record(note, kind: .fault, note: "broker \(index + 1) died (\(status)) and was started again on port \(broker.port)")
                         try await self.network.waitForBridges()
                         self.logger.notice("broker \(index + 1) is back on port \(broker.port)")
                     } catch {
                         self.logger.error("broker \(index + 1) could not be started again: \(error)")
+                        self.journal.record(note, kind: .fault, note: "broker \(index + 1) died (\(status)) and could not be started again: \(error)")
                     }
                 }
             }

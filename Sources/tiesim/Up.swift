@@ -296,6 +296,10 @@ final class SignalWaiter: @unchecked Sendable {
                 if let fired {
                     lock.unlock()
                     continuation.resume(returning: fired)
+                } else if Task.isCancelled {
+                    // Cancelled before it waited: the handler ran already and found no waiter to wake.
+                    lock.unlock()
+                    continuation.resume(returning: 0)
                 } else {
                     waiters.append(continuation)
                     lock.unlock()

@@ -66,21 +66,30 @@ struct LifecycleTests {
         let state = NSTemporaryDirectory() + "tiesim-pipe-\(UUID().uuidString.prefix(8))"
         try FileManager.default.createDirectory(atPath: state, withIntermediateDirectories: true)
         try FileManager.default.copyItem(atPath: sharedCertificateFolder, toPath: state + "/certs")
-        defer { try? FileManager.default.removeItem(atPath: state) }
-        // bash runs tiesim with its stdout into head, which exits after the first line.
-        let script = "\"\(tiesimExecutable)\" up --state-dir \"\(state)\" --no-http | head -1 > \"\(state)/first\"; echo \"${PIPESTATUS[0]}\" > \"\(state)/status\""
+        defer {
+            try? FileManager.default.removeItem(atPath: state)
+            try? FileManager.default.removeItem(atPath: state + ".stderr")
+        }
+        // A timeline that prints "timeline done" half a second after "ready", when head is gone.
+        let scenario = state + "/late.yaml"
+        try "settings: {waitForSubscribers: false}\nfiles:\n  A.EXE:\ntimeline:\n  - detection: {file: A.EXE}\n    after: 500ms\n"
+            .write(toFile: scenario, atomically: true, encoding: .utf8)
+        // bash runs tiesim with its stdout into head, which exits after the first line; stderr to a file.
+        let script = "\"\(tiesimExecutable)\" up \"\(scenario)\" --state-dir \"\(state)\" --no-http 2> \"\(state).stderr\" | head -1 > \"\(state)/first\"; echo \"${PIPESTATUS[0]}\" > \"\(state)/status\""
         let shell = try ChildProcess(executable: "/bin/bash", arguments: ["-c", script], outputPath: state + ".err")
         defer { shell.terminate() }
         #expect(await eventually(timeout: .seconds(30)) { FileManager.default.fileExists(atPath: state + "/ready") })
-        // Something else is printed after the first line: the progress of a scenario-less fabric is quiet,
-        // so stop it; its "stopped" goes to stderr, and the lines before it to the closed pipe.
         #expect(await eventually(timeout: .seconds(10)) { ((try? String(contentsOfFile: state + "/first", encoding: .utf8)) ?? "").contains("ready") })
+        // The timeline's line met the closed pipe: said once on stderr, and tiesim runs on.
+        #expect(await eventually(timeout: .seconds(20)) {
+            ((try? String(contentsOfFile: state + ".stderr", encoding: .utf8)) ?? "").contains("standard output was closed")
+        }, "\((try? String(contentsOfFile: state + ".stderr", encoding: .utf8)) ?? "")")
         let pids = try String(contentsOfFile: state + "/tiesim.lock", encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)
         let pid = try #require(Int32(pids))
         kill(pid, SIGTERM)
         shell.wait()
         let status = (try? String(contentsOfFile: state + "/status", encoding: .utf8))?.trimmingCharacters(in: .whitespacesAndNewlines)
-        #expect(status == "0", "tiesim's exit status \(status ?? "?"); stderr: \((try? String(contentsOfFile: state + ".err", encoding: .utf8)) ?? "")")
+        #expect(status == "0", "tiesim's exit status \(status ?? "?"); stderr: \((try? String(contentsOfFile: state + ".stderr", encoding: .utf8)) ?? "")")
         #expect(CommandLineTests.mosquittoProcesses(using: state).isEmpty)
     }
 

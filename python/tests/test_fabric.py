@@ -64,17 +64,19 @@ def test_marker_configures_the_fabric_no_tie(tie_fabric):
     assert json.loads(response.payload.decode())["services"] == {}
 
 
-def test_session_fabric_one(tie_fabric_session):
+def test_session_fabric_reset_forgets_what_a_test_loaded(tie_fabric_session):
     tie_fabric_session.load(FILE)
-    assert any(entry for entry in [tie_fabric_session.health()] if entry.get("ok"))
-
-
-def test_session_fabric_is_reset_between_tests(tie_fabric_session):
     tie = TieClient(tie_fabric_session.client())
-    reputations = tie.get_file_reputation({"md5": "0123456789abcdef0123456789abcdef"})
-    # Reset forgot PYTEST.EXE, loaded by the test before: the fake TIE answers it as unknown.
-    assert reputations[1]["trustLevel"] == 50  # GTI UNKNOWN
-    assert tie_fabric_session.journal(since_ms=0) is not None
+    assert tie.get_file_reputation({"md5": "0123456789abcdef0123456789abcdef"})[1]["trustLevel"] == 1
+    tie_fabric_session.reset()
+    # Reset forgot PYTEST.EXE: the fake TIE answers it as unknown (GTI UNKNOWN).
+    assert tie.get_file_reputation({"md5": "0123456789abcdef0123456789abcdef"})[1]["trustLevel"] == 50
+    assert [entry["kind"] for entry in tie_fabric_session.journal()] == ["request"]
+
+
+def test_session_fabric_starts_each_test_reset_and_without_earlier_clients(tie_fabric_session):
+    assert tie_fabric_session._clients == []
+    assert tie_fabric_session.journal() == []
 
 
 def test_control_errors_are_raised_with_tiesims_message(tie_fabric):

@@ -9,6 +9,7 @@ broker plugin, the fake TIE server) on free ports with a state directory of its 
 The pytest plugin (installed with this package) offers the `tie_fabric` and `tie_fabric_session`
 fixtures; see `tiesim.pytest_plugin`.
 """
+import atexit
 import json
 import os
 import shutil
@@ -134,6 +135,11 @@ class Fabric:
             arguments.append("--no-tie")
         arguments += self.extra_arguments
         self._output = open(os.path.join(self.state_dir, "tiesim.out"), "w+")
+        # tiesim (and with it its brokers) ends when this process dies, however it dies: killed pytest
+        # workers leave nothing behind. util-linux's setpriv sets the parent-death signal.
+        setpriv = shutil.which("setpriv")
+        if setpriv:
+            arguments = [setpriv, "--pdeathsig", "TERM", "--"] + arguments
         self._process = subprocess.Popen(arguments, stdout=self._output, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                                          start_new_session=True)
         ready = os.path.join(self.state_dir, "ready")
@@ -157,6 +163,7 @@ class Fabric:
                     shutil.rmtree(folder)
                     shutil.copytree(os.path.join(self.state_dir, "certs"), folder)
                     _certificate_cache["folder"] = folder
+                    atexit.register(shutil.rmtree, folder, True)  # it holds the CA's private key
         except BaseException:
             self.stop()
             raise
@@ -164,12 +171,7 @@ class Fabric:
 
     def stop(self):
         """Disconnects the clients it made, stops tiesim (SIGTERM, then SIGKILL) and removes its state."""
-        for client in self._clients:
-            try:
-                client.destroy()
-            except Exception:  # a client already gone is fine
-                pass
-        self._clients = []
+        self.destroy_clients()
         if self._process is not None and self._process.poll() is None:
             self._process.send_signal(signal.SIGTERM)
             try:
@@ -194,6 +196,15 @@ class Fabric:
 
     # -- clients
 
+    def destroy_clients(self):
+        """Destroys the clients `client()` made so far."""
+        for client in self._clients:
+            try:
+                client.destroy()
+            except Exception:  # a client already gone is fine
+                pass
+        self._clients = []
+
     def client(self, connect=True):
         """A dxlclient DxlClient of this fabric (connected unless told otherwise), destroyed when the
         fabric stops."""
@@ -213,8 +224,9 @@ class Fabric:
         return self._post("/load", yaml_text)
 
     def play(self, yaml_text):
-        """Plays a scenario document's timeline (it may name loaded files); returns the steps played."""
-        return self._post("/play", yaml_text).get("steps", [])
+        """Plays a scenario document's timeline (it may name loaded files) and returns the steps played,
+        once it is done, however long it takes."""
+        return self._request("POST", "/play", yaml_text.encode("utf8"), timeout=None).get("steps", [])
 
     def verify(self, yaml_text):
         """Checks a scenario document's `expect:` section against what happened so far."""
@@ -235,12 +247,12 @@ class Fabric:
     def _post(self, path, text):
         return self._request("POST", path, text.encode("utf8"))
 
-    def _request(self, method, path, body=None):
+    def _request(self, method, path, body=None, timeout=120):
         if not self.control_url:
             raise FabricError("this fabric has no control API (it was started with --no-http)")
         request = urllib.request.Request(self.control_url + path, data=body, method=method)
         try:
-            with urllib.request.urlopen(request, timeout=120) as response:
+            with urllib.request.urlopen(request, timeout=timeout) as response:
                 return json.loads(response.read().decode("utf8") or "{}")
         except urllib.error.HTTPError as error:
             detail = error.read().decode("utf8", "replace")
@@ -249,3 +261,5 @@ class Fabric:
             except ValueError:
                 pass
             raise FabricError("tiesim refused %s %s: %s" % (method, path, detail)) from None
+        except (urllib.error.URLError, OSError) as error:
+            raise FabricError("tiesim did not answer %s %s: %s\n%s" % (method, path, error, self.output())) from None

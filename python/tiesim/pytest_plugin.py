@@ -30,4 +30,6 @@ def _tie_fabric_session():
 @pytest.fixture
 def tie_fabric_session(_tie_fabric_session):
     _tie_fabric_session.reset()
-    return _tie_fabric_session
+    yield _tie_fabric_session
+    # A test's clients end with it: a later test's steps must not find its subscribers.
+    _tie_fabric_session.destroy_clients()

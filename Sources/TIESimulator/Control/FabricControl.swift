@@ -54,7 +54,8 @@ public final class FabricControl: Sendable {
         }
     }
 
-    /// Forgets every change: knowledge, registry and journal return to the state at start.
+    /// Forgets every change: knowledge, faults and journal return to the state at start (services that
+    /// clients registered stay: they are live).
     public func reset() -> JSONValue {
         store.reset()
         journalStore.clear()
@@ -103,7 +104,8 @@ public final class FabricControl: Sendable {
             guard let sinceMs else { return true }
             return entry.offset.inSeconds * 1000 > sinceMs
         }
-        return ["entries": .array(entries.map(\.json))]
+        // Notes the brokers left out past their per-second limit: the journal is partial when this is not 0.
+        return ["entries": .array(entries.map(\.json)), "notesLeftOut": .int(Int64(services.notesLeftOut))]
     }
 
     /// Checks the `expect:` section of a scenario document against the journal now.

@@ -144,6 +144,8 @@ public final class ScenarioPlayer: Sendable {
                                      source: scenario.name, payload: .null, note: "\(which) stopped for \(outage)"))
         do {
             try await brokerOutage(step.broker, outage)
+        } catch is CancellationError {
+            throw CancellationError()
         } catch {
             throw PlayError.send(scenario: scenario.name, step: step.name, reason: "could not restart the broker: \(error)")
         }

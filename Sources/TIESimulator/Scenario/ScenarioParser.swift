@@ -265,12 +265,6 @@ struct ScenarioParser {
         return nil
     }
 
-    /// The duration `text` names, when it is one of at most 30 days.
-    static func parseDuration(_ text: String) -> Duration? {
-        guard let seconds = durationSeconds(text), seconds <= longestDuration else { return nil }
-        return .milliseconds(Int64((seconds * 1000).rounded()))
-    }
-
     /// A rate, `100/s`, `30/m`, or events per second; returns the interval between events (from 1 µs,
     /// a million a second, to 30 days).
     mutating func rateInterval(_ node: YAMLNode) -> Duration? {

@@ -19,7 +19,7 @@ public final class FabricServices: Sendable {
     public let journal: Journal?
     /// Whether TIE events are journaled too.
     let journalsEvents: Bool
-    /// Notes the brokers left out (past their per-second limit), so a report can say the journal is partial.
+    /// Notes the brokers left out (past their per-second limit); `/journal` reports the count.
     private let leftOut = Atomic<Int>(0)
 
     /// Notes received through `client` (one of tiesim's own, the only identity that may receive them).
