@@ -44,7 +44,8 @@ public final class LocalBroker: Sendable {
         public var port: Int?
         /// mosquitto's `max_queued_messages` per client (0: no limit, the default here; stock mosquitto: 1,000).
         public var maxQueuedMessages: Int = 0
-        /// Whether mosquitto logs each SUBSCRIBE (`log_type subscribe`), which the scenario player reads.
+        /// Whether mosquitto logs each SUBSCRIBE and UNSUBSCRIBE (`log_type subscribe`), for whoever reads the log
+        /// (tiesim itself learns subscriptions from its broker plugin).
         public var logSubscriptions: Bool = true
         /// Extra lines appended to `mosquitto.conf`.
         public var extraConfiguration: [String] = []

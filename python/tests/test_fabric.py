@@ -74,9 +74,13 @@ def test_session_fabric_reset_forgets_what_a_test_loaded(tie_fabric_session):
     assert [entry["kind"] for entry in tie_fabric_session.journal()] == ["request"]
 
 
-def test_session_fabric_starts_each_test_reset_and_without_earlier_clients(tie_fabric_session):
-    assert tie_fabric_session._clients == []
-    assert tie_fabric_session.journal() == []
+def test_destroy_clients_ends_the_clients_a_fabric_made(tie_fabric):
+    """What the session fixture does after each test: the test's clients end with it."""
+    first, second = tie_fabric.client(), tie_fabric.client()
+    assert first.connected and second.connected
+    tie_fabric.destroy_clients()
+    assert not first.connected and not second.connected
+    assert tie_fabric._clients == []
 
 
 def test_control_errors_are_raised_with_tiesims_message(tie_fabric):
