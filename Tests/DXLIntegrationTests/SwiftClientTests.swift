@@ -26,6 +26,30 @@ struct SwiftClientTests {
         await subscriber.disconnect()
     }
 
+    @Test("a client whose socket is numbered above 1024 (past select's FD_SETSIZE) connects, sends and receives", .timeLimit(.minutes(1)))
+    func highDescriptors() async throws {
+        let fabric = try await TestBroker.start()
+        defer { fabric.stop() }
+        // Hold the low descriptors, so that the clients' sockets get numbers from 1024 up, as in a process
+        // with many files open (libmosquitto's own loop refuses those: select(2)'s FD_SETSIZE).
+        var held: [Int32] = []
+        while held.count < 1100 {
+            let descriptor = open("/dev/null", O_RDONLY | O_CLOEXEC)
+            guard descriptor >= 0 else { break }
+            held.append(descriptor)
+        }
+        defer { for descriptor in held { close(descriptor) } }
+        try #require((held.last ?? 0) >= 1024, "could not open enough files to test (ulimit -n)")
+        let subscriber = try await fabric.connectedClient()
+        let publisher = try await fabric.connectedClient()
+        let inbox = Inbox<[UInt8]>()
+        try await subscriber.addEventCallback(topic: "/high") { inbox.append($0.payload) }
+        for index in 0..<100 { try publisher.sendEvent(topic: "/high", payload: Array("\(index)".utf8)) }
+        #expect(await inbox.wait(for: 100, timeout: .seconds(20)).count == 100)
+        await publisher.disconnect()
+        await subscriber.disconnect()
+    }
+
     @Test("a burst of events arrives whole, in order, the last ones too (records OpenSSL read ahead are not left waiting)")
     func burstArrivesWhole() async throws {
         let fabric = try await TestBroker.start()

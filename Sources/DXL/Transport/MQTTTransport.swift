@@ -70,8 +70,9 @@ public enum TransportError: Error, Sendable, Equatable, CustomStringConvertible 
 /// A thin wrapper over one libmosquitto client: the only code in tiesim that imports `CMosquitto`.
 ///
 /// Threading: every method may be called from any thread except `disconnect()`, which must not be
-/// called from inside a handler. One network thread per transport runs libmosquitto's loop
-/// (`mosquitto_loop_forever`, as `mosquitto_loop_start` would), reads and writes the socket and
+/// called from inside a handler. One network thread per transport runs the network loop (libmosquitto's
+/// read, write and housekeeping steps around `poll(2)`, not `mosquitto_loop`, whose `select(2)` refuses
+/// descriptors from 1024 up), reads and writes the socket and
 /// reconnects with exponential backoff after a lost connection, whatever ended it; it calls the
 /// handlers one at a time, so they must be quick and must not block. Handlers reach Swift through the
 /// userdata pointer; the state they touch is guarded by a `Mutex`.
@@ -133,6 +134,10 @@ public final class MQTTTransport: @unchecked Sendable {
     private let drainThreshold = Atomic<Int>(-1)
     /// Wakes the network thread from its reconnect wait when closing.
     private let closeSignal = DispatchSemaphore(value: 0)
+    /// A pipe that wakes the network thread's `poll` when a packet was queued (its read and write ends;
+    /// non-blocking, close-on-exec). libmosquitto's own wake-up pipe is private to `mosquitto_loop`.
+    private let wakeReader: Int32
+    private let wakeWriter: Int32
     /// Set by `shutdown()` until the next `connect`; read by the network loop on every turn, without the lock.
     private let closingFlag = Atomic<Bool>(false)
     /// Signalled when the network thread has ended.
@@ -164,10 +169,22 @@ public final class MQTTTransport: @unchecked Sendable {
         guard let context = tiesim_tls_context(tls.caBundle, certificate, key) else {
             throw .tlsSetup(reason: "OpenSSL refused them: \(Self.openSSLError()) (CA bundle \(tls.caBundle), certificate \(tls.certificate), key \(tls.privateKey))")
         }
+        var ends: [Int32] = [-1, -1]
+        guard pipe(&ends) == 0 else {
+            SSL_CTX_free(context)
+            throw .library(operation: "pipe", code: MOSQ_ERR_ERRNO.rawValue, reason: String(cString: strerror(errno)))
+        }
+        for end in ends {
+            _ = fcntl(end, F_SETFL, fcntl(end, F_GETFL) | O_NONBLOCK)
+            _ = fcntl(end, F_SETFD, FD_CLOEXEC)
+        }
         guard let handle = mosquitto_new(clientId, true, nil) else {
             SSL_CTX_free(context)
+            for end in ends { close(end) }
             throw .library(operation: "mosquitto_new", code: MOSQ_ERR_NOMEM.rawValue, reason: "out of memory")
         }
+        self.wakeReader = ends[0]
+        self.wakeWriter = ends[1]
         self.handle = handle
         self.tlsContext = context
         self.handlers = handlers
@@ -198,6 +215,44 @@ public final class MQTTTransport: @unchecked Sendable {
         shutdown()
         mosquitto_destroy(handle)
         SSL_CTX_free(tlsContext)
+        close(wakeReader)
+        close(wakeWriter)
+    }
+
+    /// Wakes the network thread to write what was just queued (a full pipe already means "wake up").
+    private func wake() {
+        var byte: UInt8 = 1
+        _ = write(wakeWriter, &byte, 1)
+    }
+
+    /// One turn of the network loop: what `mosquitto_loop` does, waiting in `poll(2)` instead of
+    /// `select(2)` — libmosquitto refuses (MOSQ_ERR_INVAL) a socket numbered 1024 or more there, which a
+    /// process with many files open (a test suite running fabrics in parallel) soon has.
+    private static func loopOnce(_ handle: OpaquePointer, wake: Int32, timeout: Int32) -> Int32 {
+        let socket = mosquitto_socket(handle)
+        guard socket >= 0 else { return MOSQ_ERR_NO_CONN.rawValue }
+        var descriptors = [
+            pollfd(fd: socket, events: Int16(POLLIN) | (mosquitto_want_write(handle) ? Int16(POLLOUT) : 0), revents: 0),
+            pollfd(fd: wake, events: Int16(POLLIN), revents: 0),
+        ]
+        guard poll(&descriptors, 2, timeout) >= 0 else {
+            return errno == EINTR ? MOSQ_ERR_SUCCESS.rawValue : MOSQ_ERR_ERRNO.rawValue
+        }
+        var writable = descriptors[0].revents & Int16(POLLOUT) != 0
+        if descriptors[1].revents != 0 {
+            var sink = [UInt8](repeating: 0, count: 256)
+            while read(wake, &sink, sink.count) > 0 {}
+            writable = true  // something was queued: try to write it now
+        }
+        if descriptors[0].revents & Int16(POLLIN | POLLHUP | POLLERR) != 0 {
+            let rc = mosquitto_loop_read(handle, 1)
+            if rc != MOSQ_ERR_SUCCESS.rawValue || mosquitto_socket(handle) < 0 { return rc }
+        }
+        if writable && mosquitto_want_write(handle) {
+            let rc = mosquitto_loop_write(handle, 1)
+            if rc != MOSQ_ERR_SUCCESS.rawValue || mosquitto_socket(handle) < 0 { return rc }
+        }
+        return mosquitto_loop_misc(handle)
     }
 
     /// OpenSSL's oldest queued error, as text (and the queue cleared).
@@ -416,6 +471,7 @@ public final class MQTTTransport: @unchecked Sendable {
         let rc = payload.withUnsafeBytes { buffer in
             mosquitto_publish(handle, nil, topic, Int32(buffer.count), buffer.baseAddress, 0, false)
         }
+        wake()
         guard rc == MOSQ_ERR_SUCCESS.rawValue else {
             if unwrittenResets.load(ordering: .sequentiallyConsistent) == resets { unwritten.subtract(1, ordering: .sequentiallyConsistent) }
             if rc == MOSQ_ERR_NO_CONN.rawValue { throw .notConnected }
@@ -431,6 +487,7 @@ public final class MQTTTransport: @unchecked Sendable {
             let rc = state.withLock { state -> Int32 in
                 var mid: Int32 = 0
                 let rc = self.sendSubscribe(topic, mid: &mid)
+                self.wake()
                 if rc == MOSQ_ERR_SUCCESS.rawValue {
                     state.subscribeWaiters[mid] = continuation
                 }
@@ -448,6 +505,7 @@ public final class MQTTTransport: @unchecked Sendable {
     public func subscribeNoWait(_ topic: String) {
         var mid: Int32 = 0
         let rc = sendSubscribe(topic, mid: &mid)
+        wake()
         if rc != MOSQ_ERR_SUCCESS.rawValue {
             logger.warning("could not subscribe to \(topic): \(Self.errorText(rc))")
         }
@@ -465,6 +523,7 @@ public final class MQTTTransport: @unchecked Sendable {
     /// Unsubscribes from `topic` (does not wait for the UNSUBACK).
     public func unsubscribe(_ topic: String) {
         let rc = mosquitto_unsubscribe(handle, nil, topic)
+        wake()
         if rc != MOSQ_ERR_SUCCESS.rawValue && rc != MOSQ_ERR_NO_CONN.rawValue {
             logger.warning("could not unsubscribe from \(topic): \(Self.errorText(rc))")
         }
@@ -487,6 +546,7 @@ public final class MQTTTransport: @unchecked Sendable {
         while closeSignal.wait(timeout: .now()) == .success {}
         let handle = UncheckedHandle(pointer: self.handle)
         let stopped = self.loopStopped
+        let wakeReader = self.wakeReader
         let initialDelay = 250
         let thread = Thread { [weak self] in
             while true {
@@ -498,7 +558,7 @@ public final class MQTTTransport: @unchecked Sendable {
                     // Records OpenSSL has read ahead do not make the socket readable again: while there are
                     // some, the loop only polls the socket (reading and writing what it can), then reads them.
                     let buffered = tiesim_tls_record_buffered(mosquitto_ssl_get(handle.pointer)) == 1
-                    rc = mosquitto_loop(handle.pointer, buffered ? 0 : 1000, 1)
+                    rc = Self.loopOnce(handle.pointer, wake: wakeReader, timeout: buffered ? 0 : 1000)
                     if buffered && rc == MOSQ_ERR_SUCCESS.rawValue && mosquitto_socket(handle.pointer) != -1 {
                         rc = mosquitto_loop_read(handle.pointer, 1)
                     }
@@ -550,6 +610,7 @@ public final class MQTTTransport: @unchecked Sendable {
             return state.loopRunning
         }
         _ = mosquitto_disconnect(handle)
+        wake()
         if wasRunning {
             closeSignal.signal()
             loopStopped.wait()
