@@ -110,10 +110,17 @@ struct MultiBrokerTests {
             let service = try tiePeer(["serve", fabric.options.stateDirectory + "/dxlclient-broker-3.config", "/tiesim/test/bridged-echo"])
             defer { service.stop() }
             try await service.waitForLine { $0 == "READY" }
+            // The registration reached broker 3 first; it crosses the bridges on its own time (as on a real
+            // fabric): wait until broker 1, past broker 2 in the chain, lists it.
+            let deadline = ContinuousClock.now + .seconds(10)
+            while try await !fabric.registeredServices().contains(where: { $0.requestChannels.contains("/tiesim/test/bridged-echo") }),
+                  ContinuousClock.now < deadline {
+                try await Task.sleep(for: .milliseconds(20))
+            }
             let results = try await pythonTieCalls(fabric, [("raw_request", ["topic": "/tiesim/test/bridged-echo", "payload": "ping", "timeout": 10])],
                                                    config: fabric.options.stateDirectory + "/dxlclient-broker-2.config")
             let response = try #require(results[0]["result"] as? [String: Any], "\(results)")
-            #expect(response["payload"] as? String == "echo:ping")
+            #expect(response["payload"] as? String == "echo:ping", "\(results)")
         }
     }
 
