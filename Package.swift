@@ -33,6 +33,8 @@ let package = Package(
             pkgConfig: "libmosquitto",
             providers: [.apt(["libmosquitto-dev"])]
         ),
+        // The system OpenSSL (Debian's libssl-dev) for the fabric's own TLS listeners: WebSockets, management.
+        .systemLibrary(name: "COpenSSL", providers: [.apt(["libssl-dev"])]),
         // The mosquitto broker plugin API (Debian's mosquitto-dev); only the broker plugin imports it.
         .systemLibrary(name: "CMosquittoBroker", providers: [.apt(["mosquitto-dev"])]),
         // What travels on a DXL fabric: the message codec (msgpack) and JSON payloads. No dependencies, so
@@ -53,7 +55,7 @@ let package = Package(
         .target(
             name: "DXLFabric",
             dependencies: [
-                "DXL", "DXLBroker",
+                "DXL", "DXLBroker", "COpenSSL",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "X509", package: "swift-certificates"),
                 .product(name: "Crypto", package: "swift-crypto"),

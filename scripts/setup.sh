@@ -8,7 +8,7 @@ set -euo pipefail
 MODE="${1:-all}"
 case "$MODE" in
   all|--all) MODE=all; APT_PACKAGES=(mosquitto mosquitto-dev libmosquitto-dev libssl-dev python3-pip pkg-config curl) ;;
-  --runtime) MODE=runtime; APT_PACKAGES=(mosquitto libmosquitto1 libstdc++6) ;;
+  --runtime) MODE=runtime; APT_PACKAGES=(mosquitto libmosquitto1 libssl3 libstdc++6) ;;
   *) echo "usage: scripts/setup.sh [--runtime]" >&2; exit 64 ;;
 esac
 PIP_PACKAGES=(dxlclient==5.7.0.1 dxltieclient==0.3.0 pytest==9.0.3 pytest-xdist==3.6.1)

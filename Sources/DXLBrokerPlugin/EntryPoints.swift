@@ -10,6 +10,10 @@ import Glibc
 
 /// The broker's DXL behaviour; set by `mosquitto_plugin_init`.
 nonisolated(unsafe) private var core: BrokerCore?
+/// The password of the broker's internal listener (`plugin_opt_proxy_secret`): the WebSocket listener
+/// tiesim runs in front of the broker connects there on behalf of a client whose certificate it checked,
+/// with that certificate's identity as user name and this secret as password.
+nonisolated(unsafe) private var proxySecret: [UInt8]?
 
 @_cdecl("mosquitto_plugin_version")
 public func mosquittoPluginVersion(_ count: Int32, _ versions: UnsafePointer<Int32>?) -> Int32 { 5 }
@@ -24,6 +28,7 @@ public func mosquittoPluginInit(_ identifier: OpaquePointer?, _ userData: Unsafe
         switch String(cString: key) {
         case "fabric": fabricPath = String(cString: value)
         case "max_message_size": maxMessageSize = Int(String(cString: value)).map { max($0, 1) } ?? maxMessageSize
+        case "proxy_secret": proxySecret = Array(String(cString: value).utf8)
         default: break
         }
     }
@@ -60,15 +65,26 @@ public func mosquittoPluginCleanup(_ userData: UnsafeMutableRawPointer?, _ optio
 
 // MARK: Callbacks
 
-/// Every client connecting (mosquitto asks before accepting it; the TLS handshake already checked its
-/// certificate against the fabric's CA): its certificate's common name is its identity.
+/// Every client connecting (mosquitto asks before accepting it). On the TLS listener the handshake
+/// checked its certificate against the fabric's CA, and the certificate's common name is its identity.
+/// A client without a certificate came through the internal listener: only the WebSocket listener may
+/// connect there (with the secret as password), naming the identity it checked as user name.
 private let onConnect: MOSQ_FUNC_generic_callback = { _, data, _ in
     guard let core, let event = data?.assumingMemoryBound(to: mosquitto_evt_basic_auth.self).pointee, let client = event.client else {
         return MOSQ_ERR_SUCCESS.rawValue
     }
+    var identity = commonName(client)
+    if identity.isEmpty {
+        guard let proxySecret, let password = event.password, let username = event.username,
+              Array(UnsafeRawBufferPointer(start: password, count: strlen(password))) == proxySecret else {
+            log(MOSQ_LOG_NOTICE, "tiesim-broker: refused a client without a certificate on the internal listener")
+            return MOSQ_ERR_AUTH.rawValue
+        }
+        identity = String(cString: username)
+    }
     let id = mosquitto_client_id(client).map { String(cString: $0) } ?? ""
     knownIds[connectionKey(client)] = id
-    core.connected(id, identity: commonName(client), connection: connectionKey(client))
+    core.connected(id, identity: identity, connection: connectionKey(client))
     if core.hasActions { perform(core.takeActions()) }
     return MOSQ_ERR_SUCCESS.rawValue
 }

@@ -86,6 +86,7 @@ public final class BrokerNetwork: Sendable {
             for index in 0..<count {
                 var brokerOptions = options
                 brokerOptions.port = ports[index]
+                brokerOptions.webSocketPort = index == 0 ? options.webSocketPort : nil
                 brokerOptions.layout = BrokerLayout(brokers: layoutBrokers, index: index, bridgePrefix: Self.bridgePrefix,
                                                     authorization: options.authorization)
                 if let parent = Self.parent(of: index, topology: topology) {
@@ -177,6 +178,12 @@ public final class BrokerNetwork: Sendable {
             let broker = self.broker(number)
             return DXLBroker(uniqueId: brokers.count == 1 ? "local" : "broker-\(number)", host: broker.options.host, port: broker.port,
                              ipAddress: broker.options.host)
+        }
+        config.webSocketBrokers = chosen.compactMap { number in
+            let broker = self.broker(number)
+            return broker.webSocketPort.map {
+                DXLBroker(uniqueId: brokers.count == 1 ? "local" : "broker-\(number)", host: broker.options.host, port: $0, ipAddress: broker.options.host)
+            }
         }
         return config
     }

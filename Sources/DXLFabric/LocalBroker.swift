@@ -62,6 +62,12 @@ public final class LocalBroker: Sendable {
         public var maxPacketSize: Int = 0
         /// Bridges from this broker to others (see `BrokerNetwork`).
         public var bridges: [Bridge] = []
+        /// Whether the broker also takes MQTT over WebSockets (mutual TLS, as DXL brokers offer it): a
+        /// `WebSocketListener` in this process on `webSocketPort`, carried to an internal listener of the
+        /// broker on 127.0.0.1 that only it may use. Needs the DXL broker plugin.
+        public var webSockets: Bool = false
+        /// The WebSocket listener's port; nil picks a free one.
+        public var webSocketPort: Int?
         public init() {}
     }
 
@@ -84,7 +90,13 @@ public final class LocalBroker: Sendable {
         var process: ChildProcess?
         var port: Int
         var layout: BrokerLayout
+        var webSocketListener: WebSocketListener?
+        /// The broker's internal listener for the WebSocket listener (0: none yet).
+        var internalPort = 0
     }
+
+    /// The internal listener's password, known to the plugin and the WebSocket listener only.
+    private let proxySecret = (0..<4).map { _ in String(UInt64.random(in: 0...UInt64.max), radix: 16) }.joined()
 
     /// The folder with `mosquitto.conf` and `mosquitto.log`.
     public let directory: String
@@ -112,6 +124,8 @@ public final class LocalBroker: Sendable {
 
     /// The port the broker listens on (valid after `start`).
     public var port: Int { state.withLock { $0.port } }
+    /// The port of the WebSocket listener (with `options.webSockets`, after `start`).
+    public var webSocketPort: Int? { state.withLock { $0.webSocketListener?.port } }
     /// The path of mosquitto's log.
     public var logPath: String { (directory as NSString).appendingPathComponent("mosquitto.log") }
     /// The path of the fabric layout the plugin reads.
@@ -187,11 +201,18 @@ public final class LocalBroker: Sendable {
             "keyfile \(certificates.brokerKey)",
             "require_certificate true",
         ]
+        let internalPort = state.withLock { $0.internalPort }
+        if plugin != nil && options.webSockets && internalPort > 0 {
+            // Plain MQTT on loopback for the WebSocket listener, which checked the client's certificate;
+            // the plugin refuses every connection here that lacks the secret.
+            lines += ["", "listener \(internalPort) 127.0.0.1"]
+        }
         if let plugin {
             // The plugin reads each client's identity from its certificate itself (mosquitto skips the
             // plugin's connect check when it takes the identity as user name).
             lines += ["plugin \(plugin)", "plugin_opt_fabric \(layoutPath)"]
             if options.maxPacketSize > 0 { lines.append("plugin_opt_max_message_size \(options.maxPacketSize)") }
+            if options.webSockets { lines.append("plugin_opt_proxy_secret \(proxySecret)") }
         } else {
             lines.append("use_identity_as_username true")
         }
@@ -254,6 +275,7 @@ public final class LocalBroker: Sendable {
 
     private func launch(binary: String, port: Int, timeout: Duration) async throws(BrokerError) {
         let plugin = options.dxlBroker ? try Self.pluginPath() : nil
+        try startWebSocketListener(plugin: plugin)
         do {
             let layout = state.withLock { state in
                 state.layout.brokers[state.layout.index].port = port
@@ -282,7 +304,8 @@ public final class LocalBroker: Sendable {
             let started = Self.logText(logPath, from: logStart)
             if started.contains("Address already in use") {
                 // Something else answers on the port: waiting for it to accept would mistake it for mosquitto.
-                stop()
+                stopBroker()
+                state.withLock { $0.internalPort = 0 }
                 throw .failedToStart(reason: "port \(port) on \(options.host) is already in use", log: logTail())
             }
             if !process.isRunning {
@@ -295,12 +318,45 @@ public final class LocalBroker: Sendable {
             }
             try? await Task.sleep(for: .milliseconds(20))
         }
-        stop()
+        stopBroker()
         throw .failedToStart(reason: "not listening on \(options.host):\(port) after \(timeout)", log: logTail())
     }
 
-    /// Stops mosquitto (SIGTERM, then SIGKILL after two seconds) and waits for it to exit.
+    /// Starts the WebSocket listener (once: it stays across restarts of mosquitto, so its port does not
+    /// change), with an internal port for it, when the options ask for one.
+    private func startWebSocketListener(plugin: String?) throws(BrokerError) {
+        guard options.webSockets else { return }
+        guard plugin != nil else { throw .configuration("WebSockets need the DXL broker plugin") }
+        let needed = state.withLock { state -> Bool in
+            if state.internalPort == 0 { state.internalPort = Self.freePort() }
+            return state.webSocketListener == nil
+        }
+        guard needed else { return }
+        let listener: WebSocketListener
+        do {
+            listener = try WebSocketListener(host: options.host, port: options.webSocketPort ?? 0, certificate: certificates.brokerCertificate,
+                                             key: certificates.brokerKey, clientCA: certificates.caCertificate,
+                                             upstreamPort: { [weak self] in self?.state.withLock { $0.internalPort } ?? 0 },
+                                             secret: proxySecret, logger: logger)
+        } catch {
+            throw .failedToStart(reason: "the WebSocket listener did not start: \(error)", log: "")
+        }
+        state.withLock { $0.webSocketListener = listener }
+    }
+
+    /// Stops mosquitto (SIGTERM, then SIGKILL after two seconds) and waits for it to exit, and closes the
+    /// WebSocket listener.
     public func stop() {
+        stopBroker()
+        state.withLock { state in
+            defer { state.webSocketListener = nil }
+            return state.webSocketListener
+        }?.stop()
+    }
+
+    /// Stops mosquitto only (an outage, a restart): the WebSocket listener stays, refusing clients
+    /// while the broker is down.
+    private func stopBroker() {
         takeProcess()?.terminate(grace: 2)
     }
 
@@ -321,7 +377,7 @@ public final class LocalBroker: Sendable {
 
     /// Stops mosquitto for `duration`, then starts it again on the same port (a broker outage).
     public func outage(_ duration: Duration) async throws {
-        stop()
+        stopBroker()
         try await Task.sleep(for: duration)
         try await restart()
     }
@@ -329,7 +385,7 @@ public final class LocalBroker: Sendable {
     /// Restarts mosquitto on the same port (for tests of reconnects).
     public func restart() async throws(BrokerError) {
         let port = self.port
-        stop()
+        stopBroker()
         try await launch(binary: try Self.mosquittoPath(), port: port, timeout: .seconds(10))
     }
 
@@ -353,7 +409,8 @@ public final class LocalBroker: Sendable {
             brokerCertChain: certificates.caCertificate,
             certFile: certificates.clientCertificate(client),
             privateKey: certificates.clientKey(client),
-            brokers: [DXLBroker(uniqueId: "local", host: options.host, port: port, ipAddress: options.host)]
+            brokers: [DXLBroker(uniqueId: "local", host: options.host, port: port, ipAddress: options.host)],
+            webSocketBrokers: webSocketPort.map { [DXLBroker(uniqueId: "local", host: options.host, port: $0, ipAddress: options.host)] } ?? []
         )
     }
 

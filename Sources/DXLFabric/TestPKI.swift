@@ -54,6 +54,8 @@ public struct CertificateAuthority: Sendable {
     /// The CA's certificate and key as PEM.
     public let issued: IssuedCertificate
     private let key: _RSA.Signing.PrivateKey
+    /// The CA's key, to sign with.
+    var signingKey: Certificate.PrivateKey { Certificate.PrivateKey(key) }
 
     /// Generates a new self-signed CA called `commonName`, valid for `validity`.
     public static func generate(commonName: String = "tiesim test CA", validity: TimeInterval = 10 * 365 * 86_400) throws(PKIError) -> CertificateAuthority {
@@ -166,6 +168,60 @@ public struct CertificateAuthority: Sendable {
             throw error
         } catch {
             throw .generation(String(describing: error))
+        }
+    }
+}
+
+extension CertificateAuthority {
+    /// Why a certificate signing request was not signed.
+    public struct RequestRefusal: Error, Sendable, CustomStringConvertible {
+        public let description: String
+    }
+
+    /// Signs a PKCS #10 certificate signing request (PEM) as a client certificate for its subject and
+    /// key, as ePO signs a DXL client's request: the request's own signature must hold, and its subject
+    /// must have a common name (the client's identity on the fabric) not in `reserved`.
+    /// Returns the certificate (PEM) and the common name.
+    public func sign(requestPEM: String, reserved: Set<String> = [], validity: TimeInterval = 10 * 365 * 86_400) throws(RequestRefusal)
+        -> (certificatePEM: String, commonName: String) {
+        let request: CertificateSigningRequest
+        do {
+            request = try CertificateSigningRequest(pemEncoded: requestPEM)
+        } catch {
+            throw RequestRefusal(description: "not a PEM certificate signing request (\(error))")
+        }
+        guard request.publicKey.isValidSignature(request.signature, for: request) else {
+            throw RequestRefusal(description: "the request's signature does not match its key")
+        }
+        let names = request.subject.flatMap { $0 }.filter { $0.type == .RDNAttributeType.commonName }.map { String(describing: $0.value) }
+        guard let commonName = names.first, !commonName.isEmpty else {
+            throw RequestRefusal(description: "the request's subject has no common name (CN), which names the client on the fabric")
+        }
+        guard !reserved.contains(commonName) else {
+            throw RequestRefusal(description: "the common name '\(commonName)' is tiesim's own; choose another")
+        }
+        do {
+            let now = Date()
+            let certificate = try Certificate(
+                version: .v3,
+                serialNumber: Certificate.SerialNumber(),
+                publicKey: request.publicKey,
+                notValidBefore: now.addingTimeInterval(-3600),
+                notValidAfter: now.addingTimeInterval(validity),
+                issuer: self.certificate.subject,
+                subject: request.subject,
+                signatureAlgorithm: .sha256WithRSAEncryption,
+                extensions: try Certificate.Extensions {
+                    Critical(BasicConstraints.notCertificateAuthority)
+                    Critical(KeyUsage(digitalSignature: true, keyEncipherment: true))
+                    try ExtendedKeyUsage([.clientAuth])
+                    SubjectKeyIdentifier(hash: request.publicKey)
+                },
+                issuerPrivateKey: signingKey
+            )
+            return (try certificate.serializeAsPEM().pemString, commonName)
+        } catch {
+            throw RequestRefusal(description: "could not sign the request: \(error)")
         }
     }
 }

@@ -59,7 +59,29 @@ public final class SimulatedFabric: Sendable {
         public var requestRateLimitPerClient: Double = 2_000
         /// The largest message the broker accepts (the DXL broker's limit, 1 MiB, by default).
         public var maxMessageSize: Int = 1 << 20
+        /// Whether every broker also takes MQTT over WebSockets (listed under `[BrokersWebSockets]`, and
+        /// in `dxlclient-websockets.config`, which sets `UseWebSockets=true`).
+        public var webSockets: Bool = true
+        /// Broker 1's WebSocket port; nil picks a free one.
+        public var webSocketPort: Int?
+        /// The client provisioning service (`dxlclient provisionconfig` / `updateconfig`), when set.
+        public var management: Management?
         public init(stateDirectory: String) { self.stateDirectory = stateDirectory }
+    }
+
+    /// The management service clients are provisioned from, as ePO's: HTTPS on `host:port` (0: a free
+    /// port) with basic authentication by `user` and `password`.
+    public struct Management: Sendable {
+        public var host: String
+        public var port: Int
+        public var user: String
+        public var password: String
+        public init(host: String = "127.0.0.1", port: Int = 0, user: String, password: String) {
+            self.host = host
+            self.port = port
+            self.user = user
+            self.password = password
+        }
     }
 
     /// Why the fabric could not start.
@@ -106,6 +128,10 @@ public final class SimulatedFabric: Sendable {
     public let control: FabricControl
     /// The HTTP control API, when started.
     public let http: HTTPControlServer?
+    /// The client provisioning service, when started.
+    let management: ManagementService?
+    /// The client provisioning service's port, when it runs.
+    public var managementPort: Int? { management?.port }
     /// The control commands' DXL service (kept alive here: its handlers hold it weakly).
     let controlService: ControlService
     private let lock: StateLock
@@ -114,7 +140,8 @@ public final class SimulatedFabric: Sendable {
     private init(options: Options, certificates: FabricCertificates, network: BrokerNetwork, store: ReputationStore, tie: FakeTieService,
                  services: FabricServices, watcher: SubscriptionWatcher, serviceClient: DXLClient, tieClient: DXLClient, playerClients: [DXLClient],
                  clientConfigPath: String, brokerGuid: String, journal: Journal, control: FabricControl, controlService: ControlService,
-                 http: HTTPControlServer?, lock: StateLock, logger: Logger) {
+                 http: HTTPControlServer?, management: ManagementService?, lock: StateLock, logger: Logger) {
+        self.management = management
         self.journal = journal
         self.controlService = controlService
         self.control = control
@@ -153,6 +180,8 @@ public final class SimulatedFabric: Sendable {
             brokerOptions.maxQueuedMessages = options.maxQueuedMessages
             brokerOptions.maxPacketSize = options.maxMessageSize
             brokerOptions.authorization = Self.authorization(options)
+            brokerOptions.webSockets = options.webSockets
+            brokerOptions.webSocketPort = options.webSocketPort
             let layout = options.scenarios.last(where: { $0.fabric != nil })?.fabric
             let network = BrokerNetwork(directory: directory, count: options.brokers ?? layout?.brokers ?? 1,
                                         topology: options.topology ?? layout?.topology ?? .hub, certificates: certificates,
@@ -189,17 +218,24 @@ public final class SimulatedFabric: Sendable {
             if options.runsTie { try await tie.start() }
             let watcher = SubscriptionWatcher(client: playerClients[0], ignoring: ["tiesim"])
             let configPath = directory + "/dxlclient.config"
-            let advertise = { (config: DXLClientConfig) -> DXLClientConfig in
+            let advertise = { @Sendable (config: DXLClientConfig) -> DXLClientConfig in
                 guard options.advertisedHost != nil || options.advertisedAddress != nil else { return config }
                 var config = config
-                config.brokers = config.brokers.map {
-                    let host = options.advertisedHost ?? $0.host
-                    return DXLBroker(uniqueId: $0.uniqueId, host: host, port: $0.port, ipAddress: options.advertisedAddress ?? host)
+                let advertised = { (broker: DXLBroker) -> DXLBroker in
+                    let host = options.advertisedHost ?? broker.host
+                    return DXLBroker(uniqueId: broker.uniqueId, host: host, port: broker.port, ipAddress: options.advertisedAddress ?? host)
                 }
+                config.brokers = config.brokers.map(advertised)
+                config.webSocketBrokers = config.webSocketBrokers.map(advertised)
                 return config
             }
             let primary = options.clients.first ?? "client"
             try advertise(network.clientConfig(client: primary)).write(to: configPath)
+            if options.webSockets {
+                var webSockets = advertise(network.clientConfig(client: primary))
+                webSockets.useWebSockets = true
+                try webSockets.write(to: directory + "/dxlclient-websockets.config")
+            }
             for client in options.clients.dropFirst() {
                 try advertise(network.clientConfig(client: client)).write(to: directory + "/dxlclient-\(client).config")
             }
@@ -207,6 +243,22 @@ public final class SimulatedFabric: Sendable {
                 for number in 1...network.brokers.count {
                     try advertise(network.clientConfig(client: primary, brokers: [number])).write(to: directory + "/dxlclient-broker-\(number).config")
                 }
+            }
+            var management: ManagementService?
+            if let settings = options.management {
+                let listed = { @Sendable () -> (brokers: [DXLBroker], webSocketBrokers: [DXLBroker]) in
+                    let config = advertise(network.clientConfig(client: primary))
+                    return (config.brokers, config.webSocketBrokers)
+                }
+                do {
+                    management = try ManagementService(host: settings.host, port: settings.port, certificates: certificates, user: settings.user,
+                                                       password: settings.password, reserved: ["tiesim", BrokerLayout.bridgeIdentity],
+                                                       brokers: listed, logger: logger)
+                } catch {
+                    throw StartError.failed("the management service did not start on \(settings.host):\(settings.port): \(error)")
+                }
+                let service = management
+                started.withLock { $0.append { service?.stop() } }
             }
             let control = FabricControl(store: store, tie: tie, services: services, journal: journal, initial: options.scenarios) {
                 Self.player(clients: playerClients, network: network, store: store, watcher: watcher, journal: journal, logger: logger)
@@ -224,7 +276,8 @@ public final class SimulatedFabric: Sendable {
             }
             let fabric = SimulatedFabric(options: options, certificates: certificates, network: network, store: store, tie: tie, services: services,
                                          watcher: watcher, serviceClient: serviceClient, tieClient: tieClient, playerClients: playerClients, clientConfigPath: configPath,
-                                         brokerGuid: brokerGuid, journal: journal, control: control, controlService: controlService, http: http, lock: lock, logger: logger)
+                                         brokerGuid: brokerGuid, journal: journal, control: control, controlService: controlService, http: http,
+                                         management: management, lock: lock, logger: logger)
             fabric.watchBrokers()
             return fabric
         } catch {
@@ -342,6 +395,7 @@ public final class SimulatedFabric: Sendable {
         watching?.cancel()
         await watching?.value
         await http?.stop()
+        management?.stop()
         tie.stop()
         services.stop()
         for client in internalClients { await client.disconnect() }

@@ -76,6 +76,21 @@ struct Up: AsyncParsableCommand {
     @Option(name: .long, help: ArgumentHelp("Topic authorisation: only these client certificates receive what is sent on TOPIC; repeatable.", valueName: "TOPIC=CLIENT,CLIENT…"))
     var allowReceive: [String] = []
 
+    @Option(name: .long, help: "Port of the client provisioning service (HTTPS, as ePO's: dxlclient provisionconfig/updateconfig; 0: a free port; default: none).")
+    var managementPort: Int?
+
+    @Option(name: .long, help: "User name the provisioning service accepts (with --management-port).")
+    var managementUser: String?
+
+    @Option(name: .long, help: "Password the provisioning service accepts (with --management-port).")
+    var managementPassword: String?
+
+    @Option(name: .long, help: "Port of broker 1's WebSocket listener (default: a free port).")
+    var websocketPort: Int?
+
+    @Flag(name: .long, help: "Do not start WebSocket listeners ([BrokersWebSockets] stays empty).")
+    var noWebsockets = false
+
     @OptionGroup var reports: ReportOptions
 
     @OptionGroup var global: GlobalOptions
@@ -99,6 +114,19 @@ struct Up: AsyncParsableCommand {
         if let brokers, !(1...16).contains(brokers) { throw ValidationError("--brokers must be from 1 to 16, not \(brokers)") }
         if let port, !(1...65_535).contains(port) { throw ValidationError("--port must be a TCP port from 1 to 65535, not \(port)") }
         if let httpPort, !(0...65_535).contains(httpPort) { throw ValidationError("--http-port must be a TCP port from 1 to 65535 (0: a free one), not \(httpPort)") }
+        if let managementPort {
+            guard (0...65_535).contains(managementPort) else {
+                throw ValidationError("--management-port must be a TCP port from 1 to 65535 (0: a free one), not \(managementPort)")
+            }
+            guard let managementUser, !managementUser.isEmpty, let managementPassword, !managementPassword.isEmpty else {
+                throw ValidationError("--management-port needs --management-user and --management-password: the credentials dxlclient provisionconfig is given with -u and -p")
+            }
+        } else if managementUser != nil || managementPassword != nil {
+            throw ValidationError("--management-user and --management-password need --management-port, the provisioning service's port")
+        }
+        if let websocketPort, !(1...65_535).contains(websocketPort) {
+            throw ValidationError("--websocket-port must be a TCP port from 1 to 65535, not \(websocketPort)")
+        }
         if !maxRequestRate.isFinite || maxRequestRate < 0 || maxRequestRate > 1e9 {
             throw ValidationError("--max-request-rate must be a number of requests per second from 0 (no limit) to 1000000000, not \(maxRequestRate)")
         }
@@ -127,6 +155,11 @@ struct Up: AsyncParsableCommand {
         options.clients = clients
         if !controllers.isEmpty { options.controllers = controllers }
         if !authorizeSet.isEmpty { options.authorizedSetters = authorizeSet }
+        options.webSockets = !noWebsockets
+        options.webSocketPort = websocketPort
+        if let managementPort, let managementUser, let managementPassword {
+            options.management = .init(host: host, port: managementPort, user: managementUser, password: managementPassword)
+        }
         let signals = SignalWaiter()
         let fabric: SimulatedFabric
         do {
@@ -145,7 +178,9 @@ struct Up: AsyncParsableCommand {
         let shownHost = options.advertisedHost ?? host
         let others = fabric.network.brokers.dropFirst().map { "\(shownHost):\($0.port)" }
         let more = others.isEmpty ? "" : "; bridged (\(fabric.network.topology.rawValue)) to \(others.joined(separator: ", "))"
-        let ready = "tiesim ready: clients connect with \(fabric.clientConfigPath) (broker \(shownHost):\(fabric.broker.port)\(more)\(controlURL))"
+        let webSockets = fabric.broker.webSocketPort.map { "; WebSockets \(shownHost):\($0)" } ?? ""
+        let management = fabric.managementPort.map { "; provisioning https://\(shownHost):\($0)" } ?? ""
+        let ready = "tiesim ready: clients connect with \(fabric.clientConfigPath) (broker \(shownHost):\(fabric.broker.port)\(more)\(webSockets)\(controlURL)\(management))"
         // DIR/ready holds the same line while the fabric is up: scripts and health checks can wait for it.
         let readyPath = (fabric.options.stateDirectory as NSString).appendingPathComponent("ready")
         try? (ready + "\n").write(toFile: readyPath, atomically: true, encoding: .utf8)

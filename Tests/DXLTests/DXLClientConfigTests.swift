@@ -50,6 +50,25 @@ struct DXLClientConfigTests {
         #expect(config.brokers[1] == DXLBroker(uniqueId: "{aaaa}", host: "broker2.example", port: 8993, ipAddress: "10.0.0.2"))
         #expect(config.brokers[2].host == "hostonly" && config.brokers[2].port == 9999 && config.brokers[2].ipAddress == nil)
         #expect(config.brokers[2].uniqueId.hasPrefix("{"))
+        #expect(config.webSocketBrokers == [DXLBroker(uniqueId: "local", host: "localhost", port: 443, ipAddress: "127.0.0.1")])
+        #expect(config.useWebSockets == nil)
+    }
+
+    @Test("WebSocket brokers and UseWebSockets are written and read back")
+    func webSocketsRoundTrip() throws {
+        var config = DXLClientConfig(brokerCertChain: folder + "/certs/ca-bundle.crt", certFile: folder + "/certs/client.crt", privateKey: folder + "/certs/client.key",
+                                     brokers: [DXLBroker(uniqueId: "local", host: "127.0.0.1", port: 8883, ipAddress: "127.0.0.1")],
+                                     webSocketBrokers: [DXLBroker(uniqueId: "local", host: "127.0.0.1", port: 8443, ipAddress: "127.0.0.1")])
+        config.useWebSockets = true
+        let path = folder + "/dxlclient-websockets.config"
+        try config.write(to: path)
+        let text = try String(contentsOfFile: path, encoding: .utf8)
+        #expect(text.contains("UseWebSockets=true\n"))
+        #expect(text.contains("[BrokersWebSockets]\nlocal=local;8443;127.0.0.1;127.0.0.1\n"))
+        let read = try DXLClientConfig(contentsOf: path)
+        #expect(read.webSocketBrokers == config.webSocketBrokers)
+        #expect(read.useWebSockets == true)
+        #expect(read.brokers == config.brokers)
     }
 
     @Test("absolute paths stay as they are")

@@ -91,9 +91,10 @@ struct ReadmeCommandTests {
         }
     }
 
-    /// `text` with the example ports 8080 and 8883 replaced by free ones.
+    /// `text` with the example ports 8080, 8443 and 8883 replaced by free ones.
     static func withFreePorts(_ text: String) -> String {
         text.replacingOccurrences(of: "8080", with: String(LocalBroker.freePort()))
+            .replacingOccurrences(of: "8443", with: String(LocalBroker.freePort()))
             .replacingOccurrences(of: "8883", with: String(LocalBroker.freePort()))
     }
 
@@ -121,11 +122,13 @@ struct ReadmeCommandTests {
         try #require(FileManager.default.fileExists(atPath: ready), "no ready marker; output:\n\(log())")
         #expect(log().contains("setup: ok"))
 
-        // The ini block is what tiesim wrote, but for the port.
+        // The ini block is what tiesim wrote, but for the ports (TLS, then WebSockets).
         let written = try String(contentsOfFile: sandbox.folder + "/.tiesim/dxlclient.config", encoding: .utf8)
         let ini = try #require(Self.blocks(Self.readme).first { $0.language == "ini" })
-        let port = try #require(written.firstMatch(of: /local=local;(\d+);/)?.1)
-        #expect(written.replacingOccurrences(of: ";\(port);", with: ";40123;").trimmingCharacters(in: .whitespacesAndNewlines)
+        let port = try #require(written.firstMatch(of: /\[Brokers\]\nlocal=local;(\d+);/)?.1)
+        let webSocketPort = try #require(written.firstMatch(of: /\[BrokersWebSockets\]\nlocal=local;(\d+);/)?.1)
+        #expect(written.replacingOccurrences(of: ";\(port);", with: ";40123;").replacingOccurrences(of: ";\(webSocketPort);", with: ";40124;")
+                .trimmingCharacters(in: .whitespacesAndNewlines)
                 == ini.text.trimmingCharacters(in: .whitespacesAndNewlines))
 
         let listener = try await sandbox.run("python3 examples/detection_listener.py .tiesim/dxlclient.config --count 1 --timeout 60", name: "listener")

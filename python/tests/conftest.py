@@ -1,4 +1,5 @@
 import os
 
-# The repository's scenarios, for the tests of the plugin itself.
-SCENARIOS = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))), "scenarios")
+# The repository, and its scenarios, for the tests of the plugin itself.
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+SCENARIOS = os.path.join(ROOT, "scenarios")

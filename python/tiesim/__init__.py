@@ -99,8 +99,12 @@ class Fabric:
     to be ready. Certificates are made once per process and copied into each fabric's state directory.
     """
 
-    def __init__(self, scenarios=(), brokers=1, no_tie=False, timeout=60, tiesim=None, extra_arguments=()):
+    def __init__(self, scenarios=(), brokers=1, no_tie=False, timeout=60, tiesim=None, extra_arguments=(), management=None):
         self.scenarios = [os.path.abspath(path) for path in scenarios]
+        # (user, password): also run the client provisioning service (`dxlclient provisionconfig`).
+        self.management = management
+        self.management_port = None
+        self.websockets_config_path = None
         self.brokers = brokers
         self.no_tie = no_tie
         self.timeout = timeout
@@ -133,6 +137,9 @@ class Fabric:
         arguments = [self.executable, "up", *self.scenarios, "--state-dir", self.state_dir, "--brokers", str(self.brokers)]
         if self.no_tie:
             arguments.append("--no-tie")
+        if self.management:
+            user, password = self.management
+            arguments += ["--management-port", "0", "--management-user", user, "--management-password", password]
         arguments += self.extra_arguments
         self._output = open(os.path.join(self.state_dir, "tiesim.out"), "w+")
         # tiesim (and with it its brokers) ends when this process dies, however it dies: killed pytest
@@ -154,6 +161,11 @@ class Fabric:
             with open(ready) as handle:
                 self.ready_line = handle.read().strip()
             self.config_path = os.path.join(self.state_dir, "dxlclient.config")
+            websockets = os.path.join(self.state_dir, "dxlclient-websockets.config")
+            self.websockets_config_path = websockets if os.path.exists(websockets) else None
+            provisioning = "provisioning https://"
+            if provisioning in self.ready_line:
+                self.management_port = int(self.ready_line.split(provisioning, 1)[1].split(";")[0].rstrip(")").rsplit(":", 1)[1])
             marker = "control API "
             if marker in self.ready_line:
                 self.control_url = self.ready_line.split(marker, 1)[1].rstrip(")").split(";")[0].strip()
@@ -205,12 +217,17 @@ class Fabric:
                 pass
         self._clients = []
 
-    def client(self, connect=True):
+    def client(self, connect=True, websockets=False, config_path=None):
         """A dxlclient DxlClient of this fabric (connected unless told otherwise), destroyed when the
-        fabric stops."""
+        fabric stops; over the brokers' WebSocket listeners with `websockets`; with another of the
+        fabric's configurations (another client certificate) by `config_path`."""
         from dxlclient.client import DxlClient
         from dxlclient.client_config import DxlClientConfig
-        config = DxlClientConfig.create_dxl_config_from_file(self.config_path)
+        config = DxlClientConfig.create_dxl_config_from_file(config_path or self.config_path)
+        if websockets:
+            if not config.websocket_brokers:
+                raise FabricError("this fabric has no WebSocket listeners (it was started with --no-websockets)")
+            config.use_websockets = True
         client = DxlClient(config)
         self._clients.append(client)
         if connect:

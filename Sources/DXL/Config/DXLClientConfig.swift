@@ -86,6 +86,11 @@ public struct DXLClientConfig: Sendable, Equatable {
     public var privateKey: String
     /// The brokers, tried in order.
     public var brokers: [DXLBroker]
+    /// The brokers' WebSocket listeners (`[BrokersWebSockets]`), for clients that connect over WebSockets
+    /// (the Python `dxlclient` with `UseWebSockets`). tiesim's own client always uses `brokers`.
+    public var webSocketBrokers: [DXLBroker] = []
+    /// `[General] UseWebSockets`, written when set: whether a Python `dxlclient` connects over WebSockets.
+    public var useWebSockets: Bool?
     /// The MQTT client id (`[General] ClientId`); a new `{uuid}` when nil.
     public var clientId: String?
     /// MQTT 3.1.1 (as dxlclient) or 5.
@@ -107,11 +112,13 @@ public struct DXLClientConfig: Sendable, Equatable {
     /// value as `source_broker_id`, as a DXL broker stamps relayed messages (for the fabric's own services).
     public var stampedBrokerId: String?
 
-    public init(brokerCertChain: String, certFile: String, privateKey: String, brokers: [DXLBroker], clientId: String? = nil) {
+    public init(brokerCertChain: String, certFile: String, privateKey: String, brokers: [DXLBroker], webSocketBrokers: [DXLBroker] = [],
+                clientId: String? = nil) {
         self.brokerCertChain = brokerCertChain
         self.certFile = certFile
         self.privateKey = privateKey
         self.brokers = brokers
+        self.webSocketBrokers = webSocketBrokers
         self.clientId = clientId
     }
 
@@ -148,16 +155,22 @@ public struct DXLClientConfig: Sendable, Equatable {
             }
             throw .missingSection(file: path, section: "Brokers")
         }
-        var brokers: [DXLBroker] = []
-        for (name, value) in ini.orderedKeys["Brokers", default: []].compactMap({ k in brokerSection[k].map { (k, $0) } }) {
-            guard let broker = DXLBroker.parse(value) else {
-                throw .invalidValue(file: path, section: "Brokers", key: name, value: value,
-                                    reason: "expected <id>;<port>;<host>[;<ip>] or <port>;<host>[;<ip>]")
+        func brokerList(_ section: String, _ values: [String: String]) throws(DXLConfigError) -> [DXLBroker] {
+            var brokers: [DXLBroker] = []
+            for (name, value) in ini.orderedKeys[section, default: []].compactMap({ k in values[k].map { (k, $0) } }) {
+                guard let broker = DXLBroker.parse(value) else {
+                    throw .invalidValue(file: path, section: section, key: name, value: value,
+                                        reason: "expected <id>;<port>;<host>[;<ip>] or <port>;<host>[;<ip>]")
+                }
+                brokers.append(broker)
             }
-            brokers.append(broker)
+            return brokers
         }
+        let brokers = try brokerList("Brokers", brokerSection)
         guard !brokers.isEmpty else { throw .noBrokers(file: path) }
-        self.init(brokerCertChain: chain, certFile: cert, privateKey: key, brokers: brokers)
+        let webSocketBrokers = try brokerList("BrokersWebSockets", ini.sections["BrokersWebSockets"] ?? [:])
+        self.init(brokerCertChain: chain, certFile: cert, privateKey: key, brokers: brokers, webSocketBrokers: webSocketBrokers)
+        if let flag = ini.sections["General"]?["UseWebSockets"]?.lowercased() { useWebSockets = ["true", "yes", "on", "1"].contains(flag) }
         if let id = ini.sections["General"]?["ClientId"], !id.isEmpty { clientId = id }
         for file in [chain, cert, key] where !FileManager.default.isReadableFile(atPath: file) {
             let keyName = file == chain ? "BrokerCertChain" : file == cert ? "CertFile" : "PrivateKey"
@@ -175,9 +188,12 @@ public struct DXLClientConfig: Sendable, Equatable {
         }
         var lines = ["[General]"]
         if let clientId { lines.append("ClientId=\(clientId)") }
+        if let useWebSockets { lines.append("UseWebSockets=\(useWebSockets ? "true" : "false")") }
         lines += ["", "[Certs]", "BrokerCertChain=\(rel(brokerCertChain))", "CertFile=\(rel(certFile))", "PrivateKey=\(rel(privateKey))", "", "[Brokers]"]
         for broker in brokers { lines.append("\(broker.uniqueId)=\(broker.configLine)") }
-        lines += ["", "[BrokersWebSockets]", ""]
+        lines += ["", "[BrokersWebSockets]"]
+        for broker in webSocketBrokers { lines.append("\(broker.uniqueId)=\(broker.configLine)") }
+        lines.append("")
         return lines.joined(separator: "\n")
     }
 
