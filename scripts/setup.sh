@@ -7,7 +7,7 @@ set -euo pipefail
 
 MODE="${1:-all}"
 case "$MODE" in
-  all|--all) MODE=all; APT_PACKAGES=(mosquitto mosquitto-dev libmosquitto-dev libssl-dev python3-pip pkg-config curl) ;;
+  all|--all) MODE=all; APT_PACKAGES=(mosquitto mosquitto-dev libmosquitto-dev libssl-dev python3-pip pkg-config curl chromium) ;;
   --runtime) MODE=runtime; APT_PACKAGES=(mosquitto libmosquitto1 libssl3 libstdc++6) ;;
   *) echo "usage: scripts/setup.sh [--runtime]" >&2; exit 64 ;;
 esac

@@ -427,6 +427,7 @@ if mode == "store" || mode == "all" { benchStore() }
 if mode == "callbacks" || mode == "all" { try await benchCallbacks() }
 if mode == "flood" { try await benchFlood() }
 if mode == "plugin" || mode == "all" { try await benchPlugin() }
+if mode == "websockets" || mode == "all" { try await benchWebSockets() }
 if mode == "detections" { try benchDetections() }
 if mode == "flood-client" { try await floodClient() }
 

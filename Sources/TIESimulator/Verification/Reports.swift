@@ -13,6 +13,14 @@ public enum Reports {
         String(format: "%.3f", duration.inSeconds)
     }
 
+    /// `value` with at most three decimals and no trailing zeros: 2, 0.5, 0.125.
+    static func trimmed(_ value: Double) -> String {
+        var text = String(format: "%.3f", value)
+        while text.hasSuffix("0") { text.removeLast() }
+        if text.hasSuffix(".") { text.removeLast() }
+        return text
+    }
+
     /// JUnit XML: one test case per played step and per expectation.
     public static func junit(_ report: VerificationReport, suiteName: String = "tiesim") -> String {
         let failures = report.expectations.filter { !$0.passed }.count + (report.playError == nil ? 0 : 1)
@@ -59,7 +67,8 @@ public enum Reports {
             if !result.passed { body += "<pre>\(escape(result.message))</pre>" }
             body += "</td><td><code>\(escape(result.expectation.location))</code></td><td>\(result.matched.count)</td></tr>"
         }
-        body += "</table><h2>Timeline</h2><table><tr><th>time</th><th>kind</th><th>topic</th><th>details</th></tr>"
+        body += "</table><h2>Timeline</h2>" + TimelineDrawing.svg(report)
+        body += "<h2>Journal</h2><table><tr><th>time</th><th>kind</th><th>topic</th><th>details</th></tr>"
         for entry in report.journal.prefix(5000) {
             let payload = entry.payload == .null ? "" : entry.payload.serialized(style: .python)
             body += "<tr class=\"\(entry.kind.rawValue)\"><td>+\(seconds(entry.offset))s</td><td>\(entry.kind.rawValue)</td><td><code>\(escape(entry.topic))</code></td><td>\(escape(entry.note ?? ""))<code>\(escape(payload.count > 400 ? String(payload.prefix(400)) + "…" : payload))</code></td></tr>"
@@ -73,7 +82,8 @@ public enum Reports {
         tr.fail{background:#fee}tr.pass{background:#efe}tr.step{background:#eef}tr.error-reply{background:#fed}
         pre{white-space:pre-wrap;margin:4px 0}code{font-size:12px;word-break:break-all}
         """
-        return "<!DOCTYPE html><html><head><meta charset=\"utf-8\"><title>\(escape(title))</title><style>\(style)</style></head><body>\(body)</body></html>\n"
+        return "<!DOCTYPE html><html><head><meta charset=\"utf-8\"><title>\(escape(title))</title><script>\(TimelineDrawing.errorRecorder)</script>"
+            + "<style>\(style)\(TimelineDrawing.style)</style></head><body>\(body)<script>\(TimelineDrawing.script)</script></body></html>\n"
     }
 
     /// Writes whichever reports were asked for.
