@@ -10,6 +10,9 @@ STATE="${TIESIM_STATE_DIR:-/fabric}"
 HOST="${TIESIM_HOST:-0.0.0.0}"
 PORT="${TIESIM_PORT:-8883}"
 HTTP_PORT="${TIESIM_HTTP_PORT:-8080}"
+WEBSOCKET_PORT="${TIESIM_WEBSOCKET_PORT:-8443}"
+# The client provisioning service (dxlclient provisionconfig) runs when a user name is given.
+MANAGEMENT_PORT="${TIESIM_MANAGEMENT_PORT:-8444}"
 # Clients try the host name first, then the IP address: with the defaults, an application container in the
 # same compose project reaches "tiesim", and a client on the Docker host falls back to 127.0.0.1 (the
 # published port).
@@ -24,4 +27,5 @@ fi
 # wait for it) and stops everything it started on SIGTERM (docker stop) or SIGINT.
 exec "$TIESIM" up "$@" --state-dir "$STATE" --host "$HOST" --port "$PORT" \
   --advertise-host "$ADVERTISE_HOST" --advertise-ip "$ADVERTISE_IP" \
-  --http-host "$HOST" --http-port "$HTTP_PORT" ${TIESIM_BROKERS:+--brokers "$TIESIM_BROKERS"}
+  --http-host "$HOST" --http-port "$HTTP_PORT" --websocket-port "$WEBSOCKET_PORT" ${TIESIM_BROKERS:+--brokers "$TIESIM_BROKERS"} \
+  ${TIESIM_MANAGEMENT_USER:+--management-port "$MANAGEMENT_PORT" --management-user "$TIESIM_MANAGEMENT_USER" --management-password "${TIESIM_MANAGEMENT_PASSWORD:-}"}

@@ -13,12 +13,15 @@ struct DockerEntrypointTests {
     @Test("entrypoint.sh serves the mounted scenario; a client falls back from the container name to the advertised IP")
     func entrypointServesTheExampleApplication() async throws {
         let sandbox = try ReadmeCommandTests.Sandbox()
-        let port = LocalBroker.freePort(), httpPort = LocalBroker.freePort()
+        let port = LocalBroker.freePort(), httpPort = LocalBroker.freePort(), webSocketPort = LocalBroker.freePort()
+        let managementPort = LocalBroker.freePort()
         // The container's defaults but for the paths and ports: the state volume is a scratch folder, and the
         // broker listens on 127.0.0.1 (the tests use loopback only; the image listens on 0.0.0.0).
         let settings = [
             "TIESIM_BIN=\(tiesimExecutable)", "TIESIM_STATE_DIR=\(sandbox.folder)/fabric", "TIESIM_HOST=127.0.0.1",
             "TIESIM_PORT=\(port)", "TIESIM_HTTP_PORT=\(httpPort)", "TIESIM_ADVERTISE_HOST=tiesim.invalid",
+            "TIESIM_WEBSOCKET_PORT=\(webSocketPort)", "TIESIM_MANAGEMENT_PORT=\(managementPort)", "TIESIM_MANAGEMENT_USER=admin",
+            "TIESIM_MANAGEMENT_PASSWORD=s3cret",
         ]
         let (entrypoint, output) = try sandbox.start("exec env \(settings.joined(separator: " ")) sh docker/entrypoint.sh scenarios/basic-detection.yaml",
                                                      name: "entrypoint")
@@ -29,7 +32,10 @@ struct DockerEntrypointTests {
         try #require(FileManager.default.fileExists(atPath: ready), "no ready marker; output:\n\(log())")
         let config = try String(contentsOfFile: sandbox.folder + "/fabric/dxlclient.config", encoding: .utf8)
         #expect(config.contains("local=local;\(port);tiesim.invalid;127.0.0.1"), "\(config)")
-        #expect(try String(contentsOfFile: ready, encoding: .utf8).contains("control API http://127.0.0.1:\(httpPort)"))
+        #expect(config.contains("[BrokersWebSockets]\nlocal=local;\(webSocketPort);tiesim.invalid;127.0.0.1"), "\(config)")
+        let readyLine = try String(contentsOfFile: ready, encoding: .utf8)
+        #expect(readyLine.contains("control API http://127.0.0.1:\(httpPort)"))
+        #expect(readyLine.contains("provisioning https://tiesim.invalid:\(managementPort)"), "\(readyLine)")
 
         // The compose file's example application, as its container runs it.
         let app = try await sandbox.run("python3 examples/detection_listener.py fabric/dxlclient.config --count 1 --timeout 60", name: "app")
