@@ -22,9 +22,6 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-crypto.git", from: "3.12.3"),
         .package(url: "https://github.com/apple/swift-asn1.git", from: "1.7.4"),
         .package(url: "https://github.com/jpsim/Yams.git", from: "6.2.2"),
-        // The control HTTP API: a small async server on plain sockets (no SwiftNIO), so it adds seconds,
-        // not minutes, to a clean build.
-        .package(url: "https://github.com/swhitty/FlyingFox.git", from: "0.27.1"),
     ],
     targets: [
         // libmosquitto, the MQTT client library. Only DXL's transport imports it.
@@ -74,7 +71,6 @@ let package = Package(
             dependencies: [
                 "DXL", "DXLBroker", "DXLFabric", "TIE",
                 .product(name: "Yams", package: "Yams"),
-                .product(name: "FlyingFox", package: "FlyingFox"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Crypto", package: "swift-crypto"),
             ]

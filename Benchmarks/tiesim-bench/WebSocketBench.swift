@@ -59,14 +59,14 @@ func benchWebSockets() async throws {
 final class StreamReader: @unchecked Sendable {
     let received = Atomic<Int>(0)
     let lastArrival = Mutex<ContinuousClock.Instant?>(nil)
-    private let connection: TLSConnection
+    private let connection: SocketConnection
     private let done = Atomic<Bool>(false)
     private let finished = DispatchSemaphore(value: 0)
 
     init(certificates: FabricCertificates, port: Int, webSocket: Bool, topic: String) throws {
         let context = try TLSContext(clientCertificate: certificates.clientCertificate("client"), key: certificates.clientKey("client"),
                                      ca: certificates.caCertificate)
-        connection = try TLSConnection.connect(host: "127.0.0.1", port: port, context: context)
+        connection = try SocketConnection.connect(host: "127.0.0.1", port: port, context: context)
         connection.setTimeouts(1)
         func field(_ text: String) -> [UInt8] { [UInt8(text.utf8.count >> 8), UInt8(text.utf8.count & 0xff)] + Array(text.utf8) }
         let connectBody = field("MQTT") + [4, 0x02, 0, 60] + field("bench-reader-\(UUID().uuidString.prefix(8))")

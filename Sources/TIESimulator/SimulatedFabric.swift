@@ -45,6 +45,8 @@ public final class SimulatedFabric: Sendable {
         public var authorization = TopicAuthorization()
         /// The port of the HTTP control API on 127.0.0.1: nil for none, 0 for a free port.
         public var controlHTTPPort: Int? = nil
+        /// How long an HTTP client may take to send a request head before it is disconnected.
+        public var controlHTTPHeadTimeout: Duration = .seconds(10)
         /// The client certificates that may drive the fabric over DXL (`/tiesim/control/…`: load, play,
         /// verify, reset); nil: the first of `clients`, whose config `dxlclient.config` is.
         public var controllers: [String]? = nil
@@ -267,7 +269,8 @@ public final class SimulatedFabric: Sendable {
             try await controlService.start()
             var http: HTTPControlServer?
             if let port = options.controlHTTPPort {
-                http = try await HTTPControlServer.start(control: control, host: options.controlHTTPHost, port: port == 0 ? nil : port) {
+                http = try await HTTPControlServer.start(control: control, host: options.controlHTTPHost, port: port == 0 ? nil : port,
+                                                         headTimeout: options.controlHTTPHeadTimeout, logger: logger) {
                     let up = network.brokers.map(\.isRunning)
                     return (up.allSatisfy { $0 }, .object(["brokers": .array(zip(network.brokers, up).enumerated().map { index, entry in
                         .object(["broker": .int(Int64(index + 1)), "port": .int(Int64(entry.0.port)), "running": .bool(entry.1)])

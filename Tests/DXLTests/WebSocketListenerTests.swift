@@ -22,13 +22,13 @@ struct WebSocketListenerTests {
                                          clientCA: certificates.caCertificate, upstreamPort: { port }, secret: "s3cret", logger: Logger(label: "test"))
     }
 
-    func connect(certificate: String, key: String) throws -> TLSConnection {
+    func connect(certificate: String, key: String) throws -> SocketConnection {
         let context = try TLSContext(clientCertificate: certificate, key: key, ca: certificates.caCertificate)
-        return try TLSConnection.connect(host: "127.0.0.1", port: listener.port, context: context, timeout: 5)
+        return try SocketConnection.connect(host: "127.0.0.1", port: listener.port, context: context, timeout: 5)
     }
 
     /// Reads whatever arrives first (up to 4 KiB), or nil when the connection ended.
-    func readSome(_ connection: TLSConnection) -> [UInt8]? {
+    func readSome(_ connection: SocketConnection) -> [UInt8]? {
         var buffer = [UInt8](repeating: 0, count: 4096)
         guard case .bytes(let count) = buffer.withUnsafeMutableBytes({ connection.read(into: $0) }) else { return nil }
         return Array(buffer.prefix(count))

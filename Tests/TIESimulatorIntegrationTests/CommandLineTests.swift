@@ -15,12 +15,19 @@ final class TiesimProcess: Sendable {
     let outputPath: String
     let stateDirectory: String
 
-    init(_ arguments: [String], stateDirectory: String = NSTemporaryDirectory() + "tiesim-cli-\(UUID().uuidString.prefix(8))") throws {
+    /// Starts tiesim with `arguments` (`STATE` stands for the state directory); with `fileLimit`, under
+    /// that limit of open files (util-linux's prlimit).
+    init(_ arguments: [String], stateDirectory: String = NSTemporaryDirectory() + "tiesim-cli-\(UUID().uuidString.prefix(8))", fileLimit: Int? = nil) throws {
         self.stateDirectory = stateDirectory
         outputPath = stateDirectory + ".out"
         try FileManager.default.createDirectory(atPath: stateDirectory, withIntermediateDirectories: true)
         try? FileManager.default.copyItem(atPath: sharedCertificateFolder, toPath: stateDirectory + "/certs")
-        process = try ChildProcess(executable: tiesimExecutable, arguments: arguments.map { $0 == "STATE" ? stateDirectory : $0 }, outputPath: outputPath)
+        let resolved = arguments.map { $0 == "STATE" ? stateDirectory : $0 }
+        if let fileLimit {
+            process = try ChildProcess(executable: "/usr/bin/prlimit", arguments: ["--nofile=\(fileLimit)", "--", tiesimExecutable] + resolved, outputPath: outputPath)
+        } else {
+            process = try ChildProcess(executable: tiesimExecutable, arguments: resolved, outputPath: outputPath)
+        }
     }
 
     var output: String { (try? String(contentsOfFile: outputPath, encoding: .utf8)) ?? "" }

@@ -191,7 +191,7 @@ struct LifecycleTests {
             #expect(FileManager.default.createFile(atPath: big, contents: Data(repeating: 0x23, count: (16 << 20) + 1)))
             let refused = try await Self.get(base + "/load", headers: ["Content-Type: text/plain"], method: "POST", dataFile: big)
             #expect(refused.status == 413, "\(refused)")
-            // FlyingFox's default handler timeout answered 500 after 15 s and cancelled the timeline.
+            // A handler runs as long as its command: a 15 s handler timeout once answered 500 and cancelled the timeline.
             let clock = ContinuousClock()
             let started = clock.now
             let played = try await Self.get(base + "/play", method: "POST",
@@ -200,6 +200,102 @@ struct LifecycleTests {
             #expect(played.body.contains("\"sent\": 1"), "\(played)")
             #expect(clock.now - started >= .seconds(16))
         }
+    }
+
+    /// A TCP connection to 127.0.0.1:`port` (blocking, reads time out after `timeout` seconds).
+    static func tcpConnect(_ port: Int, timeout: Int = 5) -> Int32 {
+        let descriptor = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_port = UInt16(port).bigEndian
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        let connected = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(descriptor, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) == 0 }
+        }
+        var time = timeval(tv_sec: timeout, tv_usec: 0)
+        setsockopt(descriptor, SOL_SOCKET, SO_RCVTIMEO, &time, socklen_t(MemoryLayout<timeval>.size))
+        if !connected { close(descriptor); return -1 }
+        return descriptor
+    }
+
+    /// Everything the server sends on `descriptor` until it closes (or the read times out).
+    static func readAll(_ descriptor: Int32) -> (text: String, closed: Bool) {
+        var data: [UInt8] = []
+        var buffer = [UInt8](repeating: 0, count: 4096)
+        while true {
+            let count = recv(descriptor, &buffer, buffer.count, 0)
+            if count == 0 { return (String(decoding: data, as: UTF8.self), true) }
+            if count < 0 { return (String(decoding: data, as: UTF8.self), false) }
+            data += buffer.prefix(count)
+        }
+    }
+
+    @Test("HTTP clients that idle, trickle a head, or send a 200 KB header are closed or answered at once; others are served meanwhile",
+          .timeLimit(.minutes(1)))
+    func httpSlowAndIdleClients() async throws {
+        try await withFabric("files:\n  A.EXE:\n", configure: { $0.controlHTTPPort = 0; $0.controlHTTPHeadTimeout = .seconds(1) }) { fabric in
+            let port = try #require(fabric.http?.port)
+            let idle = (0..<50).map { _ in Self.tcpConnect(port) }
+            defer { for descriptor in idle { close(descriptor) } }
+            #expect(idle.allSatisfy { $0 >= 0 })
+            // Served while 50 connections idle.
+            #expect(try await Self.get("http://127.0.0.1:\(port)/health").status == 200)
+            // A head trickled a byte at a time is cut off at the head timeout, however busy it looks.
+            let slow = Self.tcpConnect(port)
+            defer { close(slow) }
+            let clock = ContinuousClock()
+            let started = clock.now
+            var cutOff = false
+            for byte in Array("GET /health HTTP/1.1\r\nX-Slow: ".utf8) + [UInt8](repeating: 0x61, count: 100) {
+                var value = byte
+                if send(slow, &value, 1, Int32(MSG_NOSIGNAL)) != 1 { cutOff = true; break }
+                try await Task.sleep(for: .milliseconds(100))
+                if clock.now - started > .seconds(5) { break }
+            }
+            let trickled = Self.readAll(slow)
+            #expect(cutOff || trickled.closed, "a trickling client kept its connection")
+            #expect(clock.now - started < .seconds(5))
+            // Every idle connection was closed by the server without an answer.
+            for descriptor in idle {
+                let result = Self.readAll(descriptor)
+                #expect(result.closed && result.text.isEmpty, "\(result)")
+            }
+            // A 200 KB header: 431 at once, not quadratic time.
+            let large = Self.tcpConnect(port)
+            defer { close(large) }
+            let request = Array("GET /health HTTP/1.1\r\nHost: 127.0.0.1:\(port)\r\nX-Big: ".utf8) + [UInt8](repeating: 0x62, count: 200_000) + Array("\r\n\r\n".utf8)
+            let largeStart = clock.now
+            _ = request.withUnsafeBytes { send(large, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
+            let answer = Self.readAll(large)
+            #expect(answer.text.hasPrefix("HTTP/1.1 431 "), "\(answer.text.prefix(200))")
+            #expect(clock.now - largeStart < .seconds(2))
+            // Unknown paths and methods get a JSON error; the server still serves.
+            #expect(try await Self.get("http://127.0.0.1:\(port)/nope").status == 404)
+            #expect(try await Self.get("http://127.0.0.1:\(port)/play").status == 405)
+            #expect(try await Self.get("http://127.0.0.1:\(port)/health").status == 200)
+        }
+    }
+
+    @Test("out of file descriptors, the HTTP listener pauses and then serves again", .timeLimit(.minutes(1)))
+    func httpDescriptorExhaustion() async throws {
+        let httpPort = LocalBroker.freePort()
+        let tiesim = try TiesimProcess(["up", "--state-dir", "STATE", "--http-port", String(httpPort), "--no-websockets"], fileLimit: 100)
+        defer { tiesim.cleanUp() }
+        try await tiesim.waitForOutput("tiesim ready")
+        // Far more connections than tiesim has descriptors left: accept fails with EMFILE for a while.
+        let flood = (0..<150).map { _ in Self.tcpConnect(httpPort, timeout: 1) }
+        try await tiesim.waitForOutput("out of file descriptors", timeout: .seconds(20))
+        for descriptor in flood where descriptor >= 0 { close(descriptor) }
+        // The listener is still there once descriptors are free again.
+        var status = 0
+        let clock = ContinuousClock()
+        let deadline = clock.now + .seconds(20)
+        while status != 200 && clock.now < deadline {
+            status = try await Self.get("http://127.0.0.1:\(httpPort)/health").status
+            if status != 200 { try await Task.sleep(for: .milliseconds(200)) }
+        }
+        #expect(status == 200, "\(tiesim.output)")
+        #expect(tiesim.process.isRunning)
     }
 
     /// curl's status for `url`.

@@ -20,7 +20,7 @@ package final class ManagementService: Sendable {
     /// The brokers a provisioned client is given: TLS and WebSocket listeners.
     package typealias BrokerList = @Sendable () -> (brokers: [DXLBroker], webSocketBrokers: [DXLBroker])
 
-    private let listener: TLSListener
+    private let listener: SocketListener
     /// The port it listens on.
     package var port: Int { listener.port }
 
@@ -33,8 +33,8 @@ package final class ManagementService: Sendable {
         let authority = try certificates.authority()
         let caBundle = try String(contentsOfFile: certificates.caCertificate, encoding: .utf8)
         let expected = "Basic " + Data("\(user):\(password)".utf8).base64EncodedString()
-        listener = try TLSListener(name: "management service", host: host, port: port, context: context, maxConnections: 64, logger: logger) { connection in
-            guard let (head, _) = HTTPRequestHead.read(from: connection, limit: 65_536) else { return }
+        listener = try SocketListener(name: "management service", host: host, port: port, context: context, maxConnections: 64, logger: logger) { connection in
+            guard case .head(let head, _) = HTTPRequestHead.read(from: connection, limit: 65_536) else { return }
             let reply = ManagementService.answer(head, expectedAuthorization: expected, authority: authority, caBundle: caBundle,
                                                  reserved: reserved, brokers: brokers, logger: logger)
             connection.write(reply)

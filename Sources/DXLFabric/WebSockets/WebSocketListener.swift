@@ -16,7 +16,7 @@ import Glibc
 /// that stalls (no handshake, no upgrade, a peer that stops reading for 30 s) is closed.
 /// Threading: any thread.
 package final class WebSocketListener: Sendable {
-    private let listener: TLSListener
+    private let listener: SocketListener
     /// The port clients connect to.
     package var port: Int { listener.port }
 
@@ -26,7 +26,7 @@ package final class WebSocketListener: Sendable {
     package init(host: String, port: Int, certificate: String, key: String, clientCA: String, upstreamPort: @escaping @Sendable () -> Int, secret: String,
                  logger: Logger) throws(TLSError) {
         let context = try TLSContext(serverCertificate: certificate, key: key, clientCA: clientCA)
-        listener = try TLSListener(name: "WebSocket listener", host: host, port: port, context: context, logger: logger) { connection in
+        listener = try SocketListener(name: "WebSocket listener", host: host, port: port, context: context, logger: logger) { connection in
             WebSocketSession(connection: connection, upstreamPort: upstreamPort(), secret: secret, logger: logger).run()
         }
     }
@@ -40,7 +40,7 @@ package final class WebSocketListener: Sendable {
 
 /// One client of a `WebSocketListener`, on its own thread.
 private struct WebSocketSession {
-    let connection: TLSConnection
+    let connection: SocketConnection
     let upstreamPort: Int
     let secret: String
     let logger: Logger
@@ -50,7 +50,7 @@ private struct WebSocketSession {
 
     func run() {
         let identity = connection.peerCommonName ?? ""
-        guard let (head, early) = HTTPRequestHead.read(from: connection) else {
+        guard case .head(let head, let early) = HTTPRequestHead.read(from: connection) else {
             logger.warning("WebSocket listener: \(identity) sent no WebSocket upgrade request (a TLS MQTT client at the WebSocket port?); closed")
             return
         }

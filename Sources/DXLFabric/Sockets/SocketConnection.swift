@@ -58,35 +58,41 @@ package final class TLSContext: @unchecked Sendable {
     deinit { SSL_CTX_free(pointer) }
 }
 
-/// One TLS connection over a blocking socket whose reads and writes time out (`SO_RCVTIMEO`,
-/// `SO_SNDTIMEO`): a peer that stops talking or reading ends its connection instead of holding a
+/// One connection over a blocking socket whose reads and writes time out (`SO_RCVTIMEO`, `SO_SNDTIMEO`),
+/// over TLS or plain TCP: a peer that stops talking or reading ends its connection instead of holding a
 /// thread forever. Threading: one thread at a time (OpenSSL's rule for one connection); `shutdown`
 /// from any thread, to wake that one.
-package final class TLSConnection: @unchecked Sendable {
+package final class SocketConnection: @unchecked Sendable {
     /// The socket.
     package let descriptor: Int32
-    private let ssl: OpaquePointer
+    /// The TLS session; nil for plain TCP.
+    private let ssl: OpaquePointer?
     private var closed = false
     /// The common name of the certificate the peer presented (after `handshake`), if any.
     package private(set) var peerCommonName: String?
 
-    /// Wraps the connected socket `descriptor` (owned from now on: `close` closes it).
-    package init(descriptor: Int32, context: TLSContext) throws(TLSError) {
+    /// Wraps the connected socket `descriptor` (owned from now on: `close` closes it), with TLS from
+    /// `context`, or plain without one.
+    package init(descriptor: Int32, context: TLSContext?) throws(TLSError) {
+        self.descriptor = descriptor
+        guard let context else {
+            ssl = nil
+            return
+        }
         guard let ssl = SSL_new(context.pointer) else {
             Glibc.close(descriptor)
             throw .openSSL("cannot make a TLS connection")
         }
-        self.descriptor = descriptor
         self.ssl = ssl
         SSL_set_fd(ssl, descriptor)
     }
 
     /// Connects to `host:port` and shakes hands as a client (benchmarks and tests).
-    package static func connect(host: String, port: Int, context: TLSContext, timeout: TimeInterval = 10) throws(TLSError) -> TLSConnection {
+    package static func connect(host: String, port: Int, context: TLSContext, timeout: TimeInterval = 10) throws(TLSError) -> SocketConnection {
         let descriptor = try Sockets.connect(host: host, port: port)
-        let connection = try TLSConnection(descriptor: descriptor, context: context)
+        let connection = try SocketConnection(descriptor: descriptor, context: context)
         connection.setTimeouts(timeout)
-        guard SSL_connect(connection.ssl) == 1 else {
+        guard SSL_connect(connection.ssl!) == 1 else {
             let error = TLSError.openSSL("TLS handshake with \(host):\(port) failed")
             connection.close()
             throw error
@@ -95,7 +101,9 @@ package final class TLSConnection: @unchecked Sendable {
     }
 
     /// The server's side of the handshake; the peer's certificate was checked against the context's CA.
+    /// Nothing to do without TLS.
     package func acceptHandshake() throws(TLSError) {
+        guard let ssl else { return }
         guard SSL_accept(ssl) == 1 else { throw .openSSL("TLS handshake failed") }
         var buffer = [CChar](repeating: 0, count: 256)
         let length = tiesim_tls_peer_common_name(ssl, &buffer, Int32(buffer.count))
@@ -110,7 +118,7 @@ package final class TLSConnection: @unchecked Sendable {
     }
 
     /// Whether decrypted bytes wait in OpenSSL's buffer (a `poll` on the socket would not show them).
-    package var hasBufferedInput: Bool { SSL_pending(ssl) > 0 }
+    package var hasBufferedInput: Bool { ssl.map { SSL_pending($0) > 0 } ?? false }
 
     /// What a read gave.
     package enum ReadResult: Equatable {
@@ -123,6 +131,11 @@ package final class TLSConnection: @unchecked Sendable {
     /// Reads what is there (at most `buffer.count` bytes), waiting up to the read timeout.
     package func read(into buffer: UnsafeMutableRawBufferPointer) -> ReadResult {
         guard !closed, let base = buffer.baseAddress else { return .closed }
+        guard let ssl else {
+            let count = recv(descriptor, base, buffer.count, 0)
+            if count > 0 { return .bytes(count) }
+            return count < 0 && (errno == EAGAIN || errno == EINTR) ? .again : .closed
+        }
         let count = SSL_read(ssl, base, Int32(min(buffer.count, Int(Int32.max))))
         if count > 0 { return .bytes(Int(count)) }
         let error = SSL_get_error(ssl, count)
@@ -146,6 +159,7 @@ package final class TLSConnection: @unchecked Sendable {
     @discardableResult
     package func write(_ bytes: UnsafeRawBufferPointer) -> Bool {
         guard !closed else { return false }
+        guard let ssl else { return Sockets.sendAll(descriptor, bytes) }
         var offset = 0
         while offset < bytes.count {
             let count = SSL_write(ssl, bytes.baseAddress! + offset, Int32(min(bytes.count - offset, 1 << 20)))
@@ -171,9 +185,11 @@ package final class TLSConnection: @unchecked Sendable {
     package func close() {
         guard !closed else { return }
         closed = true
-        SSL_shutdown(ssl)
-        ERR_clear_error()
-        SSL_free(ssl)
+        if let ssl {
+            SSL_shutdown(ssl)
+            ERR_clear_error()
+            SSL_free(ssl)
+        }
         Glibc.close(descriptor)
     }
 

@@ -5,15 +5,15 @@ import Synchronization
 import Glibc
 #endif
 
-/// A TLS listener: accepts connections on one thread and serves each on a thread of its own, after the
-/// TLS handshake (which, with a context that demands client certificates, refuses any certificate not
-/// issued by the fabric's CA).
+/// A listener: accepts connections on one thread and serves each on a thread of its own, after the TLS
+/// handshake when it has a TLS context (which, when it demands client certificates, refuses any
+/// certificate not issued by the fabric's CA), or over plain TCP without one.
 ///
 /// Bounded: at most `maxConnections` at once (more are closed at once, and logged); a handshake must
 /// finish within `handshakeTimeout`; when the process runs out of descriptors, accepting pauses and
 /// resumes (logged once) instead of ending. `stop` closes the listener and every connection, and waits
 /// for the accepting thread. Threading: any thread.
-package final class TLSListener: Sendable {
+package final class SocketListener: Sendable {
     /// The port it listens on.
     package let port: Int
     /// The address it listens on.
@@ -26,13 +26,13 @@ package final class TLSListener: Sendable {
     private struct State {
         var stopped = false
         var next = 0
-        var connections: [Int: TLSConnection] = [:]
+        var connections: [Int: SocketConnection] = [:]
     }
 
     /// Starts listening on `host:port` (0: a free port); `serve` runs on each connection's own thread
     /// after a successful handshake, and the connection is closed when it returns.
-    package init(name: String, host: String, port: Int, context: TLSContext, maxConnections: Int = 256,
-                 handshakeTimeout: TimeInterval = 10, logger: Logger, serve: @escaping @Sendable (TLSConnection) -> Void) throws(TLSError) {
+    package init(name: String, host: String, port: Int, context: TLSContext?, maxConnections: Int = 256,
+                 handshakeTimeout: TimeInterval = 10, logger: Logger, serve: @escaping @Sendable (SocketConnection) -> Void) throws(TLSError) {
         // A peer that goes away mid-write must fail that write, not kill the process.
         signal(SIGPIPE, SIG_IGN)
         let (descriptor, boundPort) = try Sockets.listen(host: host, port: port)
@@ -53,8 +53,8 @@ package final class TLSListener: Sendable {
     /// How many connections are open now.
     package var connectionCount: Int { state.withLock { $0.connections.count } }
 
-    private func acceptLoop(context: TLSContext, maxConnections: Int, handshakeTimeout: TimeInterval,
-                            serve: @escaping @Sendable (TLSConnection) -> Void) {
+    private func acceptLoop(context: TLSContext?, maxConnections: Int, handshakeTimeout: TimeInterval,
+                            serve: @escaping @Sendable (SocketConnection) -> Void) {
         var exhausted = false
         while !state.withLock({ $0.stopped }) {
             var ready = pollfd(fd: descriptor, events: Int16(POLLIN), revents: 0)
@@ -76,9 +76,9 @@ package final class TLSListener: Sendable {
             _ = fcntl(client, F_SETFD, FD_CLOEXEC)
             var yes: Int32 = 1
             setsockopt(client, Int32(IPPROTO_TCP), TCP_NODELAY, &yes, socklen_t(MemoryLayout<Int32>.size))
-            let connection: TLSConnection
+            let connection: SocketConnection
             do {
-                connection = try TLSConnection(descriptor: client, context: context)
+                connection = try SocketConnection(descriptor: client, context: context)
             } catch {
                 logger.error("\(name): \(error)")
                 continue

@@ -45,32 +45,48 @@ package struct HTTPRequestHead: Sendable, Equatable {
         }
     }
 
-    /// Reads a head from `connection`: at most `limit` bytes, within the connection's read timeout.
-    /// Returns the head and any bytes read after it; nil when the peer closed, stalled, or sent more
-    /// than `limit` bytes or something that is not HTTP.
-    package static func read(from connection: TLSConnection, limit: Int = 16_384) -> (head: HTTPRequestHead, rest: [UInt8])? {
+    /// What reading a head gave.
+    package enum ReadResult {
+        /// The head, and the bytes read after it (the start of the body).
+        case head(HTTPRequestHead, rest: [UInt8])
+        /// More than the limit before the blank line.
+        case tooLarge
+        /// Not an HTTP/1.x request.
+        case malformed
+        /// The peer closed, or did not finish the head in time.
+        case ended
+    }
+
+    /// Reads a head from `connection`: at most `limit` bytes, finished before `deadline` (a peer that
+    /// sends a byte now and then cannot hold the connection longer). The blank line is searched for in
+    /// what is new only, so a large head costs linear time.
+    package static func read(from connection: SocketConnection, limit: Int = 16_384,
+                             deadline: ContinuousClock.Instant = .now + .seconds(10)) -> ReadResult {
         var received: [UInt8] = []
         var chunk = [UInt8](repeating: 0, count: 4096)
         var searchFrom = 0
         while received.count <= limit {
-            let result = chunk.withUnsafeMutableBytes { connection.read(into: $0) }
-            guard case .bytes(let count) = result else { return nil }
-            received += chunk.prefix(count)
+            guard ContinuousClock.now < deadline else { return .ended }
+            switch chunk.withUnsafeMutableBytes({ connection.read(into: $0) }) {
+            case .closed: return .ended
+            case .again: continue
+            case .bytes(let count): received += chunk.prefix(count)
+            }
             // Not HTTP at all (an MQTT client at a WebSocket port, say): no point waiting for a blank line.
             let method = received.prefix { $0 != 32 }
-            guard method.count <= 16, method.allSatisfy({ (65...90).contains($0) }) else { return nil }
-            // The blank line: found by scanning only what is new (and the 3 bytes before it).
+            guard method.count <= 16, method.allSatisfy({ (65...90).contains($0) }) else { return .malformed }
             var index = max(searchFrom - 3, 0)
             while index + 3 < received.count {
                 if received[index] == 13 && received[index + 1] == 10 && received[index + 2] == 13 && received[index + 3] == 10 {
-                    guard index <= limit, let head = HTTPRequestHead(String(decoding: received[..<index], as: UTF8.self)) else { return nil }
-                    return (head, Array(received[(index + 4)...]))
+                    guard index <= limit else { return .tooLarge }
+                    guard let head = HTTPRequestHead(String(decoding: received[..<index], as: UTF8.self)) else { return .malformed }
+                    return .head(head, rest: Array(received[(index + 4)...]))
                 }
                 index += 1
             }
             searchFrom = received.count
         }
-        return nil
+        return .tooLarge
     }
 }
 
