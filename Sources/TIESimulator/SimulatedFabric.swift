@@ -197,6 +197,7 @@ public final class SimulatedFabric: Sendable {
             func internalClient(_ role: String, broker number: Int) throws -> DXLClient {
                 var config = network.clientConfig(client: "tiesim", brokers: [number])
                 config.stampedBrokerId = network.guids[number - 1]
+                config.maxMessageSize = options.maxMessageSize
                 config.connectRetries = 3
                 config.clientId = "tiesim-\(role)-" + UUID().uuidString.lowercased()
                 return try DXLClient(config: config, logger: logger)

@@ -182,6 +182,32 @@ struct SwiftClientTests {
         await service.disconnect()
     }
 
+    @Test("a client with a message limit answers an oversized response with an error and refuses an oversized event", .timeLimit(.minutes(1)))
+    func messageLimit() async throws {
+        let fabric = try await TestBroker.start()
+        defer { fabric.stop() }
+        var config = fabric.config()
+        config.maxMessageSize = 2_000
+        let service = try DXLClient(config: config)
+        try await service.connect()
+        try await service.registerService(ServiceRegistrationInfo(serviceType: "/tiesim/test", requestHandlers: ["/tiesim/test/big": { request in
+            try? service.send(.response(to: request, payload: [UInt8](repeating: 0x61, count: Int(request.payloadString) ?? 0)))
+        }]))
+        let requester = try await fabric.connectedClient()
+        let small = try await requester.request(.request(topic: "/tiesim/test/big", payload: "100"), timeout: .seconds(5))
+        #expect(small.type == .response && small.payload.count == 100)
+        let big = try await requester.request(.request(topic: "/tiesim/test/big", payload: "5000"), timeout: .seconds(5))
+        #expect(big.type == .errorResponse)
+        #expect(big.normalizedErrorCode == DXLErrorCode.responseTooLarge)
+        #expect(big.errorMessage?.contains("larger than the fabric's message limit (2000 bytes)") == true, "\(big.errorMessage ?? "")")
+        #expect(throws: DXLError.self) { try service.send(.event(topic: "/tiesim/test/event", payload: [UInt8](repeating: 0x62, count: 5_000))) }
+        // Nothing was sent that would have cost the service its connection: it still answers.
+        #expect(service.isConnected)
+        #expect(try await requester.request(.request(topic: "/tiesim/test/big", payload: "10"), timeout: .seconds(5)).payload.count == 10)
+        await requester.disconnect()
+        await service.disconnect()
+    }
+
     @Test("a request its service never answers times out with a typed error")
     func requestTimesOut() async throws {
         let fabric = try await TestBroker.start()

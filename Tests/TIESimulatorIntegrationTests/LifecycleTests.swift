@@ -202,6 +202,40 @@ struct LifecycleTests {
         }
     }
 
+    @Test("the journal over DXL comes in pages under the message limit; none is lost and tiesim stays connected", .timeLimit(.minutes(1)))
+    func journalPages() async throws {
+        try await withFabric("files:\n  A.EXE:\n") { fabric in
+            let client = try DXLClient(config: fabric.clientConfig())
+            try await client.connect()
+            defer { Task { await client.disconnect() } }
+            // 30 TIE events of 100 KB: about 3 MB of journal, three times what one message may carry.
+            let filler = String(repeating: "x", count: 100_000)
+            for index in 0..<30 {
+                try client.sendEvent(topic: TieTopic.fileDetection, payload: Array("{\"n\": \(index), \"filler\": \"\(filler)\"}".utf8))
+            }
+            let clock = ContinuousClock()
+            let deadline = clock.now + .seconds(20)
+            while fabric.journal.all.filter({ $0.kind == .event }).count < 30 && clock.now < deadline { try await Task.sleep(for: .milliseconds(20)) }
+            var seen: [Int64] = []
+            var since: Double?
+            var pages = 0
+            while pages < 20 {
+                let payload = since.map { "{\"sinceMs\": \($0)}" } ?? ""
+                let reply = try await client.request(.request(topic: ControlService.prefix + "journal", payload: payload), timeout: .seconds(10))
+                #expect(reply.type == .response, "\(reply.errorMessage ?? "")")
+                #expect(reply.payload.count <= 1 << 20)
+                let page = try JSONValue.parse(reply.payload)
+                seen += (page["entries"]?.arrayValue ?? []).compactMap { $0["payload"]?["n"]?.intValue }
+                pages += 1
+                guard page["more"] == .bool(true) else { break }
+                since = page["nextSinceMs"]?.doubleValue
+            }
+            #expect(pages >= 3)
+            #expect(seen == Array(0..<30))
+            #expect(fabric.serviceClient.isConnected)
+        }
+    }
+
     /// A TCP connection to 127.0.0.1:`port` (blocking, reads time out after `timeout` seconds).
     static func tcpConnect(_ port: Int, timeout: Int = 5) -> Int32 {
         let descriptor = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)

@@ -247,7 +247,20 @@ public final class DXLClient: Sendable {
         if remember {
             state.withLock { $0.sentIds.insert(message.messageId) }
         }
-        try send(DXLMessageCodec.encode(message), to: message.destinationTopic)
+        var bytes = DXLMessageCodec.encode(message)
+        if let limit = config.maxMessageSize, bytes.count > limit {
+            guard message.type == .response else {
+                throw .messageTooLarge(topic: message.destinationTopic, size: bytes.count, limit: limit)
+            }
+            logger.warning("a response of \(bytes.count) bytes to \(message.requestMessageId ?? "?") is over the fabric's limit of \(limit) bytes: answered with an error instead")
+            var refusal = message
+            refusal.type = .errorResponse
+            refusal.payload = []
+            refusal.errorCode = DXLErrorCode.brokerWireForm(DXLErrorCode.responseTooLarge)
+            refusal.errorMessage = "the response (\(bytes.count) bytes) is larger than the fabric's message limit (\(limit) bytes): ask for less"
+            bytes = DXLMessageCodec.encode(refusal)
+        }
+        try send(bytes, to: message.destinationTopic)
     }
 
     /// Whether a message on `topic` can come back to this client and must be dropped then: only when it

@@ -15,9 +15,14 @@ public enum DXLError: Error, Sendable, CustomStringConvertible {
     /// The task waiting for request `messageId` on `topic` was cancelled (its response, should it come,
     /// is dropped).
     case cancelled(topic: String, messageId: String)
+    /// A message of `size` bytes was not sent: the fabric's brokers take at most `limit` (they would drop
+    /// the connection of a client that sent it).
+    case messageTooLarge(topic: String, size: Int, limit: Int)
 
     public var description: String {
         switch self {
+        case .messageTooLarge(let topic, let size, let limit):
+            return "a message of \(size) bytes on \(topic) was not sent: the fabric takes at most \(limit) bytes per message"
         case .brokerUnreachable(let brokers, let attempts, let lastError):
             let list = brokers.map(\.description).joined(separator: ", ")
             return "no broker reachable (\(list)) after \(attempts) attempt(s); last error: \(lastError)"

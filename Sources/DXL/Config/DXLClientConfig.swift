@@ -108,6 +108,11 @@ public struct DXLClientConfig: Sendable, Equatable {
     public var connectTimeout: Duration = .seconds(10)
     /// Whether messages this client published are dropped when they come back on its own subscriptions.
     public var ignoresOwnMessages: Bool = true
+    /// The largest message this client sends (nil: no limit of its own). A DXL broker disconnects a client
+    /// that sends more than its limit (1 MiB), so a larger message is not sent: a response is replaced by
+    /// an ErrorResponse saying so (the requester hears why, instead of waiting out its timeout), anything
+    /// else fails with `DXLError.messageTooLarge`.
+    public var maxMessageSize: Int?
     /// When set, every message this client sends carries its client id as `source_client_id` and this
     /// value as `source_broker_id`, as a DXL broker stamps relayed messages (for the fabric's own services).
     public var stampedBrokerId: String?

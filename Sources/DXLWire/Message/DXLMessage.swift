@@ -183,6 +183,8 @@ public enum DXLErrorCode {
     public static let serviceLimitExceeded: UInt32 = 0x8000_0011
     /// The tenant's subscription limit is exceeded.
     public static let subscriptionLimitExceeded: UInt32 = 0x8000_0012
+    /// tiesim's own: a response was larger than the fabric's message limit and was not sent.
+    public static let responseTooLarge: UInt32 = 0x8000_0100
 
     /// The broker's text for "no service": "unable to locate service for request".
     public static let serviceUnavailableMessage = "unable to locate service for request"

@@ -6,7 +6,8 @@ import TIE
 /// The control commands as DXL services under `/tiesim/control/`, so any DXL client — Python
 /// included — can drive a running fabric with no extra port. Request payloads: scenario YAML for
 /// `load`, `play` and `verify`; nothing (or `{"sinceMs": n}`) for `journal`; nothing for `reset`.
-/// Replies are JSON; failures are ErrorResponses carrying the message.
+/// Replies are JSON; failures are ErrorResponses carrying the message. A `journal` reply is a page that
+/// fits in one DXL message: with `"more": true`, ask again with `{"sinceMs": nextSinceMs}`.
 public final class ControlService: Sendable {
     public static let prefix = "/tiesim/control/"
     public static let topics = ["reset", "load", "play", "journal", "verify"].map { prefix + $0 }
@@ -20,6 +21,9 @@ public final class ControlService: Sendable {
         self.control = control
         self.logger = logger
     }
+
+    /// The page size of `journal` replies when the client has no message limit: the DXL broker's 1 MiB.
+    static let defaultMessageLimit = 1 << 20
 
     /// The service type the control commands register as.
     public static let serviceType = "/tiesim/control"
@@ -45,7 +49,10 @@ public final class ControlService: Sendable {
             case "reset": result = control.reset()
             case "load": result = try control.load(text)
             case "play": result = try await control.play(text)
-            case "journal": result = control.journal(sinceMs: (try? JSONValue.parse(text))?["sinceMs"]?.doubleValue)
+            case "journal":
+                // A page that fits in one message: the reply says whether there is more and where it starts.
+                let limit = (client.config.maxMessageSize ?? Self.defaultMessageLimit) - 4096
+                result = control.journal(sinceMs: (try? JSONValue.parse(text))?["sinceMs"]?.doubleValue, maxBytes: limit)
             case "verify": result = try control.verify(text)
             default: throw ControlError(message: "unknown control command \(request.destinationTopic)", status: 404)
             }

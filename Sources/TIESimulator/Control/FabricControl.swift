@@ -99,13 +99,27 @@ public final class FabricControl: Sendable {
     }
 
     /// The journal (entries after `sinceMs` milliseconds, when given).
-    public func journal(sinceMs: Double? = nil) -> JSONValue {
+    public func journal(sinceMs: Double? = nil, maxBytes: Int? = nil) -> JSONValue {
         let entries = journalStore.all.filter { entry in
             guard let sinceMs else { return true }
             return entry.offset.inSeconds * 1000 > sinceMs
         }
-        // Notes the brokers left out past their per-second limit: the journal is partial when this is not 0.
-        return ["entries": .array(entries.map(\.json)), "notesLeftOut": .int(Int64(services.notesLeftOut))]
+        // A page: as many entries as fit in `maxBytes` (at least one), and where the next page starts.
+        var page: [JSONValue] = []
+        var size = 64
+        for entry in entries {
+            let json = entry.json
+            size += json.serializedBytes(style: .python).count + 2
+            if let maxBytes, size > maxBytes, !page.isEmpty { break }
+            page.append(json)
+        }
+        var reply: JSONValue = ["entries": .array(page), "more": .bool(page.count < entries.count),
+                                // Notes the brokers left out past their per-second limit: the journal is partial when this is not 0.
+                                "notesLeftOut": .int(Int64(services.notesLeftOut))]
+        if page.count < entries.count {
+            reply["nextSinceMs"] = .double(entries[page.count - 1].offset.inSeconds * 1000)
+        }
+        return reply
     }
 
     /// Checks the `expect:` section of a scenario document against the journal now.
