@@ -52,6 +52,8 @@ public final class DXLClient: Sendable {
         var observers: [Registration] = []
         /// Whether the task that expires timed-out requests is running.
         var reaperRunning = false
+        /// The connect in progress: a second `connect()` meanwhile waits for it instead of racing it.
+        var connecting: Task<Void, any Error>?
     }
 
     /// The configuration this client was made with.
@@ -109,10 +111,29 @@ public final class DXLClient: Sendable {
     /// IP address) for `config.connectRetries` rounds with doubling delays; then subscribes to the reply
     /// topic and to every topic that has callbacks.
     public func connect() async throws(DXLError) {
+        let (task, joined) = state.withLock { state -> (Task<Void, any Error>, Bool) in
+            if let running = state.connecting { return (running, true) }
+            let task = Task { () async throws in try await self.connectToFabric() }
+            state.connecting = task
+            return (task, false)
+        }
+        defer { if !joined { state.withLock { $0.connecting = nil } } }
+        do {
+            // The caller's cancellation reaches the attempt it started (not one it joined).
+            try await withTaskCancellationHandler { try await task.value } onCancel: { if !joined { task.cancel() } }
+        } catch let error as DXLError {
+            throw error
+        } catch {
+            throw .brokerUnreachable(brokers: config.brokers, attempts: 0, lastError: String(describing: error))
+        }
+    }
+
+    private func connectToFabric() async throws(DXLError) {
         var lastError = "no broker configured"
         var delay = config.reconnectDelay
         let rounds = max(1, config.connectRetries)
         for round in 1...rounds {
+            if Task.isCancelled { throw .brokerUnreachable(brokers: config.brokers, attempts: round - 1, lastError: "connect was cancelled") }
             for broker in config.brokers {
                 for host in [broker.host, broker.ipAddress].compactMap({ $0 }) where !host.isEmpty {
                     do {

@@ -99,6 +99,9 @@ public final class MQTTTransport: @unchecked Sendable {
 
     private struct State {
         var connectWaiter: CheckedContinuation<Void, any Error>?
+        /// Which `connect` call `connectWaiter` belongs to (its timeout fails that one only).
+        var waiterAttempt = 0
+        var connectAttempts = 0
         var connectTarget = (host: "", port: 0)
         /// Where to reconnect after a loss, in order (the brokers of a client's configuration).
         var failoverTargets: [(host: String, port: Int)] = []
@@ -138,6 +141,10 @@ public final class MQTTTransport: @unchecked Sendable {
     /// non-blocking, close-on-exec). libmosquitto's own wake-up pipe is private to `mosquitto_loop`.
     private let wakeReader: Int32
     private let wakeWriter: Int32
+    /// The handle, the TLS context and the wake-up pipe, freed by whoever lets them go last: this
+    /// transport, or its network thread when the transport was dropped from inside a handler (then the
+    /// thread is still inside libmosquitto and must finish its turn first).
+    private let resources: Resources
     /// Set by `shutdown()` until the next `connect`; read by the network loop on every turn, without the lock.
     private let closingFlag = Atomic<Bool>(false)
     /// Signalled when the network thread has ended.
@@ -187,6 +194,7 @@ public final class MQTTTransport: @unchecked Sendable {
         self.wakeWriter = ends[1]
         self.handle = handle
         self.tlsContext = context
+        self.resources = Resources(handle: handle, tlsContext: context, wakeReader: ends[0], wakeWriter: ends[1])
         self.handlers = handlers
         self.protocolVersion = protocolVersion
         self.logger = logger
@@ -213,10 +221,8 @@ public final class MQTTTransport: @unchecked Sendable {
 
     deinit {
         shutdown()
-        mosquitto_destroy(handle)
-        SSL_CTX_free(tlsContext)
-        close(wakeReader)
-        close(wakeWriter)
+        // No callback may reach this transport any more; the handle itself goes with `resources`.
+        mosquitto_user_data_set(handle, nil)
     }
 
     /// Wakes the network thread to write what was just queued (a full pipe already means "wake up").
@@ -330,12 +336,15 @@ public final class MQTTTransport: @unchecked Sendable {
     }
 
     private func didDisconnect(_ rc: Int32) {
-        let (waiter, target) = state.withLock { state in
+        let (waiter, target, subscribers) = state.withLock { state in
             let waiter = state.connectWaiter
             state.connectWaiter = nil
             state.isConnected = false
-            return (waiter, state.connectTarget)
+            // A SUBACK cannot come on a connection that is gone: those waiting for one hear so now.
+            defer { state.subscribeWaiters.removeAll() }
+            return (waiter, state.connectTarget, Array(state.subscribeWaiters.values))
         }
+        for subscriber in subscribers { subscriber.resume(returning: MOSQ_ERR_NO_CONN.rawValue) }
         let closing = closingFlag.load(ordering: .sequentiallyConsistent)
         // libmosquitto drops what it had not written; forget it, or flow control would wait forever.
         forgetUnwritten()
@@ -429,7 +438,16 @@ public final class MQTTTransport: @unchecked Sendable {
         }
         do {
             try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
-                state.withLock { $0.connectWaiter = continuation }
+                // A connect still waiting (a concurrent call) is told it was replaced, not left hanging.
+                let (attempt, replaced) = state.withLock { state in
+                    state.connectAttempts += 1
+                    defer {
+                        state.connectWaiter = continuation
+                        state.waiterAttempt = state.connectAttempts
+                    }
+                    return (state.connectAttempts, state.connectWaiter)
+                }
+                replaced?.resume(throwing: TransportError.connectFailed(host: host, port: port, reason: "a newer connect took its place"))
                 let needsStart = state.withLock { state -> Bool in
                     defer { state.loopRunning = true }
                     return !state.loopRunning
@@ -438,7 +456,9 @@ public final class MQTTTransport: @unchecked Sendable {
                 Task { [weak self] in
                     try? await Task.sleep(for: timeout)
                     guard let self else { return }
-                    let waiter = self.state.withLock { state in
+                    // Only this attempt's waiter: a later connect's must not time out on this clock.
+                    let waiter = self.state.withLock { state -> CheckedContinuation<Void, any Error>? in
+                        guard state.waiterAttempt == attempt else { return nil }
                         defer { state.connectWaiter = nil }
                         return state.connectWaiter
                     }
@@ -547,8 +567,12 @@ public final class MQTTTransport: @unchecked Sendable {
         let handle = UncheckedHandle(pointer: self.handle)
         let stopped = self.loopStopped
         let wakeReader = self.wakeReader
+        let resources = self.resources
         let initialDelay = 250
         let thread = Thread { [weak self] in
+            // Holds the handle until the loop is done, whenever the transport goes.
+            resources.loopThread.store(UInt(pthread_self()), ordering: .sequentiallyConsistent)
+            defer { resources.loopThread.store(0, ordering: .sequentiallyConsistent) }
             while true {
                 var rc = MOSQ_ERR_SUCCESS.rawValue
                 while rc == MOSQ_ERR_SUCCESS.rawValue {
@@ -613,7 +637,9 @@ public final class MQTTTransport: @unchecked Sendable {
         wake()
         if wasRunning {
             closeSignal.signal()
-            loopStopped.wait()
+            // From a handler (a client dropped or disconnected in its own callback) the network thread
+            // cannot wait for itself: it sees `closing` when the handler returns, and ends.
+            if !resources.isLoopThread { loopStopped.wait() }
         }
         let waiters = state.withLock { state in
             state.isConnected = false
@@ -623,6 +649,33 @@ public final class MQTTTransport: @unchecked Sendable {
         for waiter in waiters { waiter.resume(returning: MOSQ_ERR_NO_CONN.rawValue) }
         // What was not written is dropped with the connection (the next connect starts afresh).
         forgetUnwritten()
+    }
+}
+
+/// What a transport owns in C: freed when the transport and its network thread have both let go.
+private final class Resources: @unchecked Sendable {
+    let handle: OpaquePointer
+    let tlsContext: OpaquePointer
+    let wakeReader: Int32
+    let wakeWriter: Int32
+    /// The network thread's pthread id while it runs (0: none).
+    let loopThread = Atomic<UInt>(0)
+
+    init(handle: OpaquePointer, tlsContext: OpaquePointer, wakeReader: Int32, wakeWriter: Int32) {
+        self.handle = handle
+        self.tlsContext = tlsContext
+        self.wakeReader = wakeReader
+        self.wakeWriter = wakeWriter
+    }
+
+    /// Whether the caller is the network thread.
+    var isLoopThread: Bool { loopThread.load(ordering: .sequentiallyConsistent) == UInt(pthread_self()) }
+
+    deinit {
+        mosquitto_destroy(handle)
+        SSL_CTX_free(tlsContext)
+        close(wakeReader)
+        close(wakeWriter)
     }
 }
 

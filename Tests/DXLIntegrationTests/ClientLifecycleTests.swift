@@ -1,0 +1,112 @@
+import DXL
+@testable import DXLFabric
+import Foundation
+import Logging
+import Synchronization
+import TestSupport
+import Testing
+
+/// The client's life cycle at its edges: dropped in its own callback, connected twice at once, a
+/// connection lost before a SUBACK, an old attempt's timeout.
+@Suite("DXL client life cycle", .timeLimit(.minutes(1)))
+struct ClientLifecycleTests {
+    final class Holder: @unchecked Sendable {
+        var client: DXLClient?
+    }
+
+    @Test("a client dropped inside its own callback goes away: its connection is closed, nothing hangs")
+    func droppedInCallback() async throws {
+        let fabric = try await TestBroker.start()
+        defer { fabric.stop() }
+        let holder = Holder()
+        let client = try await fabric.connectedClient()
+        let id = client.clientId
+        let fired = Inbox<Bool>()
+        try await client.addEventCallback(topic: "/lifecycle/drop") { _ in
+            holder.client = nil  // the last reference: deinit runs here, on the client's network thread
+            fired.append(true)
+        }
+        holder.client = client
+        _ = consume client
+        let publisher = try await fabric.connectedClient()
+        try publisher.sendEvent(topic: "/lifecycle/drop", payload: Array("x".utf8))
+        #expect(await fired.wait(for: 1).count == 1)
+        // Its connection was closed (a network thread waiting for itself kept it open for good).
+        let disconnected = await eventually(timeout: .seconds(10)) {
+            let log = fabric.broker.logTail(lines: 400)
+            return log.contains("Client \(id) disconnected") || log.contains("Client \(id) closed its connection")
+        }
+        #expect(disconnected, "\(fabric.broker.logTail())")
+        await publisher.disconnect()
+    }
+
+    @Test("two connects at once both return connected; neither is left hanging")
+    func concurrentConnects() async throws {
+        let fabric = try await TestBroker.start()
+        defer { fabric.stop() }
+        let client = try DXLClient(config: fabric.config())
+        async let first: Void = client.connect()
+        async let second: Void = client.connect()
+        _ = try await (first, second)
+        #expect(client.isConnected)
+        let inbox = Inbox<Int>()
+        try await client.addEventCallback(topic: "/lifecycle/both") { _ in inbox.append(1) }
+        try client.sendEvent(topic: "/lifecycle/both", payload: [1])
+        await client.disconnect()
+    }
+
+    @Test("a subscribe whose connection is lost before the SUBACK fails instead of waiting forever")
+    func subscribeThenConnectionLost() async throws {
+        let fabric = try await TestBroker.start()
+        defer { fabric.stop() }
+        let client = try await fabric.connectedClient()
+        let broker = try #require(fabric.broker.processIdentifier)
+        kill(broker, SIGSTOP)  // it reads nothing: no SUBACK
+        let outcome = Task { () -> String in
+            do {
+                try await client.addEventCallback(topic: "/lifecycle/never") { _ in }
+                return "subscribed"
+            } catch {
+                return "failed: \(error)"
+            }
+        }
+        try await Task.sleep(for: .milliseconds(200))
+        kill(broker, SIGKILL)  // the connection goes with it
+        let result = await outcome.value
+        #expect(result.hasPrefix("failed"), "\(result)")
+        await client.disconnect()
+    }
+
+    @Test("an earlier connect's timeout does not fail a later connect still waiting for its CONNACK")
+    func oldTimeoutSparesNewAttempt() async throws {
+        // A TLS peer that answers the first client's CONNECT at once and the second's after 2 s: the
+        // timing a real broker cannot be asked for.
+        let folder = NSTemporaryDirectory() + "tiesim-lifecycle-\(UUID().uuidString.prefix(8))"
+        defer { try? FileManager.default.removeItem(atPath: folder) }
+        let certificates = try FabricCertificates.prepare(in: folder, clients: ["client"])
+        let connections = Atomic<Int>(0)
+        let peer = try SocketListener(name: "slow CONNACK", host: "127.0.0.1", port: 0,
+                                      context: TLSContext(serverCertificate: certificates.brokerCertificate, key: certificates.brokerKey,
+                                                          clientCA: certificates.caCertificate),
+                                      logger: Logger(label: "test")) { connection in
+            let number = connections.add(1, ordering: .relaxed).newValue
+            connection.setTimeouts(10)
+            var buffer = [UInt8](repeating: 0, count: 1024)
+            guard case .bytes = buffer.withUnsafeMutableBytes({ connection.read(into: $0) }) else { return }
+            if number > 1 { usleep(2_000_000) }
+            connection.write([0x20, 0x02, 0x00, 0x00])
+            while case .bytes = buffer.withUnsafeMutableBytes({ connection.read(into: $0) }) {}
+        }
+        defer { peer.stop() }
+        let transport = try MQTTTransport(clientId: "lifecycle-\(UUID().uuidString.prefix(8))",
+                                          tls: TLSFiles(caBundle: certificates.caCertificate, certificate: certificates.clientCertificate("client"),
+                                                        privateKey: certificates.clientKey("client")),
+                                          handlers: .init(message: { _, _ in }))
+        try await transport.connect(host: "127.0.0.1", port: peer.port, timeout: .seconds(1))
+        transport.disconnect()
+        // Within the first attempt's second, a second attempt whose CONNACK takes 2 s of its 10.
+        try await transport.connect(host: "127.0.0.1", port: peer.port, timeout: .seconds(10))
+        #expect(transport.isConnected)
+        transport.disconnect()
+    }
+}
