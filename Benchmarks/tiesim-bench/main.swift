@@ -690,7 +690,8 @@ func floodClient() async throws {
     let flooder = try DXLClient(config: DXLClientConfig(contentsOf: arguments[index + 1]))
     try await flooder.connect()
     let payload = Array(#"{"hashes": [{"type": "md5", "value": "\#(try HashEncoding.base64(hex: arguments[md5Index + 1]))"}], "scanType": 3}"#.utf8)
-    let answered = Atomic<Int>(0), failed = Atomic<Int>(0)
+    // Answered with reputations; told "overloaded" (an ErrorResponse, at once); not answered at all.
+    let answered = Atomic<Int>(0), refused = Atomic<Int>(0), failed = Atomic<Int>(0)
     var sent = 0
     let deadline = clock.now + .seconds(floodSeconds)
     var next = clock.now
@@ -698,7 +699,12 @@ func floodClient() async throws {
     while clock.now < deadline {
         for _ in 0..<perTick {
             flooder.asyncRequest(.request(topic: TieTopic.getFileReputation, payload: payload), timeout: .seconds(5)) { result in
-                if (try? result.get().type) == .response { answered.add(1, ordering: .relaxed) } else { failed.add(1, ordering: .relaxed) }
+                switch result {
+                case .success(let reply) where reply.type == .response: answered.add(1, ordering: .relaxed)
+                case .success(let reply) where reply.type == .errorResponse: refused.add(1, ordering: .relaxed)
+                case .failure(.errorResponse): refused.add(1, ordering: .relaxed)
+                default: failed.add(1, ordering: .relaxed)
+                }
             }
         }
         sent += perTick
@@ -706,6 +712,6 @@ func floodClient() async throws {
         if next > clock.now { try? await Task.sleep(until: next, clock: clock) }
     }
     try await Task.sleep(for: .seconds(6))  // the last requests are answered or time out
-    print("flooder: sent \(format(Double(sent))) (\(format(Double(sent) / Double(floodSeconds))) req/s), answered \(format(Double(answered.load(ordering: .relaxed)))), unanswered \(format(Double(failed.load(ordering: .relaxed))))")
+    print("flooder: sent \(format(Double(sent))) (\(format(Double(sent) / Double(floodSeconds))) req/s), answered \(format(Double(answered.load(ordering: .relaxed)))), told \"overloaded\" \(format(Double(refused.load(ordering: .relaxed)))), not answered \(format(Double(failed.load(ordering: .relaxed))))")
     await flooder.disconnect()
 }

@@ -100,7 +100,7 @@ public final class BrokerNetwork: Sendable {
             }
             try await waitForBridges(timeout: timeout)
         } catch {
-            stop()
+            await shutDown()
             throw error
         }
     }
@@ -161,6 +161,11 @@ public final class BrokerNetwork: Sendable {
     /// Stops every broker.
     public func stop() {
         for broker in brokers.reversed() { broker.stop() }
+    }
+
+    /// `stop()`, waiting for the brokers without holding a thread (what tasks call).
+    public func shutDown() async {
+        for broker in brokers.reversed() { await broker.shutDown() }
     }
 
     /// Stops broker `number` for `duration`, starts it again on its port and waits for its bridges.

@@ -148,6 +148,19 @@ public final class ChildProcess: @unchecked Sendable {
         }
     }
 
+    /// Sends SIGTERM, waits up to `grace`, then SIGKILL; returns when the child is gone. Waits without
+    /// holding a thread (for tasks: the task pool's threads are few).
+    public func end(grace: TimeInterval = 3) async {
+        guard isRunning else { return }
+        kill(pid, SIGTERM)
+        let deadline = ContinuousClock.now + .milliseconds(Int(grace * 1000))
+        while isRunning && ContinuousClock.now < deadline { try? await Task.sleep(for: .milliseconds(2)) }
+        if isRunning {
+            kill(pid, SIGKILL)
+            while isRunning { try? await Task.sleep(for: .milliseconds(2)) }
+        }
+    }
+
     /// Blocks until the child exits and returns its status.
     @discardableResult
     public func wait() -> Int32 {

@@ -304,7 +304,7 @@ public final class LocalBroker: Sendable {
             let started = Self.logText(logPath, from: logStart)
             if started.contains("Address already in use") {
                 // Something else answers on the port: waiting for it to accept would mistake it for mosquitto.
-                stopBroker()
+                await endBroker()
                 state.withLock { $0.internalPort = 0 }
                 throw .failedToStart(reason: "port \(port) on \(options.host) is already in use", log: logTail())
             }
@@ -318,7 +318,7 @@ public final class LocalBroker: Sendable {
             }
             try? await Task.sleep(for: .milliseconds(20))
         }
-        stopBroker()
+        await endBroker()
         throw .failedToStart(reason: "not listening on \(options.host):\(port) after \(timeout)", log: logTail())
     }
 
@@ -354,10 +354,23 @@ public final class LocalBroker: Sendable {
         }?.stop()
     }
 
+    /// `stop()`, waiting for mosquitto without holding a thread (what tasks call).
+    public func shutDown() async {
+        await endBroker()
+        state.withLock { state in
+            defer { state.webSocketListener = nil }
+            return state.webSocketListener
+        }?.stop()
+    }
+
     /// Stops mosquitto only (an outage, a restart): the WebSocket listener stays, refusing clients
     /// while the broker is down.
     private func stopBroker() {
         takeProcess()?.terminate(grace: 2)
+    }
+
+    private func endBroker() async {
+        await takeProcess()?.end(grace: 2)
     }
 
     /// The running process, forgotten here (whoever takes it ends it).
@@ -377,7 +390,7 @@ public final class LocalBroker: Sendable {
 
     /// Stops mosquitto for `duration`, then starts it again on the same port (a broker outage).
     public func outage(_ duration: Duration) async throws {
-        stopBroker()
+        await endBroker()
         try await Task.sleep(for: duration)
         try await restart()
     }
@@ -385,7 +398,7 @@ public final class LocalBroker: Sendable {
     /// Restarts mosquitto on the same port (for tests of reconnects).
     public func restart() async throws(BrokerError) {
         let port = self.port
-        stopBroker()
+        await endBroker()
         try await launch(binary: try Self.mosquittoPath(), port: port, timeout: .seconds(10))
     }
 

@@ -190,7 +190,7 @@ public final class SimulatedFabric: Sendable {
                                         options: brokerOptions, logger: logger)
             for log in network.logPaths { try? FileManager.default.removeItem(atPath: log) }
             try await network.start()
-            started.withLock { $0.append { network.stop() } }
+            started.withLock { $0.append { await network.shutDown() } }
             let brokerGuid = network.guids[0]
             /// One of tiesim's own clients, on broker `number`. It fills in the source ids its broker stamps
             /// (the same bytes), so the broker's stamp does not make its events longer on the way.
@@ -374,7 +374,7 @@ public final class SimulatedFabric: Sendable {
                         try await broker.restart()
                         // Stopped meanwhile: what was just started goes too.
                         if self.stopped.load(ordering: .acquiring) {
-                            broker.stop()
+                            await broker.shutDown()
                             return
                         }
                         self.journal.record(note, kind: .fault, note: "broker \(index + 1) died (\(status)) and was started again on port \(broker.port)")
@@ -403,7 +403,7 @@ public final class SimulatedFabric: Sendable {
         tie.stop()
         services.stop()
         for client in internalClients { await client.disconnect() }
-        network.stop()
+        await network.shutDown()
         lock.release()
     }
 }
