@@ -3,7 +3,9 @@ import PackageDescription
 
 let package = Package(
     name: "tiesim",
-    platforms: [.macOS(.v15)],
+    // Linux only (Debian 12 with Swift 6.3): the fabric runs Debian's mosquitto with a broker plugin,
+    // spawns with glibc's posix_spawn extensions, and uses Glibc and the system OpenSSL directly. No
+    // Apple platform is declared because none is supported.
     products: [
         .library(name: "DXLWire", targets: ["DXLWire"]),
         .library(name: "DXL", targets: ["DXL"]),
