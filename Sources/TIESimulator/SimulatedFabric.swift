@@ -50,8 +50,9 @@ public final class SimulatedFabric: Sendable {
         /// The client certificates that may drive the fabric over DXL (`/tiesim/control/…`: load, play,
         /// verify, reset); nil: the first of `clients`, whose config `dxlclient.config` is.
         public var controllers: [String]? = nil
-        /// When set, only these client certificates (by name, from `clients`) and tiesim may send
-        /// set-reputation requests; the brokers drop other clients' sets (a case of `authorization`).
+        /// When set, only these client certificates (by name, from `clients`) and tiesim may change
+        /// reputations — set-reputation requests and external reports; the brokers drop other clients'
+        /// (a case of `authorization`).
         public var authorizedSetters: [String]? = nil
         /// Whether TIE events on the fabric are journaled (a subscription that copies each to tiesim).
         public var journalEvents: Bool = true
@@ -303,7 +304,8 @@ public final class SimulatedFabric: Sendable {
         let controllers = options.controllers ?? Array(options.clients.prefix(1))
         authorization.send.append(.init(topic: ControlService.prefix + "#", clients: Set(controllers + ["tiesim"])))
         if let setters = options.authorizedSetters {
-            for topic in [TieTopic.setFileReputation, TieTopic.setCertificateReputation] {
+            // Every way a client changes reputations: the set requests and the external reports.
+            for topic in [TieTopic.setFileReputation, TieTopic.setCertificateReputation, TieTopic.externalFileReport] {
                 authorization.send.append(.init(topic: topic, clients: Set(setters + ["tiesim"])))
             }
         }

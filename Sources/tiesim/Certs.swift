@@ -24,9 +24,13 @@ struct Certs: AsyncParsableCommand {
 
     @OptionGroup var global: GlobalOptions
 
+    func validate() throws {
+        guard (1...1_000).contains(clients) else { throw ValidationError("--clients must be from 1 to 1000, not \(clients)") }
+        guard (1...65_535).contains(port) else { throw ValidationError("--port must be a TCP port from 1 to 65535, not \(port)") }
+    }
+
     func run() async throws {
         global.bootstrap()
-        guard clients >= 1 else { throw ValidationError("--clients must be at least 1") }
         let names = (1...clients).map { "client\($0)" }
         let certificates: FabricCertificates
         do {

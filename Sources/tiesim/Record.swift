@@ -31,6 +31,13 @@ struct Record: AsyncParsableCommand {
 
     @OptionGroup var global: GlobalOptions
 
+    func validate() throws {
+        if let duration, !duration.isFinite || duration <= 0 || duration > 30 * 86_400 {
+            throw ValidationError("--duration must be a number of seconds above 0 and at most 2592000 (30 days), not \(duration)")
+        }
+        if let count, count < 1 { throw ValidationError("--count must be at least 1, not \(count)") }
+    }
+
     func run() async throws {
         global.bootstrap()
         let clientConfig = try readClientConfig(config)

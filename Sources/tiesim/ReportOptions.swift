@@ -16,6 +16,12 @@ struct ReportOptions: ParsableArguments {
     @Option(name: .long, help: "Seconds to keep watching after the timeline for expectations without a 'within:' window.")
     var settle: Double = 2
 
+    func validate() throws {
+        guard settle.isFinite, (0...30 * 86_400).contains(settle) else {
+            throw ValidationError("--settle must be a number of seconds from 0 to 2592000 (30 days), not \(settle)")
+        }
+    }
+
     /// Checks the expectations, writes the reports, prints failures; returns whether the run passed (a report
     /// that cannot be written fails the run: CI would otherwise pass without its evidence).
     func finish(_ scenarios: [Scenario], steps: [ScenarioPlayer.StepResult], playError: String?, journal: Journal) async -> Bool {

@@ -94,9 +94,15 @@ struct LifecycleTests {
     }
 
     @Test("bad numbers in options are refused at once with exit 64, before anything starts",
-          arguments: [["--port", "70000"], ["--http-port", "70000"], ["--port", "0"], ["--max-request-rate", "-1"], ["--clients", "../evil"]])
+          arguments: [["--port", "70000"], ["--http-port", "70000"], ["--port", "0"], ["--max-request-rate", "-1"], ["--clients", "../evil"],
+                      ["--settle", "1e20"], ["--settle", "inf"], ["--websocket-port", "70000"], ["--management-port", "443"],
+                      ["--management-port", "70000", "--management-user", "a", "--management-password", "b"],
+                      ["record", "--config", "x", "--out", "y", "--duration", "1e20"], ["record", "--config", "x", "--out", "y", "--count", "0"],
+                      ["certs", "--out", "STATE/c", "--port", "70000"], ["certs", "--out", "STATE/c", "--clients", "100000"]])
     func badOptions(arguments: [String]) async throws {
-        let tiesim = try TiesimProcess(["up", "--state-dir", "STATE"] + arguments)
+        // Options of `up` unless the arguments name another command.
+        let command = ["record", "certs"].contains(arguments[0]) ? arguments : ["up", "--state-dir", "STATE"] + arguments
+        let tiesim = try TiesimProcess(command)
         defer { tiesim.cleanUp() }
         #expect(try await tiesim.waitForExit(timeout: .seconds(20)) == 64, "\(tiesim.output)")
         #expect(tiesim.output.contains("Error:"))

@@ -36,7 +36,7 @@ struct SecurityAndBadInputTests {
         }
     }
 
-    @Test("with topic authorisation an unauthorised client's set is refused with an error reply and the store is unchanged; an authorised one's is served")
+    @Test("with topic authorisation an unauthorised client's set or external report is refused and the store is unchanged; an authorised one's is served")
     func authorisation() async throws {
         try await withFabric("files:\n  A.EXE:\n    md5: 0123456789abcdef0123456789abcdef\n", configure: { $0.authorizedSetters = ["client"] }) { fabric in
             let set = #"{"trustLevel": 1, "providerId": 3, "filename": "", "comment": "", "hashes": [{"type": "md5", "value": "ASNFZ4mrze8BI0VniavN7w=="}]}"#
@@ -51,6 +51,22 @@ struct SecurityAndBadInputTests {
             let allowed = try await pythonTieCalls(fabric, [("set_file_reputation", ["trust_level": 1, "hashes": ["md5": "0123456789abcdef0123456789abcdef"]])])
             #expect(allowed[0]["error"] == nil, "\(allowed[0])")
             #expect(fabric.store.file(named: "A.EXE")?.reputations[3]?.trustLevel == 1)
+            // External reports change reputations too: the same rule holds for them.
+            let report = #"{"file": {"hashes": {"md5": "0123456789abcdef0123456789abcdef"}, "reputation": {"score": 99}}}"#
+            let stranger = try DXLClient(config: fabric.clientConfig(client: "client2"))
+            try await stranger.connect()
+            try stranger.sendEvent(topic: TieTopic.externalFileReport, payload: Array(report.utf8))
+            let reportDenied = await eventually(timeout: .seconds(10)) {
+                fabric.journal.all.contains { $0.kind == .denied && $0.topic == TieTopic.externalFileReport }
+            }
+            #expect(reportDenied)
+            #expect(fabric.store.file(named: "A.EXE")?.reputations[FileProvider.external.rawValue] == nil)
+            let setter = try DXLClient(config: fabric.clientConfig(client: "client"))
+            try await setter.connect()
+            try setter.sendEvent(topic: TieTopic.externalFileReport, payload: Array(report.utf8))
+            #expect(await eventually(timeout: .seconds(10)) { fabric.store.file(named: "A.EXE")?.reputations[FileProvider.external.rawValue]?.trustLevel == 99 })
+            await stranger.disconnect()
+            await setter.disconnect()
         }
     }
 

@@ -8,8 +8,8 @@ import Synchronization
 /// The network thread only decodes and enqueues, so it keeps reading even when requests arrive faster than
 /// they can be answered: the backlog then sits here, bounded, instead of in mosquitto's unbounded queue
 /// toward tiesim. A requester that floods the fabric fills only its own queue — requests beyond
-/// `perRequesterLimit` waiting are shed (no answer, as from an overloaded server; the requester times out)
-/// — and every other requester's request waits behind at most one of the flooder's, not all of them.
+/// `perRequesterLimit` waiting, or over its rate, are shed (the fake TIE answers them at once with
+/// ErrorResponse 0x80000002 "service is overloaded") — and every other requester's request waits behind at most one of the flooder's, not all of them.
 /// One worker keeps each requester's requests in order (a set, then a get, sees the set).
 ///
 /// Threading: `submit` from the network thread; the handler runs there (inline) or on the worker thread.
