@@ -66,7 +66,7 @@ struct ScenarioParserTests {
         options.authorization = TopicAuthorization(send: [.init(topic: "/x", clients: ["x"])])
         options.authorizedSetters = ["setter"]
         let merged = SimulatedFabric.authorization(options)
-        #expect(merged.send.map(\.topic) == ["/x", "/mcafee/service/tie/file/reputation/set", "/tiesim/control/#", TieTopic.setFileReputation, TieTopic.setCertificateReputation])
+        #expect(merged.send.map(\.topic) == ["/x", "/mcafee/service/tie/file/reputation/set", "/tiesim/control/#", TieTopic.setFileReputation, TieTopic.setCertificateReputation, TieTopic.externalFileReport])
         #expect(merged.maySend("client", on: "/tiesim/control/reset"))  // the first of the clients controls the fabric
         #expect(!merged.maySend("other", on: "/tiesim/control/reset"))
         #expect(merged.receive.map(\.topic) == ["/acme/#"])

@@ -101,16 +101,35 @@ struct TieTransformTests {
 
     @Test("numbers parse to what the standard conversions give, integers read directly included")
     func jsonNumbers() throws {
-        let texts = ["0", "-0", "7", "007", "-12", "1481301796", "123456789012345678", "-123456789012345678", "1234567890123456789",
+        let texts = ["0", "-0", "7", "-12", "1481301796", "123456789012345678", "-123456789012345678", "1234567890123456789",
                      "9223372036854775807", "-9223372036854775808", "9223372036854775808", "99999999999999999999", "1e3", "1.5", "-2.5e-3"]
         for text in texts {
             let expected: JSONValue = try Int64(text).map { .int($0) } ?? .double(#require(Double(text)))
             #expect(try JSONValue.parse(text) == expected, "\(text)")
             #expect(try JSONValue.parse("[\(text)]") == .array([expected]), "\(text)")
         }
-        for bad in ["-", "1-2", "--1", "1e", "+"] {
+        for bad in ["-", "1-2", "--1", "1e", "+", "007"] {
             #expect(throws: JSONParseError.self, "\(bad)") { try JSONValue.parse(bad) }
         }
+    }
+
+    @Test("numbers and escapes as JSON (and Python's json) reads them: no leading zeros, no '+', no lone surrogates")
+    func strictGrammar() throws {
+        // JSONTestSuite's n_ cases the parser took before.
+        for text in ["01", "-01", "+1", "1.", ".5", "1.e5", "1e", "1e+", "-", "00", "[012]", "{\"a\": 1.}", "2.e-3"] {
+            #expect(throws: JSONParseError.self, "\(text)") { try JSONValue.parse(text) }
+        }
+        for text in [#""\ud800""#, #""\udc00""#, #""\ud800\u0041""#, #""\ud800x""#] {
+            #expect(throws: JSONParseError.self, "\(text)") { try JSONValue.parse(text) }
+        }
+        // What JSON allows still parses, as before.
+        #expect(try JSONValue.parse("0") == .int(0))
+        #expect(try JSONValue.parse("-0.5e+3") == .double(-500))
+        #expect(try JSONValue.parse("10") == .int(10))
+        #expect(try JSONValue.parse("1E2") == .double(100))
+        #expect(try JSONValue.parse("12345678901234567890") == .double(Double("12345678901234567890")!))
+        #expect(try JSONValue.parse(#""\ud83d\ude00""#) == .string("😀"))
+        #expect(try JSONValue.parse(#""\u00e9\u0041""#) == .string("éA"))
     }
 
     @Test("strings parse as Foundation reads them: ASCII runs, UTF-8, escapes in between; invalid UTF-8 is an error")

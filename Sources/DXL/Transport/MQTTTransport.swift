@@ -244,17 +244,18 @@ public final class MQTTTransport: @unchecked Sendable {
         guard poll(&descriptors, 2, timeout) >= 0 else {
             return errno == EINTR ? MOSQ_ERR_SUCCESS.rawValue : MOSQ_ERR_ERRNO.rawValue
         }
-        var writable = descriptors[0].revents & Int16(POLLOUT) != 0
         if descriptors[1].revents != 0 {
+            // Something was queued from another thread: drained here, written below.
             var sink = [UInt8](repeating: 0, count: 256)
             while read(wake, &sink, sink.count) > 0 {}
-            writable = true  // something was queued: try to write it now
         }
         if descriptors[0].revents & Int16(POLLIN | POLLHUP | POLLERR) != 0 {
             let rc = mosquitto_loop_read(handle, 1)
             if rc != MOSQ_ERR_SUCCESS.rawValue || mosquitto_socket(handle) < 0 { return rc }
         }
-        if writable && mosquitto_want_write(handle) {
+        // What the read's handlers queued (a response to a request, say) is written now, not after another
+        // turn of poll: the socket is almost always writable, and a full one just keeps the rest queued.
+        if mosquitto_want_write(handle) {
             let rc = mosquitto_loop_write(handle, 1)
             if rc != MOSQ_ERR_SUCCESS.rawValue || mosquitto_socket(handle) < 0 { return rc }
         }

@@ -257,12 +257,45 @@ struct JSONParser {
         }
         let text = String(decoding: bytes[start..<index], as: UTF8.self)
         guard !text.isEmpty, text != "-" else { throw error("unexpected character") }
+        // JSON's grammar, stricter than Swift's conversions: no leading zeros, no '+', digits on both
+        // sides of the point (as Python's json reads them).
+        guard Self.isJSONNumber(bytes[start..<index]) else {
+            index = start
+            throw error("malformed number '\(text)'")
+        }
         if isInteger, let value = Int64(text) { return .int(value) }
         guard let value = Double(text) else {
             index = start
             throw error("malformed number '\(text)'")
         }
         return .double(value)
+    }
+
+    /// Whether `text` is a number as JSON writes one: `-? (0 | [1-9][0-9]*) (. [0-9]+)? ([eE] [+-]? [0-9]+)?`.
+    static func isJSONNumber(_ text: ArraySlice<UInt8>) -> Bool {
+        var index = text.startIndex
+        func digits() -> Int {
+            let from = index
+            while index < text.endIndex, (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(text[index]) { index += 1 }
+            return index - from
+        }
+        if index < text.endIndex, text[index] == UInt8(ascii: "-") { index += 1 }
+        guard index < text.endIndex else { return false }
+        if text[index] == UInt8(ascii: "0") {
+            index += 1
+        } else if digits() == 0 {
+            return false
+        }
+        if index < text.endIndex, text[index] == UInt8(ascii: ".") {
+            index += 1
+            guard digits() > 0 else { return false }
+        }
+        if index < text.endIndex, text[index] == UInt8(ascii: "e") || text[index] == UInt8(ascii: "E") {
+            index += 1
+            if index < text.endIndex, text[index] == UInt8(ascii: "+") || text[index] == UInt8(ascii: "-") { index += 1 }
+            guard digits() > 0 else { return false }
+        }
+        return index == text.endIndex
     }
 
     mutating func parseString() throws(JSONParseError) -> String {
@@ -312,12 +345,16 @@ struct JSONParser {
                 case UInt8(ascii: "t"): result += "\t"
                 case UInt8(ascii: "u"):
                     var code = try hex4()
-                    if (0xD800...0xDBFF).contains(code), index + 1 < bytes.count, bytes[index] == UInt8(ascii: "\\"), bytes[index + 1] == UInt8(ascii: "u") {
+                    // A surrogate must come in a pair (high, then low): a lone one is no character.
+                    if (0xDC00...0xDFFF).contains(code) { throw error("a lone low surrogate \\u\(String(code, radix: 16))") }
+                    if (0xD800...0xDBFF).contains(code) {
+                        guard index + 1 < bytes.count, bytes[index] == UInt8(ascii: "\\"), bytes[index + 1] == UInt8(ascii: "u") else {
+                            throw error("a lone high surrogate \\u\(String(code, radix: 16))")
+                        }
                         index += 2
                         let low = try hex4()
-                        if (0xDC00...0xDFFF).contains(low) {
-                            code = 0x10000 + ((code - 0xD800) << 10) + (low - 0xDC00)
-                        }
+                        guard (0xDC00...0xDFFF).contains(low) else { throw error("a high surrogate \\u\(String(code, radix: 16)) not followed by a low one") }
+                        code = 0x10000 + ((code - 0xD800) << 10) + (low - 0xDC00)
                     }
                     result.unicodeScalars.append(Unicode.Scalar(code) ?? "\u{FFFD}")
                 default:
