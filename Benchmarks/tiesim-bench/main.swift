@@ -372,12 +372,28 @@ func benchRequests() async throws {
     let rawTopic = "/bench/raw/file/reputation"
     let rawResponder = RawResponder(certificates: fabric.certificates, port: fabric.broker.port, topic: rawTopic, payload: a.payload)
     defer { rawResponder.close() }
+    // The fake TIE against the ceiling in alternating rounds (the machine drifts: one long measurement of
+    // each compares two moments, not two services); Python once, for scale.
+    let rounds = option("--rounds", 5)
+    let roundLength = Duration.seconds(max(1, option("--round-seconds", 2)))
+    func median(_ values: [Double]) -> Double { values.sorted()[values.count / 2] }
     for concurrency in [1, 8, 64] {
-        let tie = await load(clients: clients, topic: TieTopic.getFileReputation, payload: payload, concurrency: concurrency, duration: duration)
+        var ties: [LatencyResult] = [], raws: [LatencyResult] = []
+        for round in 0..<rounds {
+            if round % 2 == 0 {
+                ties.append(await load(clients: clients, topic: TieTopic.getFileReputation, payload: payload, concurrency: concurrency, duration: roundLength))
+                raws.append(await load(clients: clients, topic: rawTopic, payload: payload, concurrency: concurrency, duration: roundLength))
+            } else {
+                raws.append(await load(clients: clients, topic: rawTopic, payload: payload, concurrency: concurrency, duration: roundLength))
+                ties.append(await load(clients: clients, topic: TieTopic.getFileReputation, payload: payload, concurrency: concurrency, duration: roundLength))
+            }
+        }
         let py = await load(clients: clients, topic: pythonTopic, payload: payload, concurrency: concurrency, duration: duration)
-        let raw = await load(clients: clients, topic: rawTopic, payload: payload, concurrency: concurrency, duration: duration)
-        print("requests: \(concurrency) concurrent: fake TIE \(format(tie.throughput)) req/s (p50 \(format(tie.p50, digits: 2)) ms, p99 \(format(tie.p99, digits: 2)) ms); Python service \(format(py.throughput)) req/s (p50 \(format(py.p50, digits: 2)) ms, p99 \(format(py.p99, digits: 2)) ms); ratio \(format(tie.throughput / max(py.throughput, 1), digits: 1))× (goal ≥ 10×)")
-        print("requests: \(concurrency) concurrent: ceiling, a bare libmosquitto responder: \(format(raw.throughput)) req/s (p50 \(format(raw.p50, digits: 2)) ms, p99 \(format(raw.p99, digits: 2)) ms) = \(format(raw.throughput / max(py.throughput, 1), digits: 1))× Python; the fake TIE reaches \(format(100 * tie.throughput / max(raw.throughput, 1), digits: 1)) % of it")
+        let ratios = zip(ties, raws).map { 100 * $0.throughput / max($1.throughput, 1) }
+        let tie = ties.sorted { $0.throughput < $1.throughput }[rounds / 2], raw = raws.sorted { $0.throughput < $1.throughput }[rounds / 2]
+        print("requests: \(concurrency) concurrent: fake TIE \(format(tie.throughput)) req/s (median of \(rounds); p50 \(format(tie.p50, digits: 2)) ms, p99 \(format(tie.p99, digits: 2)) ms); Python service \(format(py.throughput)) req/s (p50 \(format(py.p50, digits: 2)) ms, p99 \(format(py.p99, digits: 2)) ms); ratio \(format(tie.throughput / max(py.throughput, 1), digits: 1))×")
+        print("requests: \(concurrency) concurrent: ceiling, a bare libmosquitto responder: \(format(raw.throughput)) req/s (p50 \(format(raw.p50, digits: 2)) ms, p99 \(format(raw.p99, digits: 2)) ms); the fake TIE reaches \(format(median(ratios), digits: 1)) % of it "
+              + "(median of \(rounds) alternating rounds, \(format(ratios.min()!, digits: 1))–\(format(ratios.max()!, digits: 1)) %; goal ≥ 95 %)")
     }
     let paced = await load(clients: clients, topic: TieTopic.getFileReputation, payload: payload, concurrency: 8, duration: duration, paced: 1000)
     print("requests: paced at 1,000 req/s: fake TIE served \(format(paced.throughput)) req/s, p50 \(format(paced.p50, digits: 2)) ms, p99 \(format(paced.p99, digits: 2)) ms (goal p99 < 2 ms)")
