@@ -109,4 +109,39 @@ struct ClientLifecycleTests {
         #expect(transport.isConnected)
         transport.disconnect()
     }
+
+    @Test("a request whose task is cancelled ends at once with DXLError.cancelled")
+    func requestCancelled() async throws {
+        let fabric = try await TestBroker.start()
+        defer { fabric.stop() }
+        let service = try await fabric.connectedClient()
+        try await service.registerService(ServiceRegistrationInfo(serviceType: "/silent", requestHandlers: ["/lifecycle/silent": { _ in }]))
+        let requester = try await fabric.connectedClient()
+        let started = ContinuousClock.now
+        let waiting = Task { () -> String in
+            do {
+                _ = try await requester.request(.request(topic: "/lifecycle/silent", payload: "x"), timeout: .seconds(60))
+                return "answered"
+            } catch {
+                return "\(error)"
+            }
+        }
+        try await Task.sleep(for: .milliseconds(200))
+        waiting.cancel()
+        let outcome = await waiting.value
+        #expect(outcome.contains("cancel"), "\(outcome)")
+        #expect(ContinuousClock.now - started < .seconds(5))
+        await requester.disconnect()
+        await service.disconnect()
+    }
+
+    @Test("stopping a broker twice, and once more from a task, is harmless")
+    func stopTwice() async throws {
+        let fabric = try await TestBroker.start()
+        fabric.broker.stop()
+        fabric.broker.stop()
+        await fabric.broker.shutDown()
+        #expect(!fabric.broker.isRunning)
+        fabric.stop()
+    }
 }

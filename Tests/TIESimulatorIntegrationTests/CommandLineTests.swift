@@ -125,6 +125,17 @@ struct CommandLineTests {
         }
     }
 
+    @Test("tiesim validate on numbers out of range exits 2 pointing at each, instead of crashing")
+    func validateNumericExtremes() async throws {
+        let path = NSTemporaryDirectory() + "extreme-\(UUID().uuidString.prefix(8)).yaml"
+        try "settings: {subscriberTimeout: 1e20s}\nfiles:\n  A.EXE:\ntimeline:\n  - detection: {file: A.EXE}\n    after: 1e20s\n    rate: 1e-10/s\n".write(toFile: path, atomically: true, encoding: .utf8)
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        let tiesim = try TiesimProcess(["validate", path])
+        defer { tiesim.cleanUp() }
+        #expect(try await tiesim.waitForExit() == 2, "\(tiesim.output)")
+        for line in [1, 6, 7] { #expect(tiesim.output.contains("\(path):\(line):"), "line \(line): \(tiesim.output)") }
+    }
+
     @Test("up stops on SIGTERM and SIGINT, leaving no mosquitto; a second up on the same state directory is refused")
     func signalsAndLock() async throws {
         for signal in [SIGTERM, SIGINT] {

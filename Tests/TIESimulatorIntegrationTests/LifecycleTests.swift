@@ -242,6 +242,22 @@ struct LifecycleTests {
         }
     }
 
+    @Test("a fabric stopped twice (and then by its harness) releases its state directory once; a new fabric takes it", .timeLimit(.minutes(1)))
+    func stopTwice() async throws {
+        var directory = ""
+        try await withFabric("files:\n  A.EXE:\n") { fabric in
+            directory = fabric.options.stateDirectory
+            await fabric.stop()
+            await fabric.stop()
+            #expect(!fabric.broker.isRunning)
+        }
+        // The lock is free: another fabric starts on the same directory.
+        var options = SimulatedFabric.Options(stateDirectory: directory)
+        options.clients = ["client"]
+        let again = try await SimulatedFabric.start(options)
+        await again.stop()
+    }
+
     /// A TCP connection to 127.0.0.1:`port` (blocking, reads time out after `timeout` seconds).
     static func tcpConnect(_ port: Int, timeout: Int = 5) -> Int32 {
         let descriptor = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)

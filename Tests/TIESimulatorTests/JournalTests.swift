@@ -19,6 +19,21 @@ struct JournalTests {
         #expect(journal.all.isEmpty)
     }
 
+    @Test("a verification says how many entries the bound dropped, so a partial journal is never mistaken for a whole one")
+    func droppedIsReported() async {
+        let journal = Journal(limit: 100)
+        for index in 0..<250 {
+            journal.record(.event(topic: "/mcafee/event/tie/file/detection", payload: Array("\(index)".utf8)), kind: .event)
+        }
+        let report = await VerificationReport.check([], steps: [], journal: journal, settle: .zero)
+        #expect(report.journalDropped == 150)
+        #expect(report.summary.contains("the journal dropped its 150 oldest entries"))
+        let whole = Journal()
+        whole.record(.event(topic: "/x", payload: []), kind: .event)
+        let complete = await VerificationReport.check([], steps: [], journal: whole, settle: .zero)
+        #expect(complete.journalDropped == 0 && !complete.summary.contains("dropped"))
+    }
+
     @Test("it is bounded in bytes too: large payloads push the oldest out, the newest stays")
     func byteBound() {
         let journal = Journal(limit: 100_000, byteLimit: 1 << 20)

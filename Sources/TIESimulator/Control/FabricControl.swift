@@ -115,7 +115,9 @@ public final class FabricControl: Sendable {
         }
         var reply: JSONValue = ["entries": .array(page), "more": .bool(page.count < entries.count),
                                 // Notes the brokers left out past their per-second limit: the journal is partial when this is not 0.
-                                "notesLeftOut": .int(Int64(services.notesLeftOut))]
+                                "notesLeftOut": .int(Int64(services.notesLeftOut)),
+                                // The oldest entries the journal's bounds dropped since the start (or the last reset).
+                                "entriesDropped": .int(Int64(max(0, journalStore.recordedCount - journalStore.all.count)))]
         if page.count < entries.count {
             reply["nextSinceMs"] = .double(entries[page.count - 1].offset.inSeconds * 1000)
         }

@@ -9,6 +9,8 @@ public struct VerificationReport: Sendable {
     public var journal: [JournalEntry]
     /// A step that could not be played, if any.
     public var playError: String?
+    /// How many of the oldest journal entries the journal's bounds had dropped when it was checked.
+    public var journalDropped = 0
 
     /// Whether every step played and every expectation holds.
     public var passed: Bool { playError == nil && expectations.allSatisfy(\.passed) }
@@ -27,8 +29,17 @@ public struct VerificationReport: Sendable {
             if deadline > ContinuousClock.now { try? await Task.sleep(until: deadline, clock: .continuous) }
         }
         let entries = journal.all
-        return VerificationReport(steps: steps, expectations: expectations.map { ExpectationChecker.evaluate($0, on: entries) },
-                                  journal: entries, playError: playError)
+        var report = VerificationReport(steps: steps, expectations: expectations.map { ExpectationChecker.evaluate($0, on: entries) },
+                                        journal: entries, playError: playError)
+        report.journalDropped = max(0, journal.recordedCount - entries.count)
+        return report
+    }
+
+    public init(steps: [ScenarioPlayer.StepResult], expectations: [ExpectationResult], journal: [JournalEntry], playError: String? = nil) {
+        self.steps = steps
+        self.expectations = expectations
+        self.journal = journal
+        self.playError = playError
     }
 
     /// One line per failed expectation (with its closest entries), or a summary when all hold.
@@ -37,6 +48,9 @@ public struct VerificationReport: Sendable {
         if let playError { lines.append("step failed: \(playError)") }
         for result in expectations where !result.passed { lines.append(result.message) }
         let held = expectations.filter(\.passed).count
+        if journalDropped > 0 {
+            lines.append("the journal dropped its \(journalDropped) oldest entries (past its bounds of 128 MiB and 100,000 entries): expectations were judged on the rest")
+        }
         lines.append("\(steps.count) steps played, \(held) of \(expectations.count) expectations hold")
         return lines.joined(separator: "\n")
     }
