@@ -676,7 +676,8 @@ func benchFlood() async throws {
     let memory = Mutex<(tiesim: Double, mosquitto: Double)>((0, 0))
     let flooderOutput = workFolder + "/flooder.out"
     let flooderProcess = try ChildProcess(executable: CommandLine.arguments[0],
-                                          arguments: ["flood-client", "--rate", String(rate), "--seconds", String(floodSeconds), "--config", options.stateDirectory + "/dxlclient-flooder.config", "--md5", scenario.files[0].md5],
+                                          arguments: ["flood-client", "--rate", String(rate), "--seconds", String(floodSeconds), "--config", options.stateDirectory + "/dxlclient-flooder.config", "--md5", scenario.files[0].md5]
+                                            + (arguments.contains("--vary-reply-to") ? ["--vary-reply-to"] : []),
                                           outputPath: flooderOutput)
     let floodTask = Task.detached {
         while flooderProcess.isRunning {
@@ -703,9 +704,33 @@ func benchFlood() async throws {
 func floodClient() async throws {
     guard let index = arguments.firstIndex(of: "--config"), let md5Index = arguments.firstIndex(of: "--md5") else { return }
     let rate = option("--rate", 10_000), floodSeconds = option("--seconds", 30)
-    let flooder = try DXLClient(config: DXLClientConfig(contentsOf: arguments[index + 1]))
-    try await flooder.connect()
+    let config = try DXLClientConfig(contentsOf: arguments[index + 1])
     let payload = Array(#"{"hashes": [{"type": "md5", "value": "\#(try HashEncoding.base64(hex: arguments[md5Index + 1]))"}], "scanType": 3}"#.utf8)
+    if arguments.contains("--vary-reply-to") {
+        // A requester that gives every request another reply-to topic (20,000 of them in turn), published
+        // raw: the fake TIE's limit must hold anyway (it keys on the client id the broker stamps).
+        let certificates = try FabricCertificates.prepare(in: (config.brokerCertChain as NSString).deletingLastPathComponent, clients: ["client"])
+        let raw = RawPublisher(certificates: certificates, port: config.brokers[0].port)
+        var sent = 0
+        let deadline = clock.now + .seconds(floodSeconds)
+        var next = clock.now
+        while clock.now < deadline {
+            for _ in 0..<max(1, rate / 100) {
+                var request = DXLMessage.request(topic: TieTopic.getFileReputation, payload: payload)
+                request.replyToTopic = "/mcafee/client/{flood-\(sent % 20_000)}"
+                let bytes = DXLMessageCodec.encode(request)
+                _ = bytes.withUnsafeBytes { mosquitto_publish(raw.mosq, nil, TieTopic.getFileReputation, Int32($0.count), $0.baseAddress, 0, false) }
+                sent += 1
+            }
+            next = next + .milliseconds(10)
+            if next > clock.now { try? await Task.sleep(until: next, clock: clock) }
+        }
+        raw.close()
+        print("flooder: sent \(format(Double(sent))) (\(format(Double(sent) / Double(floodSeconds))) req/s) with \(format(Double(min(sent, 20_000)))) different reply-to topics (answers go to topics nobody reads)")
+        return
+    }
+    let flooder = try DXLClient(config: config)
+    try await flooder.connect()
     // Answered with reputations; told "overloaded" (an ErrorResponse, at once); not answered at all.
     let answered = Atomic<Int>(0), refused = Atomic<Int>(0), failed = Atomic<Int>(0)
     var sent = 0
