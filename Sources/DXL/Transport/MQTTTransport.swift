@@ -9,64 +9,6 @@ import Darwin
 import Logging
 import Synchronization
 
-/// MQTT protocol versions the transport speaks.
-public enum MQTTProtocolVersion: Sendable, Equatable {
-    /// MQTT 3.1.1, what `dxlclient` uses.
-    case v311
-    /// MQTT 5; subscriptions use No Local so a client never receives its own publications.
-    case v5
-}
-
-/// The files for mutual TLS: the CA bundle the broker's certificate must chain to, and our certificate and key.
-public struct TLSFiles: Sendable, Equatable {
-    public var caBundle: String
-    public var certificate: String
-    public var privateKey: String
-    public init(caBundle: String, certificate: String, privateKey: String) {
-        self.caBundle = caBundle
-        self.certificate = certificate
-        self.privateKey = privateKey
-    }
-}
-
-/// Errors of the MQTT transport, translated from libmosquitto's codes in this one place.
-public enum TransportError: Error, Sendable, Equatable, CustomStringConvertible {
-    /// libmosquitto refused an operation; `reason` is its `mosquitto_strerror` text.
-    case library(operation: String, code: Int32, reason: String)
-    /// The TLS files were rejected before connecting (unreadable or mismatched).
-    case tlsSetup(reason: String)
-    /// The TCP/TLS connection to `host:port` failed.
-    case connectFailed(host: String, port: Int, reason: String)
-    /// The broker refused the MQTT connection (CONNACK code).
-    case refused(host: String, port: Int, reason: String)
-    /// The broker closed the connection before accepting it, which is what a broker that rejects
-    /// our client certificate does under TLS 1.3.
-    case closedDuringHandshake(host: String, port: Int, reason: String)
-    /// No CONNACK arrived in time.
-    case connectTimedOut(host: String, port: Int)
-    /// The operation needs a connection and there is none.
-    case notConnected
-
-    public var description: String {
-        switch self {
-        case .library(let operation, let code, let reason):
-            return "\(operation) failed: \(reason) (libmosquitto error \(code))"
-        case .tlsSetup(let reason):
-            return "TLS set-up failed: \(reason) — check the CA bundle, certificate and key paths and that the key matches the certificate"
-        case .connectFailed(let host, let port, let reason):
-            return "could not connect to \(host):\(port): \(reason)"
-        case .refused(let host, let port, let reason):
-            return "broker \(host):\(port) refused the connection: \(reason)"
-        case .closedDuringHandshake(let host, let port, let reason):
-            return "broker \(host):\(port) closed the connection before accepting it (\(reason)) — is the client certificate signed by the broker's CA?"
-        case .connectTimedOut(let host, let port):
-            return "broker \(host):\(port) did not answer the MQTT connect in time"
-        case .notConnected:
-            return "not connected to a broker"
-        }
-    }
-}
-
 /// A thin wrapper over one libmosquitto client: the only code in tiesim that imports `CMosquitto`.
 ///
 /// Threading: every method may be called from any thread except `disconnect()`, which must not be
@@ -97,7 +39,7 @@ public final class MQTTTransport: @unchecked Sendable {
         }
     }
 
-    private struct State {
+    struct State {
         var connectWaiter: CheckedContinuation<Void, any Error>?
         /// Which `connect` call `connectWaiter` belongs to (its timeout fails that one only).
         var waiterAttempt = 0
@@ -123,10 +65,10 @@ public final class MQTTTransport: @unchecked Sendable {
         return true
     }()
 
-    private let handle: OpaquePointer
+    let handle: OpaquePointer
     /// The TLS context libmosquitto makes its connections from; ours to free.
     private let tlsContext: OpaquePointer
-    private let handlers: Handlers
+    let handlers: Handlers
     /// QoS 0 publishes handed to libmosquitto and not yet written to the socket.
     private let unwritten = Atomic<Int>(0)
     /// How many times `unwritten` was reset (see `forgetUnwritten`), so that a publish that failed after a
@@ -136,26 +78,26 @@ public final class MQTTTransport: @unchecked Sendable {
     /// callback only takes the lock when `unwritten` falls to it.
     private let drainThreshold = Atomic<Int>(-1)
     /// Wakes the network thread from its reconnect wait when closing.
-    private let closeSignal = DispatchSemaphore(value: 0)
+    let closeSignal = DispatchSemaphore(value: 0)
     /// A pipe that wakes the network thread's `poll` when a packet was queued (its read and write ends;
     /// non-blocking, close-on-exec). libmosquitto's own wake-up pipe is private to `mosquitto_loop`.
-    private let wakeReader: Int32
+    let wakeReader: Int32
     private let wakeWriter: Int32
     /// The handle, the TLS context and the wake-up pipe, freed by whoever lets them go last: this
     /// transport, or its network thread when the transport was dropped from inside a handler (then the
     /// thread is still inside libmosquitto and must finish its turn first).
-    private let resources: Resources
+    let resources: Resources
     /// Set by `shutdown()` until the next `connect`; read by the network loop on every turn, without the lock.
-    private let closingFlag = Atomic<Bool>(false)
+    let closingFlag = Atomic<Bool>(false)
     /// Signalled when the network thread has ended.
-    private let loopStopped = DispatchSemaphore(value: 0)
+    let loopStopped = DispatchSemaphore(value: 0)
     /// Longest wait between reconnect attempts after the network loop gave up.
-    private let reconnectDelayMaximum: UInt32
+    let reconnectDelayMaximum: UInt32
     /// Runs the blocking `mosquitto_connect` (see `connect`).
     private let connectQueue = DispatchQueue(label: "tiesim.transport.connect")
-    private let state = Mutex(State())
+    let state = Mutex(State())
     private let protocolVersion: MQTTProtocolVersion
-    private let logger: Logger
+    let logger: Logger
     /// The MQTT client id.
     public let clientId: String
 
@@ -231,36 +173,6 @@ public final class MQTTTransport: @unchecked Sendable {
         _ = write(wakeWriter, &byte, 1)
     }
 
-    /// One turn of the network loop: what `mosquitto_loop` does, waiting in `poll(2)` instead of
-    /// `select(2)` — libmosquitto refuses (MOSQ_ERR_INVAL) a socket numbered 1024 or more there, which a
-    /// process with many files open (a test suite running fabrics in parallel) soon has.
-    private static func loopOnce(_ handle: OpaquePointer, wake: Int32, timeout: Int32) -> Int32 {
-        let socket = mosquitto_socket(handle)
-        guard socket >= 0 else { return MOSQ_ERR_NO_CONN.rawValue }
-        var descriptors = [
-            pollfd(fd: socket, events: Int16(POLLIN) | (mosquitto_want_write(handle) ? Int16(POLLOUT) : 0), revents: 0),
-            pollfd(fd: wake, events: Int16(POLLIN), revents: 0),
-        ]
-        guard poll(&descriptors, 2, timeout) >= 0 else {
-            return errno == EINTR ? MOSQ_ERR_SUCCESS.rawValue : MOSQ_ERR_ERRNO.rawValue
-        }
-        if descriptors[1].revents != 0 {
-            // Something was queued from another thread: drained here, written below.
-            var sink = [UInt8](repeating: 0, count: 256)
-            while read(wake, &sink, sink.count) > 0 {}
-        }
-        if descriptors[0].revents & Int16(POLLIN | POLLHUP | POLLERR) != 0 {
-            let rc = mosquitto_loop_read(handle, 1)
-            if rc != MOSQ_ERR_SUCCESS.rawValue || mosquitto_socket(handle) < 0 { return rc }
-        }
-        // What the read's handlers queued (a response to a request, say) is written now, not after another
-        // turn of poll: the socket is almost always writable, and a full one just keeps the rest queued.
-        if mosquitto_want_write(handle) {
-            let rc = mosquitto_loop_write(handle, 1)
-            if rc != MOSQ_ERR_SUCCESS.rawValue || mosquitto_socket(handle) < 0 { return rc }
-        }
-        return mosquitto_loop_misc(handle)
-    }
 
     /// OpenSSL's oldest queued error, as text (and the queue cleared).
     public static func openSSLError() -> String {
@@ -556,77 +468,6 @@ public final class MQTTTransport: @unchecked Sendable {
         shutdown()
     }
 
-    /// Runs libmosquitto's network loop on a thread of our own — what `mosquitto_loop_start` does, with our
-    /// own recovery: libmosquitto 2.0's `mosquitto_loop_forever` stops reconnecting after some losses (a
-    /// killed broker) and only ever reconnects to one broker. After a loss this thread reconnects itself,
-    /// first to the same broker, then to the failover targets in turn, waiting 0.25 s, doubling up to the
-    /// maximum delay after each failed attempt, until `disconnect()`.
-    private func startNetworkThread() {
-        _ = mosquitto_threaded_set(handle, true)
-        // A wake-up left over from an earlier shutdown must not end the new thread's first wait.
-        while closeSignal.wait(timeout: .now()) == .success {}
-        let handle = UncheckedHandle(pointer: self.handle)
-        let stopped = self.loopStopped
-        let wakeReader = self.wakeReader
-        let resources = self.resources
-        let initialDelay = 250
-        let thread = Thread { [weak self] in
-            // Holds the handle until the loop is done, whenever the transport goes.
-            resources.loopThread.store(UInt(pthread_self()), ordering: .sequentiallyConsistent)
-            defer { resources.loopThread.store(0, ordering: .sequentiallyConsistent) }
-            while true {
-                var rc = MOSQ_ERR_SUCCESS.rawValue
-                while rc == MOSQ_ERR_SUCCESS.rawValue {
-                    // `closing` is checked on every turn: a reconnect that raced with `shutdown()` must not
-                    // keep this loop (and so `shutdown()`, waiting for it) going.
-                    guard let self, !self.closingFlag.load(ordering: .relaxed) else { break }
-                    // Records OpenSSL has read ahead do not make the socket readable again: while there are
-                    // some, the loop only polls the socket (reading and writing what it can), then reads them.
-                    let buffered = tiesim_tls_record_buffered(mosquitto_ssl_get(handle.pointer)) == 1
-                    rc = Self.loopOnce(handle.pointer, wake: wakeReader, timeout: buffered ? 0 : 1000)
-                    if buffered && rc == MOSQ_ERR_SUCCESS.rawValue && mosquitto_socket(handle.pointer) != -1 {
-                        rc = mosquitto_loop_read(handle.pointer, 1)
-                    }
-                }
-                guard let self, !self.closingFlag.load(ordering: .relaxed) else { break }
-                // Backoff grows with the attempts that failed since the broker last accepted us (a CONNACK
-                // resets it, not a TCP connect that the broker then drops).
-                let failures = self.state.withLock { $0.failures }
-                let delay = min(initialDelay << min(failures, 16), Int(self.reconnectDelayMaximum) * 1000)
-                self.logger.debug("network loop ended (\(Self.errorText(rc))); reconnecting in \(delay) ms")
-                if self.closeSignal.wait(timeout: .now() + .milliseconds(delay)) == .success { break }
-                let (target, keepAlive, hasFailover) = self.state.withLock { state -> ((host: String, port: Int), Int, Bool) in
-                    // The broker we had first, then the others of the fabric in turn while it stays away.
-                    let others = state.failoverTargets.filter { $0.host != state.connectTarget.host || $0.port != state.connectTarget.port }
-                    let ring = [state.connectTarget] + others
-                    let target = ring[state.failures % ring.count]
-                    state.dialled = target
-                    return (target, state.keepAlive, !others.isEmpty)
-                }
-                if self.closingFlag.load(ordering: .relaxed) { break }
-                let current = self.currentTarget
-                if hasFailover && (target.host != current.host || target.port != current.port) {
-                    self.logger.info("trying broker \(target.host):\(target.port) instead of \(current.host):\(current.port)")
-                }
-                // mosquitto_connect, not mosquitto_reconnect: libmosquitto remembers the host of the last
-                // attempt, even a failed one, so only naming the target every time dials the right broker.
-                let attempt = mosquitto_connect(handle.pointer, target.host, Int32(target.port), Int32(keepAlive))
-                if attempt != MOSQ_ERR_SUCCESS.rawValue {
-                    self.state.withLock { $0.failures += 1 }
-                } else if self.closingFlag.load(ordering: .relaxed) {
-                    _ = mosquitto_disconnect(handle.pointer)
-                    break
-                } else {
-                    // Connected at the TCP/TLS level; until the CONNACK arrives this counts as a failure, so a
-                    // broker that accepts and then drops us is not retried at the shortest delay forever.
-                    self.state.withLock { $0.failures += 1 }
-                }
-            }
-            stopped.signal()
-        }
-        thread.name = "mosquitto loop"
-        thread.start()
-    }
 
     private func shutdown() {
         closingFlag.store(true, ordering: .sequentiallyConsistent)
@@ -651,36 +492,4 @@ public final class MQTTTransport: @unchecked Sendable {
         // What was not written is dropped with the connection (the next connect starts afresh).
         forgetUnwritten()
     }
-}
-
-/// What a transport owns in C: freed when the transport and its network thread have both let go.
-private final class Resources: @unchecked Sendable {
-    let handle: OpaquePointer
-    let tlsContext: OpaquePointer
-    let wakeReader: Int32
-    let wakeWriter: Int32
-    /// The network thread's pthread id while it runs (0: none).
-    let loopThread = Atomic<UInt>(0)
-
-    init(handle: OpaquePointer, tlsContext: OpaquePointer, wakeReader: Int32, wakeWriter: Int32) {
-        self.handle = handle
-        self.tlsContext = tlsContext
-        self.wakeReader = wakeReader
-        self.wakeWriter = wakeWriter
-    }
-
-    /// Whether the caller is the network thread.
-    var isLoopThread: Bool { loopThread.load(ordering: .sequentiallyConsistent) == UInt(pthread_self()) }
-
-    deinit {
-        mosquitto_destroy(handle)
-        SSL_CTX_free(tlsContext)
-        close(wakeReader)
-        close(wakeWriter)
-    }
-}
-
-/// A libmosquitto handle passed to a dispatch queue; libmosquitto itself synchronises access to it.
-private struct UncheckedHandle: @unchecked Sendable {
-    let pointer: OpaquePointer
 }
