@@ -41,31 +41,31 @@ public enum MessageVerdict: Sendable, Equatable {
 public final class BrokerCore {
     public let layout: BrokerLayout
     /// Wall-clock milliseconds since 1970.
-    private let clock: () -> Int64
+    let clock: () -> Int64
     /// Milliseconds for intervals (see `init`).
-    private let monotonic: () -> Int64
+    let monotonic: () -> Int64
     /// The largest message a client may publish.
     public let maxMessageSize: Int
-    public private(set) var registry = ServiceRegistry()
-    public private(set) var clients = ClientTable()
+    public internal(set) var registry = ServiceRegistry()
+    public internal(set) var clients = ClientTable()
     /// What the other brokers announced, by broker index.
-    private var remote: [Int: RemoteBroker] = [:]
+    var remote: [Int: RemoteBroker] = [:]
     /// The request being delivered now, and to whom.
-    private var route: Route?
-    private var held: [HeldQuery] = []
-    private var actions: [BrokerAction] = []
-    private var announceDue = true
-    private var lastAnnounce: Int64 = 0
-    private var lastSecond: Int64 = 0
-    private let startTime: Int64
+    var route: Route?
+    var held: [HeldQuery] = []
+    var actions: [BrokerAction] = []
+    var announceDue = true
+    var lastAnnounce: Int64 = 0
+    var lastSecond: Int64 = 0
+    let startTime: Int64
     /// When this broker started, in milliseconds: tells a restarted broker from the one it replaces.
     public let session: Int64
     /// Messages in and out since the last second boundary, and the last second's rates.
-    private var counted = (incoming: 0, outgoing: 0)
-    private var rates = (incoming: 0.0, outgoing: 0.0)
+    var counted = (incoming: 0, outgoing: 0)
+    var rates = (incoming: 0.0, outgoing: 0.0)
     /// Journal notes sent this second, per kind, and those left out past the limit.
-    private var notesThisSecond: [String: Int] = [:]
-    private var notesLeftOut = 0
+    var notesThisSecond: [String: Int] = [:]
+    var notesLeftOut = 0
 
     /// tiesim's own topics of the broker (the DXL broker's are `ServiceRegistryTopic` and `BrokerServiceTopic`).
     public enum Topic {
@@ -109,11 +109,11 @@ public final class BrokerCore {
     }
 
     /// This broker's GUID as a msgpack string.
-    private let encodedGuid: [UInt8]
+    let encodedGuid: [UInt8]
     /// The last publisher's encoded id (a stream of events mostly comes from one client).
-    private var lastPublisher: (id: String, encoded: [UInt8]) = ("", [])
+    var lastPublisher: (id: String, encoded: [UInt8]) = ("", [])
 
-    private func encodedId(of clientId: String) -> [UInt8] {
+    func encodedId(of clientId: String) -> [UInt8] {
         if lastPublisher.id == clientId { return lastPublisher.encoded }
         lastPublisher = (clientId, clients.encodedId(of: clientId))
         return lastPublisher.encoded
@@ -128,20 +128,20 @@ public final class BrokerCore {
         return actions
     }
 
-    private var me: String { layout.me.guid }
+    var me: String { layout.me.guid }
 
     /// Clients whose id looks like a bridge's but whose certificate is not the bridges' (ordinary clients).
-    private var impostors: Set<String> = []
+    var impostors: Set<String> = []
 
     /// Whether `clientId` is one of the fabric's bridges (its id, and, for a connection this broker
     /// accepted, the bridges' certificate).
-    private func isBridge(_ clientId: String) -> Bool {
+    func isBridge(_ clientId: String) -> Bool {
         layout.isBridge(clientId) && (impostors.isEmpty || !impostors.contains(clientId))
     }
 
     /// Whether `clientId` is an observer (`tiesim record`): its id, and a certificate that may control
     /// the fabric — seeing every request is a control-plane privilege.
-    private func isObserver(_ clientId: String) -> Bool {
+    func isObserver(_ clientId: String) -> Bool {
         clientId.hasPrefix(layout.observerPrefix)
             && layout.authorization.maySend(clients.identity(of: clientId) ?? "", on: "/tiesim/control/record")
     }
@@ -306,7 +306,7 @@ public final class BrokerCore {
     }
 
     /// A message that is not delivered: a request is answered at once with why, not left to time out.
-    private func refuse(_ clientId: String, topic name: TopicName, _ buffer: UnsafeRawBufferPointer, why: String) {
+    func refuse(_ clientId: String, topic name: TopicName, _ buffer: UnsafeRawBufferPointer, why: String) {
         guard DXLHeader.quickType(buffer) == .request, var request = try? DXLMessageCodec.decode(buffer, topic: name.string) else { return }
         request.sourceClientId = clientId
         request.sourceBrokerId = me
@@ -315,7 +315,7 @@ public final class BrokerCore {
               "\(DXLErrorCode.serviceUnavailableMessage): \(why)", requesterIsLocal: true)
     }
 
-    private func request(from clientId: String, topic: String, _ buffer: UnsafeRawBufferPointer) -> MessageVerdict {
+    func request(from clientId: String, topic: String, _ buffer: UnsafeRawBufferPointer) -> MessageVerdict {
         guard var request = try? DXLMessageCodec.decode(buffer, topic: topic) else { return .pass }
         request.sourceClientId = clientId
         request.sourceBrokerId = me
@@ -359,7 +359,7 @@ public final class BrokerCore {
     }
 
     /// A message that came over a bridge: stamped already by the broker it entered at.
-    private func bridgedMessage(topic: String, _ buffer: UnsafeRawBufferPointer) -> MessageVerdict {
+    func bridgedMessage(topic: String, _ buffer: UnsafeRawBufferPointer) -> MessageVerdict {
         if topic == Topic.announce {
             receiveAnnouncement(buffer)
             return .pass
@@ -391,7 +391,7 @@ public final class BrokerCore {
         return .pass
     }
 
-    private func routeAllowsClient(_ clientId: String, _ buffer: UnsafeRawBufferPointer) -> Bool {
+    func routeAllowsClient(_ clientId: String, _ buffer: UnsafeRawBufferPointer) -> Bool {
         if isObserver(clientId) { return true }
         guard let header = DXLHeader.read(buffer) else { return true }
         guard let current = route, current.messageId == header.messageId else {
@@ -408,7 +408,7 @@ public final class BrokerCore {
         }
     }
 
-    private func routeAllowsBridge(to bridged: Int, _ buffer: UnsafeRawBufferPointer) -> Bool {
+    func routeAllowsBridge(to bridged: Int, _ buffer: UnsafeRawBufferPointer) -> Bool {
         guard let header = DXLHeader.read(buffer), let current = route, current.messageId == header.messageId else { return false }
         switch current.target {
         case .everyone: return true
@@ -421,7 +421,7 @@ public final class BrokerCore {
 
     /// After a request has been handed to its recipients: if it was meant for a client of this broker
     /// that did not receive it (gone, or no longer subscribed), the requester hears so and the service goes.
-    private func finalizeRoute() {
+    func finalizeRoute() {
         guard let current = route else { return }
         route = nil
         guard case .client = current.target, current.checksDelivery, !current.delivered, let guid = current.service else { return }
@@ -429,376 +429,6 @@ public final class BrokerCore {
         unregister(guid, reason: "its client did not receive a request for it")
     }
 
-    // MARK: Time
-
-    /// mosquitto's loop turned (at least ten times a second).
-    public func tick() {
-        finalizeRoute()
-        let now = monotonic()
-        if now - lastSecond >= 1_000 {
-            let elapsed = Double(max(now - lastSecond, 1)) / 1000
-            rates = (Double(counted.incoming) / elapsed, Double(counted.outgoing) / elapsed)
-            counted = (0, 0)
-            lastSecond = now
-            notesThisSecond.removeAll(keepingCapacity: true)
-            expireServices(now: clock() / 1000)
-            expireRemoteBrokers(now: now)
-            expireHeldQueries(now: now)
-        }
-        // At most every 200 ms however often something changes (a burst of subscriptions must not become
-        // a burst of whole-state announcements), and every second regardless.
-        if (announceDue && now - lastAnnounce >= 200) || now - lastAnnounce >= 1_000 {
-            announce(now: now)
-        }
-    }
-
-    private func expireServices(now: Int64) {
-        for record in registry.all where record.brokerGuid == me && record.expires <= now {
-            unregister(record.serviceGuid, reason: "its TTL of \(record.ttlMinutes) min ran out")
-        }
-    }
-
-    private func expireRemoteBrokers(now: Int64) {
-        for (index, state) in remote where now - state.heardAt > Self.silenceLimitMs {
-            remote[index] = nil
-            let guid = layout.brokers[index].guid
-            _ = registry.removeAll { $0.brokerGuid == guid }
-            actions.append(.log("tiesim-broker: broker \(guid) silent for \(Self.silenceLimitMs) ms: its services are forgotten"))
-        }
-    }
-
-    // MARK: Registry
-
-    /// The largest registration kept: with at most `ServiceRegistry.limit` services, the registry stays
-    /// under 640 MB however it is fed (and a real one is a few hundred bytes).
-    public static let registrationBytes = 64 << 10
-
-    private func register(_ request: DXLMessage, requesterIsLocal: Bool) {
-        guard request.payload.count <= Self.registrationBytes else {
-            reply(to: request, error: 0, "a registration of \(request.payload.count) bytes is over the registry's \(Self.registrationBytes >> 10) KiB limit",
-                  requesterIsLocal: requesterIsLocal)
-            return
-        }
-        let now = clock() / 1000
-        guard let body = Self.json(request.payload),
-              let record = ServiceRecord(json: body, clientId: request.sourceClientId, brokerGuid: request.sourceBrokerId.isEmpty ? me : request.sourceBrokerId, now: now) else {
-            reply(to: request, error: 0, "a registration needs a JSON body with serviceGuid", requesterIsLocal: requesterIsLocal)
-            return
-        }
-        var fresh = record
-        fresh.registrationTime = now
-        guard registry.add(fresh) else {
-            reply(to: request, error: Int64(DXLErrorCode.brokerWireForm(DXLErrorCode.serviceLimitExceeded)),
-                  "service limit exceeded (\(registry.limit) services)", requesterIsLocal: requesterIsLocal)
-            return
-        }
-        actions.append(.log("tiesim-broker: registered service \(fresh.serviceType) \(fresh.serviceGuid) of \(fresh.clientId) on \(fresh.requestChannels)"))
-        reply(to: request, json: nil, requesterIsLocal: requesterIsLocal)
-        publishEvent(ServiceRegistryTopic.registerEvent, fresh.json(local: nil))
-        announceDue = true
-    }
-
-    private func unregisterRequest(_ request: DXLMessage, requesterIsLocal: Bool) {
-        if let guid = Self.json(request.payload)?["serviceGuid"]?.stringValue, let service = registry.services[guid],
-           service.clientId == request.sourceClientId || clients.identity(of: service.clientId) == clients.identity(of: request.sourceClientId) {
-            unregister(guid, reason: "its client unregistered it")
-        }
-        reply(to: request, json: nil, requesterIsLocal: requesterIsLocal)
-    }
-
-    private func unregister(_ guid: String, reason: String) {
-        guard let removed = registry.remove(guid) else { return }
-        actions.append(.log("tiesim-broker: unregistered service \(removed.serviceType) \(guid): \(reason)"))
-        if removed.brokerGuid == me {
-            publishEvent(ServiceRegistryTopic.unregisterEvent, .object(["serviceGuid": .string(guid)]))
-            announceDue = true
-        }
-    }
-
-    private func dropServices(of clientId: String, reason: String) {
-        for record in registry.all where record.clientId == clientId && record.brokerGuid == me {
-            unregister(record.serviceGuid, reason: reason)
-        }
-    }
-
-    private func isReachable(_ service: ServiceRecord) -> Bool {
-        if service.brokerGuid == me { return clients.isConnected(service.clientId) }
-        return layout.index(of: service.brokerGuid) != nil
-    }
-
-    private func ownerIdentity(of service: ServiceRecord) -> String? {
-        if service.brokerGuid == me { return clients.identity(of: service.clientId) }
-        guard let index = layout.index(of: service.brokerGuid) else { return nil }
-        return remote[index]?.clients.first { $0.id == service.clientId }?.identity
-    }
-
-    // MARK: Fabric-wide state
-
-    /// Sends this broker's services, clients and subscriptions to the other brokers.
-    private func announce(now: Int64) {
-        announceDue = false
-        lastAnnounce = now
-        guard layout.brokers.count > 1 else { return }
-        let services = registry.all.filter { $0.brokerGuid == me }.prefix(Self.announcedLimit).map { $0.json(local: nil) }
-        let listed = clients.clients.values.sorted { $0.id < $1.id }.prefix(Self.announcedLimit).map { client -> JSONValue in
-            .object(["id": .string(client.id), "identity": .string(client.identity),
-                     "filters": .array(client.filters.sorted().prefix(Self.announcedLimit).map { .string($0) })])
-        }
-        var body = JSONValue.object(["broker": .string(me), "hostname": .string(layout.me.hostname), "port": .int(Int64(layout.me.port)),
-                                     "startTime": .int(startTime), "session": .int(session), "services": .array(Array(services)), "clients": .array(Array(listed))])
-        var bytes = body.serializedBytes()
-        if bytes.count > Self.announcementBytes {
-            // Too many subscriptions to list: the services and sessions still go (routing needs them).
-            body["clients"] = .array(listed.map { client in .object(["id": client["id"] ?? .null, "identity": client["identity"] ?? .null, "filters": .array([])]) })
-            bytes = body.serializedBytes()
-            if bytes.count > Self.announcementBytes { body["clients"] = .array([]); bytes = body.serializedBytes() }
-            actions.append(.log("tiesim-broker: the announcement to the other brokers leaves subscriptions out (over \(Self.announcementBytes) bytes)"))
-        }
-        var event = DXLMessage.event(topic: Topic.announce, payload: bytes)
-        event.sourceBrokerId = me
-        event.sourceClientId = me
-        actions.append(.publish(topic: Topic.announce, payload: DXLMessageCodec.encode(event), client: nil))
-    }
-
-    /// The most services, clients and filters per client one announcement lists (keeps it well under the
-    /// 1 MiB message limit).
-    public static let announcedLimit = 1_000
-    /// The most bytes an announcement's body has (well under the 1 MiB message limit).
-    public static let announcementBytes = 512 << 10
-
-    private func receiveAnnouncement(_ buffer: UnsafeRawBufferPointer) {
-        guard let event = try? DXLMessageCodec.decode(buffer), let body = Self.json(event.payload),
-              let guid = body["broker"]?.stringValue, guid != me, let index = layout.index(of: guid) else { return }
-        let now = monotonic()
-        var listed: [RemoteBroker.Client] = []
-        for entry in body["clients"]?.arrayValue ?? [] {
-            guard let id = entry["id"]?.stringValue else { continue }
-            listed.append(RemoteBroker.Client(id: id, identity: entry["identity"]?.stringValue ?? "",
-                                              filters: entry["filters"]?.arrayValue?.compactMap(\.stringValue) ?? []))
-        }
-        let heardSession = body["session"]?.intValue ?? 0
-        // A broker heard for the first time, or restarted, learns this one's state at once.
-        if remote[index]?.session != heardSession { announceDue = true }
-        remote[index] = RemoteBroker(heardAt: now, clients: listed, port: Int(body["port"]?.intValue ?? 0), startTime: body["startTime"]?.intValue ?? 0,
-                                     session: heardSession)
-        var announced = Set<String>()
-        for entry in body["services"]?.arrayValue ?? [] {
-            guard let record = ServiceRecord(json: entry, clientId: entry["clientGuid"]?.stringValue ?? "", brokerGuid: guid, now: clock() / 1000) else { continue }
-            announced.insert(record.serviceGuid)
-            // A service registered here (its client failed over to this broker) is not taken back by
-            // the broker it left.
-            if let local = registry.services[record.serviceGuid], local.brokerGuid == me { continue }
-            registry.add(record)
-        }
-        _ = registry.removeAll { $0.brokerGuid == guid && !announced.contains($0.serviceGuid) }
-        answerHeldQueries()
-    }
-
-    /// The clients other than bridges, here and on the other brokers.
-    private func fabricClients() -> [(id: String, identity: String, filters: [String], broker: String)] {
-        var result = clients.clients.values.map { ($0.id, $0.identity, Array($0.filters), me) }
-        for (index, state) in remote {
-            result += state.clients.map { ($0.id, $0.identity, $0.filters, layout.brokers[index].guid) }
-        }
-        return result
-    }
-
-    // MARK: Broker services
-
-    private func answerBrokerService(_ request: DXLMessage, requesterIsLocal: Bool) {
-        let body = Self.json(request.payload)
-        switch request.destinationTopic {
-        case ServiceRegistryTopic.register:
-            register(request, requesterIsLocal: requesterIsLocal)
-        case ServiceRegistryTopic.unregister:
-            unregisterRequest(request, requesterIsLocal: requesterIsLocal)
-        case ServiceRegistryTopic.query:
-            let guid = body?["serviceGuid"]?.stringValue ?? ""
-            let type = body?["serviceType"]?.stringValue ?? ""
-            var services: [String: JSONValue] = [:]
-            for record in registry.all where guid.isEmpty ? (type.isEmpty || record.serviceType == type) : record.serviceGuid == guid {
-                services[record.serviceGuid] = record.json(local: record.brokerGuid == me)
-            }
-            reply(to: request, json: .object(["services": .object(services)]), requesterIsLocal: requesterIsLocal)
-        case BrokerServiceTopic.brokerQuery:
-            let guid = body?["brokerGuid"]?.stringValue ?? ""
-            var brokers: [String: JSONValue] = [:]
-            for (index, broker) in layout.brokers.enumerated() where guid.isEmpty || broker.guid == guid {
-                brokers[broker.guid] = brokerState(index)
-            }
-            reply(to: request, json: .object(["brokers": .object(brokers)]), requesterIsLocal: requesterIsLocal)
-        case BrokerServiceTopic.topicQuery:
-            let guid = body?["brokerGuid"]?.stringValue ?? me
-            let asked = body?["topics"]?.arrayValue?.compactMap(\.stringValue) ?? []
-            let known = Set(fabricClients().filter { $0.broker == guid }.flatMap(\.filters).filter { !$0.hasPrefix(Topic.replyPrefix) })
-            reply(to: request, json: .object(["count": .int(Int64(known.count)), "exists": .bool(asked.allSatisfy(known.contains))]),
-                  requesterIsLocal: requesterIsLocal)
-        case BrokerServiceTopic.subs:
-            guard let topic = body?["topic"]?.stringValue, !topic.isEmpty else {
-                reply(to: request, error: 0, "broker/subs needs a JSON body with a topic", requesterIsLocal: requesterIsLocal)
-                return
-            }
-            let count = clients.subscribers(of: topic) { _ in false }.count
-            reply(to: request, json: .object(["count": .int(Int64(count))]), requesterIsLocal: requesterIsLocal)
-        case BrokerServiceTopic.health:
-            reply(to: request, json: .object([
-                "connectedClients": .int(Int64(clients.clients.count)), "incomingMessages": .double(rates.incoming),
-                "outgoingMessages": .double(rates.outgoing), "localServiceCounter": .int(Int64(registry.all.filter { $0.brokerGuid == me }.count)),
-                "startTime": .int(startTime),
-            ]), requesterIsLocal: requesterIsLocal)
-        case BrokerServiceTopic.clientQuery:
-            let guid = body?["clientGuid"]?.stringValue ?? ""
-            if !guid.isEmpty, fabricClients().contains(where: { $0.id == guid }) {
-                reply(to: request, json: .object([:]), requesterIsLocal: requesterIsLocal)
-            } else {
-                noDestination(request, serviceId: "", requesterIsLocal: requesterIsLocal)
-            }
-        case Topic.subscribers:
-            guard let topic = body?["topic"]?.stringValue, !topic.isEmpty else {
-                reply(to: request, error: 0, "a subscribers query needs a JSON body with a topic", requesterIsLocal: requesterIsLocal)
-                return
-            }
-            hold(HeldQuery(request: request, kind: .subscribers(topic: topic, ignored: Set(body?["ignoreIdentities"]?.arrayValue?.compactMap(\.stringValue) ?? [])),
-                           deadline: monotonic() + min(max(body?["waitMs"]?.intValue ?? 0, 0), 600_000), requesterIsLocal: requesterIsLocal))
-        case Topic.fabric:
-            var expected: [Int: Int64] = [:]
-            for (guid, session) in body?["expect"]?.objectValue ?? [:] {
-                if let index = layout.index(of: guid), index != layout.index { expected[index] = session.intValue ?? 0 }
-            }
-            hold(HeldQuery(request: request, kind: .fabric(expected: expected), deadline: monotonic() + min(max(body?["waitMs"]?.intValue ?? 0, 0), 600_000),
-                           requesterIsLocal: requesterIsLocal))
-        default:
-            noDestination(request, serviceId: "", requesterIsLocal: requesterIsLocal)
-        }
-    }
-
-    /// The most subscriber queries waiting at once (the oldest is answered when more come).
-    public static let heldLimit = 256
-
-    private func brokerState(_ index: Int) -> JSONValue {
-        var broker = layout.brokers[index]
-        if let heard = remote[index], heard.port > 0 { broker.port = heard.port }
-        let children = layout.brokers.indices.filter { layout.brokers[$0].parent == index }.map { JSONValue.string(layout.brokers[$0].guid) }
-        let parent = broker.parent.map { [JSONValue.string(layout.brokers[$0].guid)] } ?? []
-        return .object([
-            "guid": .string(broker.guid), "hostname": .string(broker.hostname), "port": .int(Int64(broker.port)), "webSocketPort": .int(0),
-            "ttlMins": .int(60), "version": .string("tiesim"), "startTime": .int(index == layout.index ? startTime : remote[index]?.startTime ?? 0),
-            "policyHostname": .string(""), "policyIpAddress": .string(""), "policyHub": .string(""), "policyPort": .int(0),
-            "connectionLimit": .int(0), "topicRouting": false, "bridges": .array(parent + children), "bridgeChildren": .array(children),
-        ])
-    }
-
-    /// Answers `query` now if it can be (or its time is up), else keeps it until it can.
-    private func hold(_ query: HeldQuery) {
-        guard !answer(query, evenIfUnmet: query.deadline <= monotonic()) else { return }
-        if held.count >= Self.heldLimit { _ = answer(held.removeFirst(), evenIfUnmet: true) }
-        held.append(query)
-    }
-
-    private func answerHeldQueries() {
-        guard !held.isEmpty else { return }
-        held.removeAll { answer($0, evenIfUnmet: false) }
-    }
-
-    private func expireHeldQueries(now: Int64) {
-        held.removeAll { $0.deadline <= now && answer($0, evenIfUnmet: true) }
-    }
-
-    /// Answers a query once what it waits for is there (or `evenIfUnmet`); whether it answered.
-    private func answer(_ query: HeldQuery, evenIfUnmet: Bool) -> Bool {
-        switch query.kind {
-        case .subscribers(let topic, let ignored):
-            let found = fabricClients().filter { client in
-                !ignored.contains(client.identity) && client.filters.contains { MQTTTopic.matches(filter: $0, topic: topic) }
-            }
-            guard !found.isEmpty || evenIfUnmet else { return false }
-            let list = found.sorted { $0.id < $1.id }.map { JSONValue.object(["clientId": .string($0.id), "identity": .string($0.identity), "broker": .string($0.broker)]) }
-            reply(to: query.request, json: .object(["subscribers": .array(list)]), requesterIsLocal: query.requesterIsLocal)
-        case .fabric(let expected):
-            let complete = expected.allSatisfy { index, session in (remote[index]?.session ?? -1) >= session }
-            guard complete || evenIfUnmet else { return false }
-            var heard: [String: JSONValue] = [:]
-            for (index, state) in remote { heard[layout.brokers[index].guid] = .int(state.session) }
-            reply(to: query.request, json: .object([
-                "me": .object(["guid": .string(me), "session": .int(session)]), "heard": .object(heard), "complete": .bool(complete),
-            ]), requesterIsLocal: query.requesterIsLocal)
-        }
-        return true
-    }
-
-    // MARK: Replies, events, notes
-
-    private func reply(to request: DXLMessage, json: JSONValue?, requesterIsLocal: Bool) {
-        var response = DXLMessage.response(to: request, payload: json.map { $0.serializedBytes() + [0x0a] } ?? [])
-        send(&response, to: request, requesterIsLocal: requesterIsLocal)
-    }
-
-    private func reply(to request: DXLMessage, error code: Int64, _ text: String, requesterIsLocal: Bool) {
-        var response = DXLMessage.errorResponse(to: request, code: code, message: text)
-        send(&response, to: request, requesterIsLocal: requesterIsLocal)
-    }
-
-    private func noDestination(_ request: DXLMessage, serviceId: String, requesterIsLocal: Bool) {
-        guard let replyTo = request.replyToTopic, Self.isPublishable(replyTo) else { return }
-        var error = DXLMessage.errorResponse(to: request, code: DXLErrorCode.brokerWireForm(DXLErrorCode.serviceUnavailable),
-                                             message: DXLErrorCode.serviceUnavailableMessage)
-        error.serviceId = serviceId
-        note("no-destination", topic: request.destinationTopic, fields: ["messageId": request.messageId, "source": request.sourceClientId, "service": serviceId])
-        send(&error, to: request, requesterIsLocal: requesterIsLocal)
-    }
-
-    private func send(_ message: inout DXLMessage, to request: DXLMessage, requesterIsLocal: Bool) {
-        // A reply-to mosquitto would refuse from a client (wildcards, NUL, too long) is not published:
-        // the next broker would drop its bridge over it.
-        guard let replyTo = request.replyToTopic, Self.isPublishable(replyTo) else { return }
-        message.messageId = String(message.messageId.dropFirst().dropLast())  // the broker's ids have no braces
-        message.sourceClientId = me
-        message.sourceBrokerId = me
-        message.destinationTopic = replyTo
-        actions.append(.publish(topic: replyTo, payload: DXLMessageCodec.encode(message), client: requesterIsLocal ? request.sourceClientId : nil))
-    }
-
-    private func publishEvent(_ topic: String, _ body: JSONValue) {
-        var event = DXLMessage.event(topic: topic, payload: body.serializedBytes() + [0x0a])
-        event.sourceBrokerId = me
-        event.sourceClientId = me
-        actions.append(.publish(topic: topic, payload: DXLMessageCodec.encode(event), client: nil))
-    }
-
-    /// A note to tiesim's journal: an event on `Topic.journal` whose other fields say what happened and
-    /// whose payload is the request's (for request notes).
-    @discardableResult
-    private func note(_ kind: String, topic: String, fields: [String: String], payload: [UInt8] = []) -> Bool {
-        let sent = notesThisSecond[kind, default: 0]
-        guard sent < Self.notesPerSecond(kind) else {
-            notesLeftOut += 1
-            return false
-        }
-        notesThisSecond[kind] = sent + 1
-        var event = DXLMessage.event(topic: Topic.journal, payload: payload)
-        event.sourceBrokerId = me
-        event.sourceClientId = me
-        event.otherFields = [.init("kind", kind), .init("topic", topic)] + fields.sorted { $0.key < $1.key }.map { .init($0.key, $0.value) }
-        if notesLeftOut > 0 {
-            event.otherFields.append(.init("leftOut", String(notesLeftOut)))
-            notesLeftOut = 0
-        }
-        actions.append(.publish(topic: Topic.journal, payload: DXLMessageCodec.encode(event), client: nil))
-        return true
-    }
-
-    /// Whether `topic` is one a client may publish on (MQTT: not empty, no `+`, `#` or NUL, at most 65,535 bytes).
-    static func isPublishable(_ topic: String) -> Bool {
-        let bytes = topic.utf8
-        return !bytes.isEmpty && bytes.count <= 65_535 && !bytes.contains { $0 == UInt8(ascii: "+") || $0 == UInt8(ascii: "#") || $0 == 0 }
-    }
-
-    static func json(_ payload: [UInt8]) -> JSONValue? {
-        var bytes = payload[...]
-        while let last = bytes.last, last == 0 || last == 0x0a || last == 0x20 { bytes = bytes.dropLast() }
-        guard !bytes.isEmpty else { return nil }
-        return try? JSONValue.parse(Array(bytes))
-    }
 }
 
 /// The request being handed to recipients.
