@@ -11,18 +11,18 @@ import Synchronization
 public final class DXLClient: Sendable {
     /// A handle for removing a callback.
     public struct CallbackToken: Hashable, Sendable {
-        fileprivate let id: UInt64
-        fileprivate let topic: String
-        fileprivate let kind: Kind
-        fileprivate enum Kind: Hashable, Sendable { case event, request }
+        let id: UInt64
+        let topic: String
+        let kind: Kind
+        enum Kind: Hashable, Sendable { case event, request }
     }
 
-    private struct Registration {
+    struct Registration {
         let id: UInt64
         let callback: @Sendable (DXLMessage) -> Void
     }
 
-    private struct PendingRequest {
+    struct PendingRequest {
         let topic: String
         let continuation: CheckedContinuation<DXLMessage, any Error>?
         let callback: (@Sendable (Result<DXLMessage, DXLError>) -> Void)?
@@ -30,7 +30,7 @@ public final class DXLClient: Sendable {
         var timeout: Duration
     }
 
-    private struct State {
+    struct State {
         var nextId: UInt64 = 1
         var eventCallbacks: [String: [Registration]] = [:]
         var requestCallbacks: [String: [Registration]] = [:]
@@ -62,11 +62,11 @@ public final class DXLClient: Sendable {
     public let clientId: String
     /// Where responses to this client's requests arrive: `/mcafee/client/<clientId>`.
     public let replyToTopic: String
-    private let transport: MQTTTransport
-    private let state: Mutex<State>
-    private let logger: Logger
+    let transport: MQTTTransport
+    let state: Mutex<State>
+    let logger: Logger
     /// This client's events, stamped as `publish` stamps them.
-    private let eventEncoder: DXLEventEncoder
+    let eventEncoder: DXLEventEncoder
 
     /// Creates a client; call `connect()` before using it.
     public init(config: DXLClientConfig, logger: Logger = Logger(label: "tiesim.dxl")) throws(DXLError) {
@@ -128,7 +128,7 @@ public final class DXLClient: Sendable {
         }
     }
 
-    private func connectToFabric() async throws(DXLError) {
+    func connectToFabric() async throws(DXLError) {
         var lastError = "no broker configured"
         var delay = config.reconnectDelay
         let rounds = max(1, config.connectRetries)
@@ -166,7 +166,7 @@ public final class DXLClient: Sendable {
         throw .brokerUnreachable(brokers: config.brokers, attempts: rounds, lastError: lastError)
     }
 
-    private func subscribeAfterConnect() async throws(DXLError) {
+    func subscribeAfterConnect() async throws(DXLError) {
         let topics = state.withLock { state -> [String] in
             state.subscriptionCounts[replyToTopic, default: 0] += 1
             return Array(state.subscriptionCounts.keys)
@@ -192,7 +192,7 @@ public final class DXLClient: Sendable {
         transport.disconnect()
     }
 
-    private func restoreAfterReconnect() {
+    func restoreAfterReconnect() {
         let target = transport.currentTarget
         let broker = config.brokers.first { $0.port == target.port && ($0.host == target.host || $0.ipAddress == target.host) }
         let (topics, services) = state.withLock { state in
@@ -206,7 +206,7 @@ public final class DXLClient: Sendable {
         }
     }
 
-    private func markDisconnected() {
+    func markDisconnected() {
         // Responses to requests in flight cannot arrive any more (the broker keeps nothing for a QoS 0
         // client): fail them now instead of letting them wait for their timeout.
         let pending = state.withLock { state in
@@ -252,7 +252,7 @@ public final class DXLClient: Sendable {
     }
 
     /// `message` with this client as its source, when the configuration asks for it (`stampedBrokerId`).
-    private static func stamped(_ message: DXLMessage, clientId: String, config: DXLClientConfig) -> DXLMessage {
+    static func stamped(_ message: DXLMessage, clientId: String, config: DXLClientConfig) -> DXLMessage {
         var message = message
         if let brokerId = config.stampedBrokerId {
             if message.sourceClientId.isEmpty { message.sourceClientId = clientId }
@@ -263,7 +263,7 @@ public final class DXLClient: Sendable {
 
     /// Sends `message`, stamped; with `remember` (see `mayReturn`) its id is kept so that it is dropped
     /// when it comes back.
-    private func publish(_ message: DXLMessage, remember: Bool) throws(DXLError) {
+    func publish(_ message: DXLMessage, remember: Bool) throws(DXLError) {
         let message = Self.stamped(message, clientId: clientId, config: config)
         if remember {
             state.withLock { $0.sentIds.insert(message.messageId) }
@@ -286,7 +286,7 @@ public final class DXLClient: Sendable {
 
     /// Whether a message on `topic` can come back to this client and must be dropped then: only when it
     /// ignores its own messages and subscribes to the topic.
-    private func mayReturn(_ topic: String) -> Bool {
+    func mayReturn(_ topic: String) -> Bool {
         guard config.ignoresOwnMessages && config.protocolVersion == .v311 else { return false }
         return state.withLock { state in
             state.subscriptionCounts[topic] != nil
@@ -294,7 +294,7 @@ public final class DXLClient: Sendable {
         }
     }
 
-    private func send(_ bytes: [UInt8], to topic: String) throws(DXLError) {
+    func send(_ bytes: [UInt8], to topic: String) throws(DXLError) {
         do {
             try transport.publish(topic: topic, payload: bytes)
         } catch {
@@ -314,270 +314,6 @@ public final class DXLClient: Sendable {
     /// Publishes queued in this process and not yet written to the broker.
     public var unwrittenPublishes: Int { transport.unwrittenPublishes }
 
-    /// Sends `request` and waits for its response (a Response or an ErrorResponse, which is returned,
-    /// not thrown, as `dxlclient`'s `sync_request` does). Throws `DXLError.timeout` after `timeout`, and
-    /// `DXLError.cancelled` at once when the waiting task is cancelled.
-    public func request(_ request: DXLMessage, timeout: Duration = .seconds(3600)) async throws(DXLError) -> DXLMessage {
-        let id = request.messageId
-        let cancelled = DXLError.cancelled(topic: request.destinationTopic, messageId: id)
-        do {
-            return try await withTaskCancellationHandler {
-                try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<DXLMessage, any Error>) in
-                    startRequest(request, timeout: timeout, continuation: continuation, callback: nil)
-                    // Cancelled before the request was pending: the handler found nothing to end.
-                    if Task.isCancelled { finish(id, with: .failure(cancelled)) }
-                }
-            } onCancel: {
-                finish(id, with: .failure(cancelled))
-            }
-        } catch let error as DXLError {
-            throw error
-        } catch {
-            throw .notConnected
-        }
-    }
-
-    /// Sends `request`; `callback` gets the response (or error response) or a timeout, exactly once.
-    public func asyncRequest(_ request: DXLMessage, timeout: Duration = .seconds(3600), callback: @escaping @Sendable (Result<DXLMessage, DXLError>) -> Void) {
-        startRequest(request, timeout: timeout, continuation: nil, callback: callback)
-    }
-
-    /// Records `request` as pending (answered through `continuation` or `callback`), stamps it and sends it.
-    private func startRequest(_ request: DXLMessage, timeout: Duration, continuation: CheckedContinuation<DXLMessage, any Error>?,
-                              callback: (@Sendable (Result<DXLMessage, DXLError>) -> Void)?) {
-        var request = request
-        request.type = .request
-        request.replyToTopic = replyToTopic
-        let pending = PendingRequest(topic: request.destinationTopic, continuation: continuation, callback: callback, deadline: .now + timeout, timeout: timeout)
-        state.withLock { $0.pending[request.messageId] = pending }
-        do {
-            try publish(request, remember: mayReturn(request.destinationTopic))
-        } catch {
-            finish(request.messageId, with: .failure(error))
-            return
-        }
-        // One task per client expires timed-out requests (every 10 ms), instead of a timer task per
-        // request: requests stay cheap under load, and their memory is released when they end.
-        let startReaper = state.withLock { state -> Bool in
-            guard !state.reaperRunning, !state.pending.isEmpty else { return false }
-            state.reaperRunning = true
-            return true
-        }
-        if startReaper {
-            Task { [weak self] in await self?.expireRequests() }
-        }
-    }
-
-    private func expireRequests() async {
-        while true {
-            try? await Task.sleep(for: .milliseconds(10))
-            let now = ContinuousClock.now
-            let (expired, keepRunning) = state.withLock { state -> ([(String, PendingRequest)], Bool) in
-                let expired = state.pending.filter { $0.value.deadline <= now }
-                for (id, _) in expired { state.pending[id] = nil }
-                if state.pending.isEmpty { state.reaperRunning = false }
-                return (Array(expired), !state.pending.isEmpty)
-            }
-            for (id, request) in expired {
-                let error = DXLError.timeout(topic: request.topic, messageId: id, timeout: request.timeout)
-                request.continuation?.resume(throwing: error)
-                request.callback?(.failure(error))
-            }
-            if !keepRunning { return }
-        }
-    }
-
-    private func finish(_ id: String, with result: Result<DXLMessage, DXLError>) {
-        guard let pending = state.withLock({ $0.pending.removeValue(forKey: id) }) else { return }
-        if let continuation = pending.continuation {
-            continuation.resume(with: result.mapError { $0 as any Error })
-        }
-        pending.callback?(result)
-    }
-
-    // MARK: Callbacks and subscriptions
-
-    /// Calls `callback` for every event on `topic` (a trailing `#` matches everything below), and
-    /// subscribes to it if needed, waiting for the broker's SUBACK when connected.
-    @discardableResult
-    public func addEventCallback(topic: String, subscribe: Bool = true, _ callback: @escaping @Sendable (DXLMessage) -> Void) async throws(DXLError) -> CallbackToken {
-        let token = addCallback(kind: .event, topic: topic, callback)
-        if subscribe { try await self.subscribe(topic) }
-        return token
-    }
-
-    /// Calls `callback` for every request on `topic`, and subscribes to it.
-    @discardableResult
-    public func addRequestCallback(topic: String, _ callback: @escaping @Sendable (DXLMessage) -> Void) async throws(DXLError) -> CallbackToken {
-        let token = addCallback(kind: .request, topic: topic, callback)
-        try await subscribe(topic)
-        return token
-    }
-
-    private func addCallback(kind: CallbackToken.Kind, topic: String, _ callback: @escaping @Sendable (DXLMessage) -> Void) -> CallbackToken {
-        state.withLock { state in
-            let id = state.nextId
-            state.nextId += 1
-            let registration = Registration(id: id, callback: callback)
-            switch kind {
-            case .event: state.eventCallbacks[topic, default: []].append(registration)
-            case .request: state.requestCallbacks[topic, default: []].append(registration)
-            }
-            if topic.hasSuffix("#") { state.hasWildcardCallbacks = true }
-            state.resolvedEvents.removeAll()
-            state.resolvedRequests.removeAll()
-            return CallbackToken(id: id, topic: topic, kind: kind)
-        }
-    }
-
-    /// Calls `observer` with every message this client receives — requests, responses, error responses
-    /// and events, including responses meant for other clients when subscribed to their reply topics —
-    /// before normal dispatch. For recorders and journals; subscribe to what should be seen.
-    public func addMessageObserver(_ observer: @escaping @Sendable (DXLMessage) -> Void) {
-        state.withLock { state in
-            let id = state.nextId
-            state.nextId += 1
-            state.observers.append(Registration(id: id, callback: observer))
-        }
-    }
-
-    /// Removes a callback; unsubscribes from its topic when nothing else needs it.
-    public func removeCallback(_ token: CallbackToken) {
-        let removed = state.withLock { state -> Bool in
-            state.resolvedEvents.removeAll()
-            state.resolvedRequests.removeAll()
-            switch token.kind {
-            case .event:
-                guard let before = state.eventCallbacks[token.topic]?.count else { return false }
-                state.eventCallbacks[token.topic]?.removeAll { $0.id == token.id }
-                if state.eventCallbacks[token.topic]?.isEmpty == true { state.eventCallbacks[token.topic] = nil }
-                return (state.eventCallbacks[token.topic]?.count ?? 0) < before
-            case .request:
-                guard let before = state.requestCallbacks[token.topic]?.count else { return false }
-                state.requestCallbacks[token.topic]?.removeAll { $0.id == token.id }
-                if state.requestCallbacks[token.topic]?.isEmpty == true { state.requestCallbacks[token.topic] = nil }
-                return (state.requestCallbacks[token.topic]?.count ?? 0) < before
-            }
-        }
-        if removed { unsubscribe(token.topic) }
-    }
-
-    /// Subscribes to `topic` (reference-counted), waiting for the SUBACK when connected.
-    public func subscribe(_ topic: String) async throws(DXLError) {
-        let isNew = state.withLock { state -> Bool in
-            state.subscriptionCounts[topic, default: 0] += 1
-            if topic.hasSuffix("#") { state.hasWildcardSubscriptions = true }
-            return state.subscriptionCounts[topic] == 1 && state.connected
-        }
-        guard isNew else { return }
-        do { try await transport.subscribe(topic) } catch { throw .transport(error) }
-    }
-
-    /// Drops one reference to `topic`; unsubscribes when it was the last.
-    public func unsubscribe(_ topic: String) {
-        let isLast = state.withLock { state -> Bool in
-            guard let count = state.subscriptionCounts[topic] else { return false }
-            if count <= 1 {
-                state.subscriptionCounts[topic] = nil
-                return true
-            }
-            state.subscriptionCounts[topic] = count - 1
-            return false
-        }
-        if isLast { transport.unsubscribe(topic) }
-    }
-
-    /// The topics this client is subscribed to.
-    public var subscriptions: Set<String> { state.withLock { Set($0.subscriptionCounts.keys) } }
-
-    // MARK: Receiving (network thread)
-
-    private func receive(topic: String, payload: UnsafeRawBufferPointer) {
-        let message: DXLMessage
-        do {
-            message = try DXLMessageCodec.decode(payload, topic: topic)
-        } catch {
-            logger.warning("skipped a malformed message on \(topic) (\(payload.count) bytes): \(error)")
-            return
-        }
-        let observers = state.withLock { $0.observers }
-        for observer in observers { observer.callback(message) }
-        switch message.type {
-        case .response, .errorResponse:
-            if let requestId = message.requestMessageId {
-                finish(requestId, with: .success(message))
-            }
-        case .event, .request:
-            let callbacks: [Registration] = state.withLock { state in
-                if !state.sentIds.isEmpty && state.sentIds.contains(message.messageId) {
-                    return []
-                }
-                let isEvent = message.type == .event
-                if !state.hasWildcardCallbacks { return (isEvent ? state.eventCallbacks : state.requestCallbacks)[topic] ?? [] }
-                if let resolved = isEvent ? state.resolvedEvents[topic] : state.resolvedRequests[topic] { return resolved }
-                let table = isEvent ? state.eventCallbacks : state.requestCallbacks
-                let resolved = DXLTopic.candidates(for: topic).flatMap { table[$0] ?? [] }
-                // Bounded: a client seeing endless distinct topics (every reply topic) starts over now and then.
-                if isEvent {
-                    if state.resolvedEvents.count >= 4_096 { state.resolvedEvents.removeAll() }
-                    state.resolvedEvents[topic] = resolved
-                } else {
-                    if state.resolvedRequests.count >= 4_096 { state.resolvedRequests.removeAll() }
-                    state.resolvedRequests[topic] = resolved
-                }
-                return resolved
-            }
-            for registration in callbacks { registration.callback(message) }
-        }
-    }
-
-    // MARK: Services
-
-    /// Registers `service` with the fabric's service registry: subscribes to its topics, installs its
-    /// handlers, and waits (at most `timeout`) for the registry's answer, as `register_service_sync` does.
-    /// The registration is renewed every TTL and after each reconnect.
-    public func registerService(_ service: ServiceRegistrationInfo, timeout: Duration = .seconds(10)) async throws(DXLError) {
-        var tokens: [CallbackToken] = []
-        for (topic, handler) in service.requestHandlers.sorted(by: { $0.key < $1.key }) {
-            tokens.append(try await addRequestCallback(topic: topic, handler))
-        }
-        state.withLock { state in
-            state.services[service.serviceGuid] = service
-            state.serviceTokens[service.serviceGuid] = tokens
-        }
-        try await sendRegistration(service, timeout: timeout)
-        let ttl = Duration.seconds(max(1, service.ttlMinutes) * 60)
-        let renewal = Task { [weak self] in
-            while !Task.isCancelled {
-                do { try await Task.sleep(for: ttl) } catch { return }
-                try? await self?.sendRegistration(service)
-            }
-        }
-        state.withLock { $0.renewalTasks[service.serviceGuid] = renewal }
-    }
-
-    private func sendRegistration(_ service: ServiceRegistrationInfo, timeout: Duration = .seconds(10)) async throws(DXLError) {
-        var request = DXLMessage.request(topic: ServiceRegistryTopic.register, payload: service.registerPayload)
-        request.destinationTenantGuids = service.destinationTenantGuids
-        let reply = try await self.request(request, timeout: timeout)
-        if reply.type == .errorResponse {
-            throw .registration(serviceType: service.serviceType, reason: "registry refused: \(reply.errorMessage ?? "") (\(reply.errorCode))")
-        }
-    }
-
-    /// Unregisters `service`: removes its handlers and subscriptions and tells the registry.
-    public func unregisterService(_ service: ServiceRegistrationInfo, timeout: Duration = .seconds(60)) async throws(DXLError) {
-        let (tokens, renewal) = state.withLock { state in
-            state.services[service.serviceGuid] = nil
-            return (state.serviceTokens.removeValue(forKey: service.serviceGuid) ?? [], state.renewalTasks.removeValue(forKey: service.serviceGuid))
-        }
-        renewal?.cancel()
-        for token in tokens { removeCallback(token) }
-        let reply = try await request(.request(topic: ServiceRegistryTopic.unregister, payload: service.unregisterPayload), timeout: timeout)
-        if reply.type == .errorResponse {
-            throw .registration(serviceType: service.serviceType, reason: "registry refused unregistration: \(reply.errorMessage ?? "") (\(reply.errorCode))")
-        }
-    }
 }
 
 /// Breaks the reference cycle between the client and the transport's handlers.
@@ -588,9 +324,9 @@ private final class WeakClientBox: @unchecked Sendable {
 
 /// The most recent message ids this client sent, to drop them when they come back (MQTT 3.1.1 has no No Local).
 struct RecentIds {
-    private var ring: [String]
-    private var members: Set<String>
-    private var next = 0
+    var ring: [String]
+    var members: Set<String>
+    var next = 0
 
     init(capacity: Int) {
         ring = Array(repeating: "", count: capacity)
