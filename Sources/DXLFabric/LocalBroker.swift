@@ -86,7 +86,7 @@ public final class LocalBroker: Sendable {
         }
     }
 
-    private struct State {
+    struct State {
         var process: ChildProcess?
         var port: Int
         var layout: BrokerLayout
@@ -96,7 +96,7 @@ public final class LocalBroker: Sendable {
     }
 
     /// The internal listener's password, known to the plugin and the WebSocket listener only.
-    private let proxySecret = (0..<4).map { _ in String(UInt64.random(in: 0...UInt64.max), radix: 16) }.joined()
+    let proxySecret = (0..<4).map { _ in String(UInt64.random(in: 0...UInt64.max), radix: 16) }.joined()
 
     /// The folder with `mosquitto.conf` and `mosquitto.log`.
     public let directory: String
@@ -104,7 +104,7 @@ public final class LocalBroker: Sendable {
     public let certificates: FabricCertificates
     /// The options it was made with.
     public let options: Options
-    private let state: Mutex<State>
+    let state: Mutex<State>
     private let logger: Logger
 
     /// Prepares a broker whose files go in `directory`, using `certificates`.
@@ -145,109 +145,6 @@ public final class LocalBroker: Sendable {
     /// The broker's process id while it runs.
     public var processIdentifier: Int32? { state.withLock { $0.process?.isRunning == true ? $0.process?.pid : nil } }
 
-    /// Finds the `mosquitto` binary: `$TIESIM_MOSQUITTO`, then `PATH`, then Debian's `/usr/sbin`.
-    public static func mosquittoPath() throws(BrokerError) -> String {
-        var candidates: [String] = []
-        if let explicit = ProcessInfo.processInfo.environment["TIESIM_MOSQUITTO"] { candidates.append(explicit) }
-        let path = ProcessInfo.processInfo.environment["PATH"] ?? ""
-        candidates += path.split(separator: ":").map { "\($0)/mosquitto" }
-        candidates += ["/usr/sbin/mosquitto", "/usr/local/sbin/mosquitto", "/usr/bin/mosquitto"]
-        if let found = candidates.first(where: { FileManager.default.isExecutableFile(atPath: $0) }) { return found }
-        throw .mosquittoNotFound(searched: candidates)
-    }
-
-    /// Finds the DXL broker plugin: `$TIESIM_BROKER_PLUGIN`, then next to the running executable (where
-    /// `swift build` puts it beside `tiesim`, the test bundles and the benchmarks), then `/usr/local/lib`.
-    public static func pluginPath() throws(BrokerError) -> String {
-        var candidates: [String] = []
-        if let explicit = ProcessInfo.processInfo.environment["TIESIM_BROKER_PLUGIN"] { candidates.append(explicit) }
-        let executable = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath().deletingLastPathComponent()
-        candidates.append(executable.appendingPathComponent("libtiesim-broker.so").path)
-        if let main = Bundle.main.executableURL?.resolvingSymlinksInPath().deletingLastPathComponent() {
-            candidates.append(main.appendingPathComponent("libtiesim-broker.so").path)
-        }
-        candidates += ["/usr/local/lib/libtiesim-broker.so", "/usr/lib/tiesim/libtiesim-broker.so"]
-        if let found = candidates.first(where: { FileManager.default.isReadableFile(atPath: $0) }) { return found }
-        throw .pluginNotFound(searched: candidates)
-    }
-
-    /// The mosquitto configuration for `port`, loading the plugin at `plugin` (nil: none).
-    public func configuration(port: Int, plugin: String? = nil) -> String {
-        var lines = [
-            "# Written by tiesim: a DXL-like mutual-TLS listener for tests.",
-            "per_listener_settings false",
-            "allow_anonymous false",
-            "persistence false",
-            "user \(Self.currentUserName())",
-            "max_queued_messages \(options.maxQueuedMessages)",
-            "max_queued_bytes 0",
-            "max_inflight_messages 0",
-            "set_tcp_nodelay true",
-            "log_dest stderr",
-            "log_type error",
-            "log_type warning",
-            "log_type notice",
-            "log_type information",
-            "connection_messages true",
-            "log_timestamp true",
-            "log_timestamp_format %Y-%m-%dT%H:%M:%S",
-        ]
-        if options.logSubscriptions { lines += ["log_type subscribe", "log_type unsubscribe"] }
-        lines += [
-            "",
-            "listener \(port) \(options.host)",
-            "cafile \(certificates.caCertificate)",
-            "certfile \(certificates.brokerCertificate)",
-            "keyfile \(certificates.brokerKey)",
-            "require_certificate true",
-        ]
-        let internalPort = state.withLock { $0.internalPort }
-        if plugin != nil && options.webSockets && internalPort > 0 {
-            // Plain MQTT on loopback for the WebSocket listener, which checked the client's certificate;
-            // the plugin refuses every connection here that lacks the secret.
-            lines += ["", "listener \(internalPort) 127.0.0.1"]
-        }
-        if let plugin {
-            // The plugin reads each client's identity from its certificate itself (mosquitto skips the
-            // plugin's connect check when it takes the identity as user name).
-            lines += ["plugin \(plugin)", "plugin_opt_fabric \(layoutPath)"]
-            if options.maxPacketSize > 0 { lines.append("plugin_opt_max_message_size \(options.maxPacketSize)") }
-            if options.webSockets { lines.append("plugin_opt_proxy_secret \(proxySecret)") }
-        } else {
-            lines.append("use_identity_as_username true")
-        }
-        if options.maxPacketSize > 0 {
-            // With the plugin, mosquitto accepts 64 KiB more than the fabric's limit, which the plugin keeps:
-            // what a broker adds to a message (its stamp) must not make the next broker refuse it.
-            lines.append("max_packet_size \(options.maxPacketSize + (plugin == nil ? 0 : 65_536))")
-        }
-        lines += options.extraConfiguration
-        // Bridge sections last: every line after `connection` belongs to that bridge.
-        for bridge in options.bridges {
-            lines += [
-                "",
-                "connection \(bridge.name)",
-                "address \(bridge.host):\(bridge.port)",
-                "remote_clientid \(bridge.name)",
-                "local_clientid \(bridge.name).local",
-                "cleansession true",
-                "try_private true",
-                "bridge_protocol_version mqttv311",
-                "topic # both 0",
-                "bridge_cafile \(certificates.caCertificate)",
-                "bridge_certfile \(certificates.brokerCertificate)",
-                "bridge_keyfile \(certificates.brokerKey)",
-                // Like DXL clients, bridges check the remote's chain, not its host name (the broker
-                // certificate names localhost and 127.0.0.1 only; --host may be any address).
-                "bridge_insecure true",
-                "start_type automatic",
-                "restart_timeout 1 2",
-                "keepalive_interval 5",
-                "notifications false",
-            ]
-        }
-        return lines.joined(separator: "\n") + "\n"
-    }
 
     /// Writes the configuration, starts mosquitto, and returns once it accepts TCP connections
     /// (at most `timeout`). A taken port is retried with another free port when none was asked for.
@@ -427,57 +324,4 @@ public final class LocalBroker: Sendable {
         )
     }
 
-    // MARK: Helpers
-
-    static func currentUserName() -> String {
-        guard let entry = getpwuid(geteuid()), let name = entry.pointee.pw_name else { return "root" }
-        return String(cString: name)
-    }
-
-    /// Ports this process has handed out: never handed out twice, so a broker that is down for a while
-    /// (and whose clients will reconnect to its port) cannot lose its port to another broker started here.
-    private static let handedOut = Mutex<Set<Int>>([])
-
-    /// A port that was free a moment ago on 127.0.0.1, and that this process has not handed out before.
-    public static func freePort() -> Int {
-        for _ in 0..<100 {
-            let port = kernelFreePort()
-            if handedOut.withLock({ $0.insert(port).inserted }) { return port }
-        }
-        return kernelFreePort()
-    }
-
-    private static func kernelFreePort() -> Int {
-        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        guard fd >= 0 else { return 18_883 }
-        defer { close(fd) }
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_port = 0
-        address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-        let bound = withUnsafeMutablePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { pointer in
-                bind(fd, pointer, length) == 0 && getsockname(fd, pointer, &length) == 0
-            }
-        }
-        guard bound else { return 18_883 }
-        return Int(UInt16(bigEndian: address.sin_port))
-    }
-
-    /// Whether something accepts TCP connections on `host:port`.
-    public static func acceptsConnections(host: String, port: Int) -> Bool {
-        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        guard fd >= 0 else { return false }
-        defer { close(fd) }
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_port = UInt16(port).bigEndian
-        address.sin_addr.s_addr = inet_addr(host == "localhost" ? "127.0.0.1" : host)
-        return withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-                Foundation.connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) == 0
-            }
-        }
-    }
 }
