@@ -4,7 +4,7 @@ import Foundation
 import Testing
 
 /// The unmodified Python dxlclient 5.7.0.1 against our codec and client, through real mosquitto.
-@Suite("Interoperability with the Python dxlclient")
+@Suite("Interoperability with the Python dxlclient", .timeLimit(.minutes(3)))
 struct PythonInteropTests {
     /// Messages of every type with every field set, as the JSON the Python peer builds them from.
     static func sampleSpecs() -> [[String: Any]] {

@@ -5,7 +5,7 @@ import Foundation
 import Synchronization
 import Testing
 
-@Suite("Swift DXL client through a real mosquitto broker")
+@Suite("Swift DXL client through a real mosquitto broker", .timeLimit(.minutes(3)))
 struct SwiftClientTests {
     @Test("an event published by one client reaches another client's callback unchanged")
     func eventRoundTrip() async throws {

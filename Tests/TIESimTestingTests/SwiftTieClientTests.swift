@@ -11,7 +11,7 @@ let scenariosFolder = URL(fileURLWithPath: #filePath).deletingLastPathComponent(
     .appendingPathComponent("scenarios").path
 
 /// The Swift TieClient through the simulator and a real broker, with TIESimTesting's one-call fabric.
-@Suite("Swift TieClient against the fake TIE fabric")
+@Suite("Swift TieClient against the fake TIE fabric", .timeLimit(.minutes(3)))
 struct SwiftTieClientTests {
     static let seedDict: JSONValue = [
         "agentGuid": "{68125cd6-a5d8-11e6-348e-000c29663178}", "detectionTime": 1_481_301_796,
@@ -256,7 +256,7 @@ struct SwiftTieClientTests {
     }
 }
 
-@Suite("EventInbox")
+@Suite("EventInbox", .timeLimit(.minutes(3)))
 struct EventInboxTests {
     @Test("a cancelled wait ends at once with CancellationError; a value that came is returned")
     func cancellation() async throws {
@@ -274,7 +274,7 @@ struct EventInboxTests {
     }
 }
 
-@Suite("TIEFabric lifecycle")
+@Suite("TIEFabric lifecycle", .timeLimit(.minutes(3)))
 struct TIEFabricLifecycleTests {
     @Test("a timeline started with startPlaying does not outlive the fabric")
     func playingEndsWithTheFabric() async throws {

@@ -60,7 +60,7 @@ final class TiesimProcess: Sendable {
     }
 }
 
-@Suite("The tiesim command")
+@Suite("The tiesim command", .timeLimit(.minutes(3)))
 struct CommandLineTests {
     static let quarantine = repositoryRoot.appendingPathComponent("scenarios/quarantine.yaml").path
     static let app = repositoryRoot.appendingPathComponent("examples/quarantine_app.py").path

@@ -7,7 +7,7 @@ import TestSupport
 import Testing
 
 /// Runtime control of a running fabric, over DXL (from the Python client) and over HTTP (with curl).
-@Suite("Runtime control")
+@Suite("Runtime control", .timeLimit(.minutes(3)))
 struct ControlTests {
     static let fragmentFiles = "files:\n  LOADED.EXE:\n    md5: 0123456789abcdef0123456789abcdef\n    reputations:\n      GTI: KNOWN_MALICIOUS\n"
     static let fragmentPlay = "settings: {waitForSubscribers: false}\ntimeline:\n  - name: control detection\n    detection: {file: LOADED.EXE, agentGuid: controlled}\n"

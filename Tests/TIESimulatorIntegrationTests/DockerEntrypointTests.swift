@@ -8,7 +8,7 @@ import Testing
 /// starting `tiesim up` with the container's settings, the advertised address in the client configuration,
 /// the `ready` marker the health check reads, the example application of `docker/compose.yaml`, and
 /// `docker stop` (SIGTERM) stopping everything.
-@Suite("The Docker image's entry point, outside Docker")
+@Suite("The Docker image's entry point, outside Docker", .timeLimit(.minutes(5)))
 struct DockerEntrypointTests {
     @Test("entrypoint.sh serves the mounted scenario; a client falls back from the container name to the advertised IP")
     func entrypointServesTheExampleApplication() async throws {

@@ -6,7 +6,7 @@ import TestSupport
 import Testing
 
 /// Injected faults, as the Python dxltieclient and the Swift client see them; the simulator keeps serving.
-@Suite("Fault injection")
+@Suite("Fault injection", .timeLimit(.minutes(3)))
 struct FaultTests {
     static let yaml = """
     settings: {seed: faults}

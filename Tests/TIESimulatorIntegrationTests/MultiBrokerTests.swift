@@ -8,7 +8,7 @@ import Testing
 
 /// Fabrics of several real mosquitto brokers joined by bridges: events reach every broker exactly once,
 /// requests cross brokers, and clients that list several brokers fail over.
-@Suite("Bridged multi-broker fabrics")
+@Suite("Bridged multi-broker fabrics", .timeLimit(.minutes(3)))
 struct MultiBrokerTests {
     static let seed = """
     fabric:

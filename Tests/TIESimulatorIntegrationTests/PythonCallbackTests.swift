@@ -7,7 +7,7 @@ import TestSupport
 import Testing
 
 /// The unmodified Python dxltieclient callbacks receive exactly the dictionaries scenarios define.
-@Suite("Scenario events seen by the Python dxltieclient callbacks")
+@Suite("Scenario events seen by the Python dxltieclient callbacks", .timeLimit(.minutes(3)))
 struct PythonCallbackTests {
     static let seedDict: JSONValue = [
         "agentGuid": "{68125cd6-a5d8-11e6-348e-000c29663178}", "detectionTime": 1_481_301_796,

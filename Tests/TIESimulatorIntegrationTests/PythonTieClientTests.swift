@@ -6,7 +6,7 @@ import TestSupport
 import Testing
 
 /// Every dxltieclient 0.3.0 TieClient method against the fake TIE, through real mosquitto.
-@Suite("The Python TieClient against the fake TIE service")
+@Suite("The Python TieClient against the fake TIE service", .timeLimit(.minutes(3)))
 struct PythonTieClientTests {
     static let notepad: [String: String] = [
         "md5": "f2c7bb8acc97f92e987a2d4087d021b1", "sha1": "7eb0139d2175739b3ccb0d1110067820be6abd29",

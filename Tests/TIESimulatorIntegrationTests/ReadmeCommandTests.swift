@@ -10,7 +10,7 @@ import Yams
 /// steps as their runners would run them, and the top block's two commands as a user would. `swift run
 /// tiesim ARGS` stands for the tiesim this test command built; the ports 8080 and 8883 are replaced by free
 /// ones. Docker commands are checked, not run (no Docker engine on these machines).
-@Suite("README commands", .serialized)
+@Suite("README commands", .serialized, .timeLimit(.minutes(5)))
 struct ReadmeCommandTests {
     struct Block {
         let language: String

@@ -5,7 +5,7 @@ import TIESimulator
 import TestSupport
 import Testing
 
-@Suite("Record and replay")
+@Suite("Record and replay", .timeLimit(.minutes(3)))
 struct RecordReplayTests {
     static let original = """
     files:

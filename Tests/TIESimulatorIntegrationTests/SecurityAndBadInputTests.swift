@@ -5,7 +5,7 @@ import TIESimulator
 import TestSupport
 import Testing
 
-@Suite("Who may connect, who may set, and bad input on the bus")
+@Suite("Who may connect, who may set, and bad input on the bus", .timeLimit(.minutes(3)))
 struct SecurityAndBadInputTests {
     static func client(_ fabric: SimulatedFabric, certificate: String, key: String) throws -> DXLClient {
         var config = fabric.clientConfig()

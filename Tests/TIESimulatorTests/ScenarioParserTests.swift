@@ -72,6 +72,14 @@ struct ScenarioParserTests {
         #expect(merged.receive.map(\.topic) == ["/acme/#"])
     }
 
+    @Test("an event step with an empty or relative topic is an error at its line, not dropped")
+    func eventTopic() {
+        #expect(problems("timeline:\n  - event: {topic: \"\"}\n") == ["bad.yaml:2:20: '' is not a topic to send an event on — write the DXL topic, starting with /, e.g. topic: /acme/events"])
+        #expect(problems("timeline:\n  - event: {topic: acme/x}\n").first?.hasPrefix("bad.yaml:2:20: 'acme/x' is not a topic") == true)
+        #expect(problems("timeline:\n  - event: {payload: {a: 1}}\n").first?.contains("an event needs a topic") == true)
+        #expect(problems("timeline:\n  - event: {topic: /acme/x}\n").isEmpty)
+    }
+
     @Test("the seed scenario parses into the seed's file and detection")
     func seedScenario() throws {
         let scenario = try ScenarioLoader.load(path: repositoryRoot.appendingPathComponent("scenarios/basic-detection.yaml").path)

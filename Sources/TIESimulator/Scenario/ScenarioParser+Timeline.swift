@@ -160,7 +160,10 @@ extension ScenarioParser {
                 if field("topic") == nil { issue(entry.keyNode, "an event needs a topic", "add topic: /your/topic") }
                 return nil
             }
-            guard topic.hasPrefix("/") || !topic.isEmpty else { return nil }
+            guard topic.hasPrefix("/"), topic.count > 1 else {
+                issue(topicNode, "'\(topic)' is not a topic to send an event on", "write the DXL topic, starting with /, e.g. topic: /acme/events")
+                return nil
+            }
             let payload = field("payload").flatMap { json($0, depth: 4) } ?? .object([:])
             return .event(topic: topic, payload: payload)
         default:
