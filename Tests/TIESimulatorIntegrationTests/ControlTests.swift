@@ -13,6 +13,19 @@ struct ControlTests {
     static let fragmentPlay = "settings: {waitForSubscribers: false}\ntimeline:\n  - name: control detection\n    detection: {file: LOADED.EXE, agentGuid: controlled}\n"
     static let fragmentExpect = "expect:\n  - name: one lookup\n    request: get_file_reputation\n    where: {hashes: {file: LOADED.EXE}}\n    count: 1\n"
 
+    @Test("a load changes the unknown-hash behaviour only when it says unknownHashes: itself; faults-only and settings-only bodies load")
+    func loadSettingsAndFaults() async throws {
+        try await withFabric("files:\n  A.EXE:\n") { fabric in
+            #expect(fabric.tie.unknownHashBehaviour == .realServer)
+            // The word in a comment and in a file name is not the setting.
+            _ = try fabric.control.load("# unknownHashes: error would change it\nfiles:\n  unknownHashes.EXE:\n")
+            #expect(fabric.tie.unknownHashBehaviour == .realServer)
+            _ = try fabric.control.load("settings: {unknownHashes: error}\n")
+            #expect(fabric.tie.unknownHashBehaviour == .error)
+            _ = try fabric.control.load("faults:\n  - request: get_file_reputation\n    drop: true\n")
+        }
+    }
+
     @Test("the Python dxlclient loads knowledge, plays a fragment, reads the journal, verifies and resets over /tiesim/control/")
     func overDXL() async throws {
         try await withFabric("files:\n  A.EXE:\n") { fabric in

@@ -114,7 +114,7 @@ struct ScenarioParserTests {
 
     @Test("an unknown key is reported with its position and a did-you-mean")
     func unknownKey() {
-        #expect(problems("fils:\n  A.EXE:\n") == ["bad.yaml:1:1: unknown key 'fils' in the scenario — did you mean 'files'?", "bad.yaml:1:1: the scenario defines no files, certificates or timeline — add at least one of files:, certificates: or timeline: (see scenarios/README.md)"])
+        #expect(problems("fils:\n  A.EXE:\n") == ["bad.yaml:1:1: unknown key 'fils' in the scenario — did you mean 'files'?", "bad.yaml:1:1: the scenario defines nothing — add at least one of files:, certificates:, timeline:, expect:, faults: or settings: (see scenarios/README.md)"])
         #expect(problems("files:\n  A.EXE:\n    sha265: 00\n") == ["bad.yaml:3:5: unknown key 'sha265' in file A.EXE — did you mean 'sha256'?"])
     }
 

@@ -70,7 +70,7 @@ public final class FabricControl: Sendable {
     public func load(_ text: String) throws(ControlError) -> JSONValue {
         let scenario = try Self.parse(text, base: nil)
         store.load(scenario, keepAfterReset: false)
-        if text.contains("unknownHashes") { tie.unknownHashBehaviour = scenario.settings.unknownHashes }
+        if scenario.settings.unknownHashesGiven { tie.unknownHashBehaviour = scenario.settings.unknownHashes }
         tie.addFaults(scenario.faults)
         loaded.withLock { known in
             known.files = known.files.filter { file in !scenario.files.contains { $0.name == file.name } } + scenario.files

@@ -76,6 +76,9 @@ public struct ScenarioSettings: Sendable, Equatable {
     public var seed: String = "tiesim"
     /// How unknown hashes are answered.
     public var unknownHashes: UnknownHashBehaviour = .realServer
+    /// Whether the document said `unknownHashes:` itself (a fragment loaded at run time changes the
+    /// behaviour only then).
+    public var unknownHashesGiven = false
     /// Whether each event step waits until a client subscribes to its topic (when tiesim runs the broker).
     public var waitForSubscribers: Bool = true
     /// How long a step waits for a subscriber before it fails.

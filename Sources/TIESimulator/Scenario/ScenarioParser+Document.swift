@@ -33,8 +33,11 @@ extension ScenarioParser {
         if let node = value("timeline") { scenario.timeline = timeline(node, scenario: scenario) }
         if let node = value("expect") { scenario.expectations = expectations(node, scenario: scenario) }
         if let node = value("faults") { scenario.faults = faults(node, scenario: scenario) }
-        if value("files") == nil && value("certificates") == nil && value("timeline") == nil && value("expect") == nil {
-            issue(root, "the scenario defines no files, certificates or timeline", "add at least one of files:, certificates: or timeline: (see scenarios/README.md)")
+        // A document may be only settings or only faults (a fragment loaded at run time); one with none of
+        // the sections at all is a mistake (a misspelt key, say).
+        let sections = ["files", "certificates", "timeline", "expect", "faults", "settings", "authorization", "fabric"]
+        if sections.allSatisfy({ value($0) == nil }) {
+            issue(root, "the scenario defines nothing", "add at least one of files:, certificates:, timeline:, expect:, faults: or settings: (see scenarios/README.md)")
         }
         return scenario
     }
@@ -96,6 +99,7 @@ extension ScenarioParser {
                 if let text = string(entry.value, "unknownHashes") {
                     if let behaviour = UnknownHashBehaviour(rawValue: text) {
                         settings.unknownHashes = behaviour
+                        settings.unknownHashesGiven = true
                     } else {
                         issue(entry.value, "unknownHashes '\(text)' is not a behaviour", DidYouMean.hint(for: text, among: UnknownHashBehaviour.allCases.map(\.rawValue), what: "unknownHashes"))
                     }
