@@ -163,3 +163,19 @@ struct ClientCreationTests {
         }
     }
 }
+
+@Suite("Recent message ids")
+struct RecentIdsTests {
+    @Test("the last `capacity` ids are remembered, older ones forgotten in order; a repeated id stays while it is recent")
+    func ring() {
+        var ids = RecentIds(capacity: 3)
+        #expect(ids.isEmpty)
+        for id in ["a", "b", "c"] { ids.insert(id) }
+        #expect(["a", "b", "c"].allSatisfy(ids.contains))
+        ids.insert("d")
+        #expect(!ids.contains("a") && ids.contains("d"))
+        ids.insert("e")
+        ids.insert("f")
+        #expect(!ids.contains("b") && !ids.contains("c") && ["d", "e", "f"].allSatisfy(ids.contains))
+    }
+}
