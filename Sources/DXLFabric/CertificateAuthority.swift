@@ -126,39 +126,7 @@ public struct CertificateAuthority: Sendable {
                 OrganizationName("tiesim")
                 CommonName(commonName)
             }
-            let extensions: Certificate.Extensions
-            switch role {
-            case .broker:
-                extensions = try Certificate.Extensions {
-                    Critical(BasicConstraints.notCertificateAuthority)
-                    Critical(KeyUsage(digitalSignature: true, keyEncipherment: true))
-                    try ExtendedKeyUsage([.serverAuth, .clientAuth])
-                    SubjectAlternativeNames([
-                        .dnsName("localhost"),
-                        .ipAddress(ASN1OctetString(contentBytes: [127, 0, 0, 1])),
-                    ])
-                    SubjectKeyIdentifier(hash: privateKey.publicKey)
-                }
-            case .client:
-                extensions = try Certificate.Extensions {
-                    Critical(BasicConstraints.notCertificateAuthority)
-                    Critical(KeyUsage(digitalSignature: true, keyEncipherment: true))
-                    try ExtendedKeyUsage([.clientAuth])
-                    SubjectKeyIdentifier(hash: privateKey.publicKey)
-                }
-            }
-            let certificate = try Certificate(
-                version: .v3,
-                serialNumber: Certificate.SerialNumber(),
-                publicKey: privateKey.publicKey,
-                notValidBefore: notBefore,
-                notValidAfter: notBefore.addingTimeInterval(validity),
-                issuer: self.certificate.subject,
-                subject: subject,
-                signatureAlgorithm: .sha256WithRSAEncryption,
-                extensions: extensions,
-                issuerPrivateKey: Certificate.PrivateKey(self.key)
-            )
+            let certificate = try signed(publicKey: privateKey.publicKey, subject: subject, role: role, notBefore: notBefore, validity: validity)
             return IssuedCertificate(
                 certificatePEM: try certificate.serializeAsPEM().pemString,
                 privateKeyPEM: key.pkcs8PEMRepresentation,
@@ -201,28 +169,51 @@ extension CertificateAuthority {
             throw RequestRefusal(description: "the common name '\(commonName)' is tiesim's own; choose another")
         }
         do {
-            let now = Date()
-            let certificate = try Certificate(
-                version: .v3,
-                serialNumber: Certificate.SerialNumber(),
-                publicKey: request.publicKey,
-                notValidBefore: now.addingTimeInterval(-3600),
-                notValidAfter: now.addingTimeInterval(validity),
-                issuer: self.certificate.subject,
-                subject: request.subject,
-                signatureAlgorithm: .sha256WithRSAEncryption,
-                extensions: try Certificate.Extensions {
-                    Critical(BasicConstraints.notCertificateAuthority)
-                    Critical(KeyUsage(digitalSignature: true, keyEncipherment: true))
-                    try ExtendedKeyUsage([.clientAuth])
-                    SubjectKeyIdentifier(hash: request.publicKey)
-                },
-                issuerPrivateKey: signingKey
-            )
+            let certificate = try signed(publicKey: request.publicKey, subject: request.subject, role: .client,
+                                         notBefore: Date().addingTimeInterval(-3600), validity: validity)
             return (try certificate.serializeAsPEM().pemString, commonName)
         } catch {
             throw RequestRefusal(description: "could not sign the request: \(error)")
         }
+    }
+}
+
+extension CertificateAuthority {
+    /// A certificate for `publicKey` and `subject` in `role`, issued and signed by this CA.
+    func signed(publicKey: Certificate.PublicKey, subject: DistinguishedName, role: Role, notBefore: Date, validity: TimeInterval) throws -> Certificate {
+        let extensions: Certificate.Extensions
+        switch role {
+        case .broker:
+            extensions = try Certificate.Extensions {
+                Critical(BasicConstraints.notCertificateAuthority)
+                Critical(KeyUsage(digitalSignature: true, keyEncipherment: true))
+                try ExtendedKeyUsage([.serverAuth, .clientAuth])
+                SubjectAlternativeNames([
+                    .dnsName("localhost"),
+                    .ipAddress(ASN1OctetString(contentBytes: [127, 0, 0, 1])),
+                ])
+                SubjectKeyIdentifier(hash: publicKey)
+            }
+        case .client:
+            extensions = try Certificate.Extensions {
+                Critical(BasicConstraints.notCertificateAuthority)
+                Critical(KeyUsage(digitalSignature: true, keyEncipherment: true))
+                try ExtendedKeyUsage([.clientAuth])
+                SubjectKeyIdentifier(hash: publicKey)
+            }
+        }
+        return try Certificate(
+            version: .v3,
+            serialNumber: Certificate.SerialNumber(),
+            publicKey: publicKey,
+            notValidBefore: notBefore,
+            notValidAfter: notBefore.addingTimeInterval(validity),
+            issuer: certificate.subject,
+            subject: subject,
+            signatureAlgorithm: .sha256WithRSAEncryption,
+            extensions: extensions,
+            issuerPrivateKey: signingKey
+        )
     }
 }
 
