@@ -11,6 +11,10 @@ import TIE
 ///
 /// `start` brings everything up and writes `dxlclient.config` for users' clients; `stop` takes it all
 /// down. Threading: any task; `play` one scenario list at a time.
+///
+/// Its public surface is what a user drives: the options, the configs, the journal, the control
+/// commands, `play`, `reset`, `stop`. The parts inside — brokers, store, services, tiesim's own
+/// clients — are `package`: for the `tiesim` command, the benchmarks and the tests.
 public final class SimulatedFabric: Sendable {
     /// How the fabric is set up.
     public struct Options: Sendable {
@@ -102,25 +106,25 @@ public final class SimulatedFabric: Sendable {
     }
 
     public let options: Options
-    public let certificates: FabricCertificates
+    package let certificates: FabricCertificates
     /// The brokers (one, or several joined by bridges).
-    public let network: BrokerNetwork
+    package let network: BrokerNetwork
     /// Broker 1, where tiesim's services connect.
-    public var broker: LocalBroker { network.broker(1) }
-    public let store: ReputationStore
-    public let tie: FakeTieService
-    public let services: FabricServices
-    public let watcher: SubscriptionWatcher
+    package var broker: LocalBroker { network.broker(1) }
+    package let store: ReputationStore
+    package let tie: FakeTieService
+    package let services: FabricServices
+    package let watcher: SubscriptionWatcher
     /// The client tiesim's broker notes (the journal) and control commands go through.
-    public let serviceClient: DXLClient
+    package let serviceClient: DXLClient
     /// The fake TIE's own connection (its requests do not queue behind the journal's traffic).
     let tieClient: DXLClient
     /// The clients the player sends events through, one per broker (broker 1's first).
-    public let playerClients: [DXLClient]
+    package let playerClients: [DXLClient]
     /// The client the player sends broker 1's events through.
-    public var playerClient: DXLClient { playerClients[0] }
+    package var playerClient: DXLClient { playerClients[0] }
     /// Every connection tiesim itself holds: services, fake TIE, players.
-    public var internalClients: [DXLClient] { [serviceClient, tieClient] + playerClients }
+    package var internalClients: [DXLClient] { [serviceClient, tieClient] + playerClients }
     /// The path of the `dxlclient.config` users' clients connect with.
     public let clientConfigPath: String
     /// Broker 1's GUID.

@@ -175,7 +175,7 @@ public final class MQTTTransport: @unchecked Sendable {
 
 
     /// OpenSSL's oldest queued error, as text (and the queue cleared).
-    public static func openSSLError() -> String {
+    package static func openSSLError() -> String {
         let code = ERR_get_error()
         guard code != 0 else { return "no reason given" }
         var buffer = [CChar](repeating: 0, count: 256)

@@ -28,7 +28,7 @@ public enum MessagePackError: Error, Equatable, Sendable, CustomStringConvertibl
 /// Every read checks bounds first, so malformed input gives a `MessagePackError`, never a crash
 /// and never a hang (lengths are checked against the bytes that remain before anything is allocated).
 /// A value type with no shared state: use one per thread.
-public struct MessagePackReader: ~Copyable {
+package struct MessagePackReader: ~Copyable {
     private let base: UnsafeRawBufferPointer
     /// The offset of the next byte to read.
     public private(set) var offset: Int

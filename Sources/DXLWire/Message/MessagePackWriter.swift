@@ -3,7 +3,7 @@
 /// Strings and byte payloads use the old "raw" family only — fixstr, str16 (`da`), str32 (`db`) —
 /// never str8 (`d9`) or bin, so that the real DXL broker and old clients read every byte we write.
 /// A value type with no shared state: use one per thread.
-public struct MessagePackWriter: Sendable {
+package struct MessagePackWriter: Sendable {
     /// The bytes written so far.
     public private(set) var bytes: [UInt8]
 
