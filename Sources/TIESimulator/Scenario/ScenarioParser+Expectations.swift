@@ -31,7 +31,7 @@ extension ScenarioParser {
             guard let fields = mapping(item, "an expectation", depth: 2) else { continue }
             checkKeys(fields, allowed: Self.expectationKeys, in: "an expectation")
             let field = { (key: String) in fields.first { $0.key == key }?.value }
-            var kind = JournalEntry.Kind.request
+            var kind = Expectation.Kind.request
             var topicNode: YAMLNode?
             switch (field("request"), field("event")) {
             case (let request?, nil): topicNode = request

@@ -49,8 +49,15 @@ public struct Expectation: Sendable {
     public var source: String
     public var line: Int
     public var column: Int
+    /// What an expectation looks for: requests clients sent, or events on the fabric.
+    public enum Kind: String, Sendable {
+        case request, event
+        /// The journal's kind of entry it is matched against.
+        var journalKind: JournalEntry.Kind { self == .request ? .request : .event }
+    }
+
     /// `.request` or `.event`.
-    public var kind: JournalEntry.Kind
+    public var kind: Kind
     /// The topic (a trailing `#` matches below it).
     public var topic: String
     /// JSON path (dot-separated) → matcher; all must hold.
@@ -75,7 +82,7 @@ public struct Expectation: Sendable {
 
     /// Whether `entry` is one this expectation counts.
     public func matches(_ entry: JournalEntry) -> Bool {
-        guard entry.kind == kind, topicMatches(entry.topic) else { return false }
+        guard entry.kind == kind.journalKind, topicMatches(entry.topic) else { return false }
         let payload = entry.payload  // decoded from the journal's bytes: once, not per condition
         return conditions.allSatisfy { Self.holds($0.matcher, payload.value(at: $0.path)) }
     }
@@ -182,8 +189,8 @@ public enum ExpectationChecker {
         var closest: [JournalEntry] = []
         if !passed {
             if matched.isEmpty {
-                closest = entries.filter { $0.kind == expectation.kind && expectation.topicMatches($0.topic) }
-                if closest.isEmpty { closest = entries.filter { $0.kind == expectation.kind } }
+                closest = entries.filter { $0.kind == expectation.kind.journalKind && expectation.topicMatches($0.topic) }
+                if closest.isEmpty { closest = entries.filter { $0.kind == expectation.kind.journalKind } }
             } else {
                 closest = matched
             }
