@@ -184,6 +184,12 @@ struct Up: AsyncParsableCommand {
         // DIR/ready holds the same line while the fabric is up: scripts and health checks can wait for it.
         let readyPath = (fabric.options.stateDirectory as NSString).appendingPathComponent("ready")
         try? (ready + "\n").write(toFile: readyPath, atomically: true, encoding: .utf8)
+        // A `ready` that outlives tiesim would tell scripts a dead fabric is up. A small guard process the
+        // kernel signals when tiesim dies, however it dies (SIGKILL included), removes it then.
+        let readyGuard = try? ChildProcess(executable: "/usr/bin/setpriv", arguments: [
+            "--pdeathsig", "TERM", "--", "/bin/sh", "-c",
+            "trap 'rm -f \"$0\"; kill $! 2>/dev/null; exit 0' TERM; while :; do sleep 3600 & wait $!; done", readyPath,
+        ], outputPath: nil)
         printLine(ready)
         let player = Task { () -> Bool in
             var steps: [ScenarioPlayer.StepResult] = []
@@ -224,6 +230,7 @@ struct Up: AsyncParsableCommand {
         player.cancel()
         _ = await player.value
         try? FileManager.default.removeItem(atPath: readyPath)  // not ready any more while shutting down
+        await readyGuard?.end(grace: 1)
         await fabric.stop()
         printError("tiesim: stopped")
         if !exitWhenDone, reports.junit != nil || reports.journal != nil || reports.report != nil {

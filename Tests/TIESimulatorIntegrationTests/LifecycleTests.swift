@@ -22,7 +22,7 @@ struct LifecycleTests {
         #expect(CommandLineTests.mosquittoProcesses(using: tiesim.stateDirectory).isEmpty)
     }
 
-    @Test("kill -9 of tiesim takes its mosquitto with it, and the next up on the same directory starts")
+    @Test("kill -9 of tiesim takes its mosquitto and its ready marker with it, and the next up on the same directory starts")
     func killedHard() async throws {
         let tiesim = try TiesimProcess(["up", "--state-dir", "STATE", "--no-http"])
         defer { tiesim.cleanUp() }
@@ -32,6 +32,9 @@ struct LifecycleTests {
         _ = try await tiesim.waitForExit(timeout: .seconds(10))
         #expect(await eventually(timeout: .seconds(10)) { CommandLineTests.mosquittoProcesses(using: tiesim.stateDirectory).isEmpty },
                 "mosquitto outlived a killed tiesim")
+        // Nor does its `ready` marker say a dead fabric is up.
+        #expect(await eventually(timeout: .seconds(10)) { !FileManager.default.fileExists(atPath: tiesim.stateDirectory + "/ready") },
+                "ready outlived a killed tiesim")
         try? FileManager.default.removeItem(atPath: tiesim.outputPath)  // the next run writes the same file
         let again = try TiesimProcess(["up", "--state-dir", tiesim.stateDirectory, "--no-http"], stateDirectory: tiesim.stateDirectory)
         defer { again.process.terminate() }
