@@ -15,6 +15,7 @@ extension BrokerCore {
                      "filters": .array(client.filters.sorted().prefix(Self.announcedLimit).map { .string($0) })])
         }
         var body = JSONValue.object(["broker": .string(me), "hostname": .string(layout.me.hostname), "port": .int(Int64(layout.me.port)),
+                                     "webSocketPort": .int(Int64(layout.me.webSocketPort)),
                                      "startTime": .int(startTime), "session": .int(session), "services": .array(Array(services)), "clients": .array(Array(listed))])
         var bytes = body.serializedBytes()
         if bytes.count > Self.announcementBytes {
@@ -49,7 +50,8 @@ extension BrokerCore {
         let heardSession = body["session"]?.intValue ?? 0
         // A broker heard for the first time, or restarted, learns this one's state at once.
         if remote[index]?.session != heardSession { announceDue = true }
-        remote[index] = RemoteBroker(heardAt: now, clients: listed, port: Int(body["port"]?.intValue ?? 0), startTime: body["startTime"]?.intValue ?? 0,
+        remote[index] = RemoteBroker(heardAt: now, clients: listed, port: Int(body["port"]?.intValue ?? 0),
+                                     webSocketPort: Int(body["webSocketPort"]?.intValue ?? 0), startTime: body["startTime"]?.intValue ?? 0,
                                      session: heardSession)
         var announced = Set<String>()
         for entry in body["services"]?.arrayValue ?? [] {

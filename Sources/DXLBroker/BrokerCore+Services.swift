@@ -77,10 +77,11 @@ extension BrokerCore {
     func brokerState(_ index: Int) -> JSONValue {
         var broker = layout.brokers[index]
         if let heard = remote[index], heard.port > 0 { broker.port = heard.port }
+        if let heard = remote[index], heard.webSocketPort > 0 { broker.webSocketPort = heard.webSocketPort }
         let children = layout.brokers.indices.filter { layout.brokers[$0].parent == index }.map { JSONValue.string(layout.brokers[$0].guid) }
         let parent = broker.parent.map { [JSONValue.string(layout.brokers[$0].guid)] } ?? []
         return .object([
-            "guid": .string(broker.guid), "hostname": .string(broker.hostname), "port": .int(Int64(broker.port)), "webSocketPort": .int(0),
+            "guid": .string(broker.guid), "hostname": .string(broker.hostname), "port": .int(Int64(broker.port)), "webSocketPort": .int(Int64(broker.webSocketPort)),
             "ttlMins": .int(60), "version": .string("tiesim"), "startTime": .int(index == layout.index ? startTime : remote[index]?.startTime ?? 0),
             "policyHostname": .string(""), "policyIpAddress": .string(""), "policyHub": .string(""), "policyPort": .int(0),
             "connectionLimit": .int(0), "topicRouting": false, "bridges": .array(parent + children), "bridgeChildren": .array(children),

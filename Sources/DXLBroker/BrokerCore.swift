@@ -464,8 +464,9 @@ struct RemoteBroker {
 
     var heardAt: Int64
     var clients: [Client]
-    /// The port it listens on and when it started, as it said.
+    /// The ports it listens on (MQTT over TLS, WebSockets) and when it started, as it said.
     var port: Int = 0
+    var webSocketPort: Int = 0
     var startTime: Int64 = 0
     var session: Int64 = 0
 }

@@ -13,11 +13,14 @@ public struct BrokerLayout: Sendable, Equatable {
         public var port: Int
         /// The 0-based index of the broker this one bridges to; nil for the root.
         public var parent: Int?
-        public init(guid: String, hostname: String, port: Int, parent: Int? = nil) {
+        /// The port of its WebSocket listener (0: none, or not known here).
+        public var webSocketPort: Int
+        public init(guid: String, hostname: String, port: Int, parent: Int? = nil, webSocketPort: Int = 0) {
             self.guid = guid
             self.hostname = hostname
             self.port = port
             self.parent = parent
+            self.webSocketPort = webSocketPort
         }
     }
 
@@ -97,7 +100,7 @@ public struct BrokerLayout: Sendable, Equatable {
             }
             let parent = entry["parent"]?.intValue.map(Int.init)
             if let parent, parent < 0 || parent >= list.count { throw Invalid(description: "broker \(guid): parent \(parent) is not a broker") }
-            brokers.append(Broker(guid: guid, hostname: host, port: Int(port), parent: parent))
+            brokers.append(Broker(guid: guid, hostname: host, port: Int(port), parent: parent, webSocketPort: Int(entry["webSocketPort"]?.intValue ?? 0)))
         }
         let index = Int(json["index"]?.intValue ?? 0)
         guard brokers.indices.contains(index) else { throw Invalid(description: "index \(index) is not a broker") }
@@ -112,6 +115,7 @@ public struct BrokerLayout: Sendable, Equatable {
             "brokers": .array(brokers.map { broker in
                 var entry: [String: JSONValue] = ["guid": .string(broker.guid), "hostname": .string(broker.hostname), "port": .int(Int64(broker.port))]
                 if let parent = broker.parent { entry["parent"] = .int(Int64(parent)) }
+                if broker.webSocketPort > 0 { entry["webSocketPort"] = .int(Int64(broker.webSocketPort)) }
                 return .object(entry)
             }),
             "index": .int(Int64(index)), "bridgePrefix": .string(bridgePrefix), "internalIdentity": .string(internalIdentity),

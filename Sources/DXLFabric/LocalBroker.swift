@@ -176,6 +176,7 @@ public final class LocalBroker: Sendable {
         do {
             let layout = state.withLock { state in
                 state.layout.brokers[state.layout.index].port = port
+                state.layout.brokers[state.layout.index].webSocketPort = state.webSocketListener?.port ?? 0
                 return state.layout
             }
             try configuration(port: port, plugin: plugin).write(toFile: configPath, atomically: true, encoding: .utf8)

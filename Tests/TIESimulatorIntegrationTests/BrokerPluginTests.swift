@@ -220,7 +220,14 @@ struct BrokerPluginTests {
             let named = try await ask(state + "/dxlclient-broker-3.config", "/acme/spread", count: 10, serviceId: guidsTwo[1])
             #expect(named["answers"] as? [String: Int] == ["1": 10])
             let brokers = try await client.request(.request(topic: "/mcafee/service/dxl/brokerregistry/query", payload: "{}"), timeout: .seconds(5))
-            #expect(Set(try JSONValue.parse(brokers.payload)["brokers"]?.objectValue?.keys ?? [:].keys) == Set(fabric.network.guids))
+            let registry: [String: JSONValue] = try JSONValue.parse(brokers.payload)["brokers"]?.objectValue ?? [:]
+            #expect(Set(registry.keys) == Set(fabric.network.guids))
+            // Each broker's WebSocket listener, as a DXL broker reports it, the remote ones too.
+            for (index, guid) in fabric.network.guids.enumerated() {
+                let port = try #require(fabric.network.brokers[index].webSocketPort)
+                let reported: JSONValue? = registry[guid]?["webSocketPort"]
+                #expect(reported == JSONValue.int(Int64(port)), "broker \(index + 1)")
+            }
             await client.disconnect()
         }
     }
