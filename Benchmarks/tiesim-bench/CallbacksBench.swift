@@ -9,6 +9,8 @@ import TIE
 import TIESimulator
 import Yams
 
+/// The callback path's own cost, without a broker: a detection event's bytes decoded into a `DXLMessage`
+/// and turned into a `Detection` with its Python-equivalent dictionary, as `TieClient` does per event.
 func benchDetections() throws {
     let bytes = Seed.detectionMessage
     let certificates = try FabricCertificates.prepare(in: workFolder + "/detections")

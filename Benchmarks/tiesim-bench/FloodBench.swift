@@ -62,7 +62,7 @@ func benchFlood() async throws {
     let flooderReport = ((try? String(contentsOfFile: flooderOutput, encoding: .utf8)) ?? "").split(separator: "\n").last { $0.hasPrefix("flooder:") } ?? "flooder: no report"
     print("flood: \(flooderReport); fake TIE shed \(format(Double(stats.shed))), at most \(format(Double(stats.highWater))) waiting (limit 1,000 per requester)")
     print("flood: probe idle p50 \(format(idle.p50, digits: 2)) ms, p99 \(format(idle.p99, digits: 2)) ms; under the flood p50 \(format(flooded.p50, digits: 2)) ms, p99 \(format(flooded.p99, digits: 2)) ms, \(format(flooded.throughput)) of 100 req/s answered — p50 \(format(flooded.p50 / max(idle.p50, 0.001), digits: 1))×, p99 \(format(flooded.p99 / max(idle.p99, 0.001), digits: 1))× idle (goal within 5×)")
-    print("flood: RSS tiesim process (fabric + flooder + probe) \(format(startRSS.0, digits: 1)) MB before, peak \(format(peak.tiesim, digits: 1)) MB, \(format(endRSS.0, digits: 1)) MB after; mosquitto \(format(startRSS.1, digits: 1)) → peak \(format(peak.mosquitto, digits: 1)) → \(format(endRSS.1, digits: 1)) MB")
+    print("flood: RSS tiesim process (fabric + probe; the flooder is a process of its own) \(format(startRSS.0, digits: 1)) MB before, peak \(format(peak.tiesim, digits: 1)) MB, \(format(endRSS.0, digits: 1)) MB after; mosquitto \(format(startRSS.1, digits: 1)) → peak \(format(peak.mosquitto, digits: 1)) → \(format(endRSS.1, digits: 1)) MB")
     await probe.disconnect()
     await fabric.stop()
 }

@@ -85,7 +85,3 @@ func benchPlayer() async throws {
     print("player: peak RSS after a 10 k-event timeline \(format(rss10k, digits: 1)) MB, after \(rounds) \(events / 1000) k-event timelines \(format(rss1m, digits: 1)) MB")
     await fabric.stop()
 }
-
-/// A bare libmosquitto client with the fabric's client certificate, for the baselines. A subclass sets
-/// its callbacks (libmosquitto's user data is the object), then `start` connects and runs libmosquitto's
-/// own network thread.

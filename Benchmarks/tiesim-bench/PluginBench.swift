@@ -95,7 +95,6 @@ func benchPlugin() async throws {
                 + "(\(format(100 * last[stream + " with"]! / last[stream + " without"]!, digits: 1)) %)"
         }.joined(separator: "; "))
     }
-    func median(_ values: [Double]) -> Double { values.sorted()[values.count / 2] }
     for stream in ["raw", "same-size", "player"] {
         let ratios = zip(rates[stream + " with"]!, rates[stream + " without"]!).map { 100 * $0 / $1 }
         print("plugin: \(stream) stream, median of \(rounds): \(format(median(rates[stream + " with"]!))) ev/s with the plugin, "

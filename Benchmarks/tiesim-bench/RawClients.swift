@@ -9,6 +9,9 @@ import TIE
 import TIESimulator
 import Yams
 
+/// A bare libmosquitto client with the fabric's client certificate, for the baselines. A subclass sets
+/// its callbacks (libmosquitto's user data is the object), then `start` connects and runs libmosquitto's
+/// own network thread.
 class RawClient: @unchecked Sendable {
     let mosq: OpaquePointer
 
@@ -100,8 +103,6 @@ struct BenchError: Error, CustomStringConvertible {
 }
 
 
-// MARK: Callbacks
-
 /// A raw libmosquitto subscriber counting messages, for the baseline.
 final class RawSubscriber: RawClient, @unchecked Sendable {
     let received = Atomic<Int>(0)
@@ -191,6 +192,3 @@ enum Seed {
     static let detectionMessage = DXLMessageCodec.encode(.event(topic: TieTopic.fileDetection, payload: Array(
         #"{"agentGuid": "{68125cd6-a5d8-11e6-348e-000c29663178}", "detectionTime": 1481301796, "hashes": [{"type": "md5", "value": "614rncUYF6CG17l+tSQQqw=="}, {"type": "sha1", "value": "Q139Rw9ydDfHy08Hy6H5ofQnJlY="}, {"type": "sha256", "value": "QUuxaxDs4tsthEjLnzE/gMt3wxDKDBnuA8c8ugwW/ts="}], "localReputation": 1, "name": "FOCUS_MALWARE2.EXE", "remediationAction": 5}"#.utf8)))
 }
-
-/// The callback path's own cost, without a broker: a detection event's bytes decoded into a `DXLMessage`
-/// and turned into a `Detection` with its Python-equivalent dictionary, as `TieClient` does per event.

@@ -110,7 +110,6 @@ func benchRequests() async throws {
     // each compares two moments, not two services); Python once, for scale.
     let rounds = option("--rounds", 5)
     let roundLength = Duration.seconds(max(1, option("--round-seconds", 2)))
-    func median(_ values: [Double]) -> Double { values.sorted()[values.count / 2] }
     for concurrency in [1, 8, 64] {
         var ties: [LatencyResult] = [], raws: [LatencyResult] = []
         for round in 0..<rounds {

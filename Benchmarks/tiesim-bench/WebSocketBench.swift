@@ -49,7 +49,6 @@ func benchWebSockets() async throws {
               + "(\(format(100 * webSockets.last! / tls.last!, digits: 1)) %)")
     }
     let ratios = zip(webSockets, tls).map { 100 * $0 / $1 }
-    func median(_ values: [Double]) -> Double { values.sorted()[values.count / 2] }
     print("websockets: median of \(rounds): \(format(median(webSockets))) ev/s over WebSockets, \(format(median(tls))) over TLS; "
           + "median ratio \(format(median(ratios), digits: 1)) % (rounds \(format(ratios.min()!, digits: 1))–\(format(ratios.max()!, digits: 1)) %; goal ≥ 50 %)")
 }

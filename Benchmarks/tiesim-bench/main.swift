@@ -52,15 +52,21 @@ func seconds(_ duration: Duration) -> Double {
 }
 
 func format(_ value: Double, digits: Int = 0) -> String {
+    // Rounded first, so that a carry reaches the whole part (99.96 is "100.0", not "99.0").
+    let scale = pow(10, Double(digits))
+    let rounded = (value * scale).rounded() / scale
     let formatter = NumberFormatter()
     formatter.numberStyle = .decimal
     formatter.maximumFractionDigits = 0
     // Foundation on Linux ignores fraction digits for decimal style: the fraction is written by hand.
-    let whole = formatter.string(from: NSNumber(value: digits == 0 ? value.rounded() : value.rounded(.towardZero))) ?? String(value)
+    let whole = formatter.string(from: NSNumber(value: rounded.rounded(.towardZero))) ?? String(rounded)
     guard digits > 0 else { return whole }
-    let fraction = String(format: "%.\(digits)f", abs(value).truncatingRemainder(dividingBy: 1))
+    let fraction = String(format: "%.\(digits)f", abs(rounded).truncatingRemainder(dividingBy: 1))
     return whole + fraction.dropFirst(1)
 }
+
+/// The middle value (the upper one of the two middles for an even count).
+func median(_ values: [Double]) -> Double { values.sorted()[values.count / 2] }
 
 func peakRSSMegabytes() -> Double {
     var usage = rusage()
