@@ -70,6 +70,26 @@ struct SecurityAndBadInputTests {
         }
     }
 
+    @Test("an external report on a file TIE never saw keeps the records the server answered for it, as a set does")
+    func externalReportOnUnknownFile() async throws {
+        try await withFabric("files:\n  A.EXE:\n") { fabric in
+            let reporter = try DXLClient(config: fabric.clientConfig())
+            try await reporter.connect()
+            let report = #"{"file": {"hashes": {"md5": "00000000000000000000000000000bad"}, "reputation": {"score": 1}}}"#
+            try reporter.sendEvent(topic: TieTopic.externalFileReport, payload: Array(report.utf8))
+            let recorded = await eventually(timeout: .seconds(10)) {
+                if case .found = fabric.store.file(hashes: [("md5", "00000000000000000000000000000bad")]) { return true }
+                return false
+            }
+            #expect(recorded)
+            guard case .found(let file) = fabric.store.file(hashes: [("md5", "00000000000000000000000000000bad")]) else { return }
+            #expect(file.reputations[FileProvider.external.rawValue]?.trustLevel == 1)
+            #expect(file.reputations[FileProvider.gti.rawValue]?.trustLevel == TrustLevel.unknown.rawValue, "\(file.reputations)")
+            #expect(file.reputations[FileProvider.enterprise.rawValue] != nil, "\(file.reputations)")
+            await reporter.disconnect()
+        }
+    }
+
     @Test("the control plane belongs to whoever runs the fabric: another certificate's load, play and reset are refused")
     func controlPlane() async throws {
         try await withFabric("files:\n  A.EXE:\n    md5: 0123456789abcdef0123456789abcdef\n") { fabric in

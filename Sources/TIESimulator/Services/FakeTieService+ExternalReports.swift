@@ -23,8 +23,10 @@ extension FakeTieService {
             guard score != 0 else { throw BadRequest(message: "trust level 0 (NOT_SET) is refused") }
             guard TrustLevel(rawValue: Int(score)) != nil else { throw BadRequest(message: "unknown trust level \(score)") }
             let filename = file["attributes"]?["filename"]?.stringValue
+            // A file TIE did not know gets the records the real server had answered for it, as with a set.
             let change = try store.setFileReputation(hashes: hashes, providerId: FileProvider.external.rawValue, trustLevel: Int(score),
-                                                     filename: filename?.isEmpty == false ? filename : nil, now: Self.now)
+                                                     filename: filename?.isEmpty == false ? filename : nil, now: Self.now,
+                                                     initial: initialReputations(Self.unknownFileReputations))
             observer?(event, nil)
             broadcastFileChange(change)
         } catch let error as BadRequest {
