@@ -34,6 +34,21 @@ struct JournalTests {
         #expect(complete.journalDropped == 0 && !complete.summary.contains("dropped"))
     }
 
+    @Test("entries recorded from many threads at once stand in the order of their offsets")
+    func orderUnderConcurrency() async {
+        let journal = Journal()
+        await withTaskGroup(of: Void.self) { group in
+            for writer in 0..<8 {
+                group.addTask {
+                    for index in 0..<2_000 { journal.record(.event(topic: "/w/\(writer)", payload: Array("\(index)".utf8)), kind: .event) }
+                }
+            }
+        }
+        let offsets = journal.all.map(\.offset)
+        #expect(offsets.count == 16_000)
+        #expect(zip(offsets, offsets.dropFirst()).allSatisfy { $0 <= $1 })
+    }
+
     @Test("it is bounded in bytes too: large payloads push the oldest out, the newest stays")
     func byteBound() {
         let journal = Journal(limit: 100_000, byteLimit: 1 << 20)

@@ -140,7 +140,7 @@ public final class ScenarioPlayer: Sendable {
         }
         let client = try client(for: step, of: scenario)
         let which = clients.count > 1 ? "broker \(step.broker)" : "broker"
-        journal?.append(JournalEntry(kind: .fault, time: Date(), offset: ContinuousClock.now - (journal?.started ?? .now), topic: "", messageId: "",
+        journal?.append(JournalEntry(kind: .fault, time: Date(), offset: .zero, topic: "", messageId: "",
                                      source: scenario.name, payload: .null, note: "\(which) stopped for \(outage)"))
         do {
             try await brokerOutage(step.broker, outage)
@@ -150,7 +150,7 @@ public final class ScenarioPlayer: Sendable {
             throw PlayError.send(scenario: scenario.name, step: step.name, reason: "could not restart the broker: \(error)")
         }
         _ = await client.waitUntilConnected(timeout: .seconds(60))
-        journal?.append(JournalEntry(kind: .fault, time: Date(), offset: ContinuousClock.now - (journal?.started ?? .now), topic: "", messageId: "",
+        journal?.append(JournalEntry(kind: .fault, time: Date(), offset: .zero, topic: "", messageId: "",
                                      source: scenario.name, payload: .null, note: "\(which) back, player \(client.isConnected ? "reconnected" : "not reconnected")"))
     }
 
@@ -195,7 +195,7 @@ public final class ScenarioPlayer: Sendable {
                 guard await client.waitUntilConnected(timeout: .seconds(120)) else {
                     throw PlayError.send(scenario: scenario.name, step: step.name, reason: "the broker did not come back within 120 s")
                 }
-                journal?.append(JournalEntry(kind: .fault, time: Date(), offset: ContinuousClock.now - (journal?.started ?? .now), topic: step.topic,
+                journal?.append(JournalEntry(kind: .fault, time: Date(), offset: .zero, topic: step.topic,
                                              messageId: "", source: scenario.name, payload: .null,
                                              note: "connection to the broker lost at event \(lostAt + 1) of step '\(step.name)'; reconnected, events sent meanwhile are lost"))
                 logger.warning("\(scenario.name): lost the broker during step '\(step.name)'; reconnected, continuing")

@@ -110,22 +110,33 @@ public final class Journal: Sendable {
 
     /// Records a message seen on the fabric.
     public func record(_ message: DXLMessage, kind: JournalEntry.Kind, note: String? = nil) {
-        append(JournalEntry(kind: kind, time: Date(), offset: ContinuousClock.now - started, topic: message.destinationTopic,
+        append(JournalEntry(kind: kind, time: Date(), offset: .zero, topic: message.destinationTopic,
                             messageId: message.messageId, source: Self.source(of: message), rawPayload: message.payload, note: note))
     }
 
     /// Records that a step started.
     public func recordStep(_ name: String, topic: String, scenario: String) {
-        append(JournalEntry(kind: .step, time: Date(), offset: ContinuousClock.now - started, topic: topic, messageId: "",
+        append(JournalEntry(kind: .step, time: Date(), offset: .zero, topic: topic, messageId: "",
                             source: scenario, payload: .null, note: name))
     }
 
     /// Entries recorded since the start or the last `clear()`, with those the bound has dropped.
     public var recordedCount: Int { appended.load(ordering: .acquiring) }
 
+    /// The oldest entries the bounds have dropped since the start or the last `clear()`.
+    public var droppedCount: Int {
+        let kept = kept.withLock { min($0.entries.count, limit) }
+        return max(0, recordedCount - kept)
+    }
+
+    /// Appends `entry`, timed under the lock: several threads record, and the entries' order must be
+    /// their offsets' order (a page of the journal ends at an offset and the next starts after it).
     func append(_ entry: JournalEntry) {
+        var entry = entry
+        let started = self.started
         appended.add(1, ordering: .releasing)
         kept.withLock { kept in
+            entry.offset = ContinuousClock.now - started
             kept.entries.append(entry)
             kept.bytes += Self.cost(entry)
             // Trim in batches of a tenth, so that a full journal costs O(1) per entry, not a shift each time.
