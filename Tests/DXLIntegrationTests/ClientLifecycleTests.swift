@@ -77,6 +77,22 @@ struct ClientLifecycleTests {
         await client.disconnect()
     }
 
+    @Test("of two connects at once on one transport, the replaced one fails and the newer one stays connected")
+    func transportConnectReplaced() async throws {
+        let fabric = try await TestBroker.start()
+        defer { fabric.stop() }
+        let transport = try MQTTTransport(clientId: "replaced-\(UUID().uuidString.prefix(8))", tls: fabric.config().tlsFiles,
+                                          handlers: .init(message: { _, _ in }))
+        async let first: String = { do { try await transport.connect(host: "127.0.0.1", port: fabric.broker.port); return "ok" } catch { return "\(error)" } }()
+        async let second: String = { do { try await transport.connect(host: "127.0.0.1", port: fabric.broker.port); return "ok" } catch { return "\(error)" } }()
+        let outcomes = await [first, second]
+        #expect(outcomes.contains("ok"), "\(outcomes)")
+        // Whichever was replaced did not take the connection down with it (its shutdown would have run
+        // before its connect returned).
+        #expect(transport.isConnected, "\(outcomes)")
+        transport.disconnect()
+    }
+
     @Test("an earlier connect's timeout does not fail a later connect still waiting for its CONNACK")
     func oldTimeoutSparesNewAttempt() async throws {
         // A TLS peer that answers the first client's CONNECT at once and the second's after 2 s: the

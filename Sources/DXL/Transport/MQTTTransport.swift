@@ -360,7 +360,7 @@ public final class MQTTTransport: @unchecked Sendable {
                     }
                     return (state.connectAttempts, state.connectWaiter)
                 }
-                replaced?.resume(throwing: TransportError.connectFailed(host: host, port: port, reason: "a newer connect took its place"))
+                replaced?.resume(throwing: Superseded())
                 let needsStart = state.withLock { state -> Bool in
                     defer { state.loopRunning = true }
                     return !state.loopRunning
@@ -378,11 +378,17 @@ public final class MQTTTransport: @unchecked Sendable {
                     waiter?.resume(throwing: TransportError.connectTimedOut(host: host, port: port))
                 }
             }
+        } catch is Superseded {
+            // The newer connect owns the connection now: leave it up.
+            throw TransportError.connectFailed(host: host, port: port, reason: "a newer connect took its place")
         } catch {
             shutdown()
             throw error
         }
     }
+
+    /// A connect's wait ended by a newer connect (which must not be shut down with it).
+    private struct Superseded: Error {}
 
     /// Where the transport reconnects after losing its broker: the brokers of a DXL fabric, in order. After
     /// a loss it tries the broker it had first, then the next ones in turn (with backoff between rounds), so
