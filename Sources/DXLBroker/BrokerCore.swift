@@ -364,7 +364,8 @@ public final class BrokerCore {
             receiveAnnouncement(buffer)
             return .pass
         }
-        guard DXLHeader.quickType(buffer) == .request || (DXLHeader.read(buffer)?.type == .request) else { return .pass }
+        // The first bytes tell the type of nearly every message; the header is walked only when they do not.
+        guard (DXLHeader.quickType(buffer) ?? DXLHeader.scan(buffer)?.type) == .request else { return .pass }
         guard let request = try? DXLMessageCodec.decode(buffer, topic: topic) else {
             route = nil
             return .pass

@@ -62,6 +62,4 @@ public struct ClientTable: Sendable {
         clients.values.filter { client in !isExcluded(client) && client.filters.contains { MQTTTopic.matches(filter: $0, topic: topic) } }
     }
 
-    /// The client's subscriptions.
-    public func filters(of id: String) -> Set<String> { clients[id]?.filters ?? [] }
 }

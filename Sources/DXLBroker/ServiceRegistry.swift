@@ -143,8 +143,4 @@ public struct ServiceRegistry: Sendable {
         return nil
     }
 
-    /// Whether any service serves `topic`.
-    public func serves(_ topic: String) -> Bool {
-        DXLTopic.candidates(for: topic).contains { byChannel[$0]?.isEmpty == false }
-    }
 }

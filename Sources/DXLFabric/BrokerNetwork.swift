@@ -123,7 +123,7 @@ public final class BrokerNetwork: Sendable {
             do {
                 let reply = try await client.request(request, timeout: max(left, .milliseconds(1)) + .seconds(2))
                 guard reply.type == .response else { throw BrokerError.failedToStart(reason: "the broker plugin refused: \(reply.errorMessage ?? "")", log: "") }
-                return try JSONValue.parse(reply.payload.filter { $0 != 0x0a })
+                return try JSONValue.parse(reply.payload)
             } catch let error as BrokerError {
                 throw error
             } catch {

@@ -246,15 +246,16 @@ public final class LocalBroker: Sendable {
     /// WebSocket listener.
     public func stop() {
         stopBroker()
-        state.withLock { state in
-            defer { state.webSocketListener = nil }
-            return state.webSocketListener
-        }?.stop()
+        closeWebSocketListener()
     }
 
     /// `stop()`, waiting for mosquitto without holding a thread (what tasks call).
     public func shutDown() async {
         await endBroker()
+        closeWebSocketListener()
+    }
+
+    private func closeWebSocketListener() {
         state.withLock { state in
             defer { state.webSocketListener = nil }
             return state.webSocketListener

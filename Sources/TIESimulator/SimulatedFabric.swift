@@ -340,7 +340,7 @@ public final class SimulatedFabric: Sendable {
     public func registeredServices(includingTiesim: Bool = false) async throws -> [ServiceRecord] {
         let reply = try await serviceClient.request(.request(topic: ServiceRegistryTopic.query, payload: "{}"), timeout: .seconds(10))
         guard reply.type == .response else { throw StartError.failed("the service registry refused a query: \(reply.errorMessage ?? "")") }
-        let services = try JSONValue.parse(reply.payload.filter { $0 != 0x0a })["services"]?.objectValue ?? [:]
+        let services = try JSONValue.parse(reply.payload)["services"]?.objectValue ?? [:]
         let ownClients = Set(internalClients.map(\.clientId))
         return services.values.compactMap { entry in
             ServiceRecord(json: entry, clientId: entry["clientGuid"]?.stringValue ?? "", brokerGuid: entry["brokerGuid"]?.stringValue ?? "", now: 0)

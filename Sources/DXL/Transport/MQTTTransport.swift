@@ -66,8 +66,6 @@ public final class MQTTTransport: @unchecked Sendable {
     }()
 
     let handle: OpaquePointer
-    /// The TLS context libmosquitto makes its connections from; ours to free.
-    private let tlsContext: OpaquePointer
     let handlers: Handlers
     /// QoS 0 publishes handed to libmosquitto and not yet written to the socket.
     private let unwritten = Atomic<Int>(0)
@@ -135,7 +133,6 @@ public final class MQTTTransport: @unchecked Sendable {
         self.wakeReader = ends[0]
         self.wakeWriter = ends[1]
         self.handle = handle
-        self.tlsContext = context
         self.resources = Resources(handle: handle, tlsContext: context, wakeReader: ends[0], wakeWriter: ends[1])
         self.handlers = handlers
         self.protocolVersion = protocolVersion
@@ -167,8 +164,11 @@ public final class MQTTTransport: @unchecked Sendable {
         mosquitto_user_data_set(handle, nil)
     }
 
-    /// Wakes the network thread to write what was just queued (a full pipe already means "wake up").
+    /// Wakes the network thread to write what was just queued (a full pipe already means "wake up"). On
+    /// the network thread itself (a handler answering) there is nothing to wake: it writes what its
+    /// handlers queued when they return.
     private func wake() {
+        guard !resources.isLoopThread else { return }
         var byte: UInt8 = 1
         _ = write(wakeWriter, &byte, 1)
     }
@@ -426,12 +426,12 @@ public final class MQTTTransport: @unchecked Sendable {
             let rc = state.withLock { state -> Int32 in
                 var mid: Int32 = 0
                 let rc = self.sendSubscribe(topic, mid: &mid)
-                self.wake()
                 if rc == MOSQ_ERR_SUCCESS.rawValue {
                     state.subscribeWaiters[mid] = continuation
                 }
                 return rc
             }
+            wake()  // outside the lock: the SUBSCRIBE is queued, the network thread writes it
             if rc != MOSQ_ERR_SUCCESS.rawValue { continuation.resume(returning: rc) }
         }
         guard rc == MOSQ_ERR_SUCCESS.rawValue else {

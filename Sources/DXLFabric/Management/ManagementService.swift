@@ -62,7 +62,7 @@ package final class ManagementService: Sendable {
         func error(_ message: String) -> [UInt8] {
             httpResponse(status: 200, reason: "OK", headers: text, body: "ERROR 400:\r\n" + message + "\r\n")
         }
-        let lines = { (list: [DXLBroker]) in list.map { "\($0.uniqueId)=\($0.uniqueId);\($0.port);\($0.host);\($0.ipAddress ?? $0.host)" }.joined(separator: "\n") }
+        let lines = { (list: [DXLBroker]) in list.map { "\($0.uniqueId)=\($0.configLine)" }.joined(separator: "\n") }
         switch head.path {
         case "/remote/DxlBrokerMgmt.generateOpenDXLClientProvisioningPackageCmd":
             guard let request = head.queryValue("csrString"), !request.isEmpty else {

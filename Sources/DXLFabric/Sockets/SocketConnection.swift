@@ -143,18 +143,6 @@ package final class SocketConnection: @unchecked Sendable {
         return error == SSL_ERROR_WANT_READ || error == SSL_ERROR_WANT_WRITE ? .again : .closed
     }
 
-    /// Reads until `buffer` is full; false when the connection ended or timed out first.
-    package func readFully(_ buffer: UnsafeMutableRawBufferPointer) -> Bool {
-        var offset = 0
-        while offset < buffer.count {
-            switch read(into: UnsafeMutableRawBufferPointer(rebasing: buffer[offset...])) {
-            case .bytes(let count): offset += count
-            case .again, .closed: return false
-            }
-        }
-        return true
-    }
-
     /// Writes all of `bytes`; false when the peer is gone or did not read within the write timeout.
     @discardableResult
     package func write(_ bytes: UnsafeRawBufferPointer) -> Bool {

@@ -142,7 +142,7 @@ private struct WebSocketSession {
                     connection.write(WebSocketFrame.close(code: 1000))
                     return
                 }
-                let frame = buffer.withUnsafeBytes { WebSocketFrame.header(opcode: 0x2, length: count) + UnsafeRawBufferPointer(rebasing: $0.prefix(count)) }
+                let frame = buffer.withUnsafeBytes { WebSocketFrame.binary(UnsafeRawBufferPointer(rebasing: $0.prefix(count))) }
                 guard connection.write(frame) else { return }
             }
         }

@@ -109,15 +109,18 @@ public final class FabricControl: Sendable {
         var size = 64
         for entry in entries {
             let json = entry.json
-            size += json.serializedBytes(style: .python).count + 2
-            if let maxBytes, size > maxBytes, !page.isEmpty { break }
+            // Sized only when there is a limit (over DXL): HTTP replies are not paged.
+            if let maxBytes {
+                size += json.serializedBytes(style: .python).count + 2
+                if size > maxBytes, !page.isEmpty { break }
+            }
             page.append(json)
         }
         var reply: JSONValue = ["entries": .array(page), "more": .bool(page.count < entries.count),
                                 // Notes the brokers left out past their per-second limit: the journal is partial when this is not 0.
                                 "notesLeftOut": .int(Int64(services.notesLeftOut)),
                                 // The oldest entries the journal's bounds dropped since the start (or the last reset).
-                                "entriesDropped": .int(Int64(max(0, journalStore.recordedCount - journalStore.all.count)))]
+                                "entriesDropped": .int(Int64(journalStore.droppedCount))]
         if page.count < entries.count {
             reply["nextSinceMs"] = .double(entries[page.count - 1].offset.inSeconds * 1000)
         }

@@ -44,10 +44,22 @@ public final class HTTPControlServer: Sendable {
         public let description: String
     }
 
+    /// The paths served, with their methods.
+    static let routes: [String: [String]] = ["/health": ["GET"], "/journal": ["GET"], "/reset": ["POST"], "/load": ["POST"], "/play": ["POST"], "/verify": ["POST"]]
+    /// The reason phrases of the statuses answered.
+    static let reasons = [200: "OK", 400: "Bad Request", 403: "Forbidden", 404: "Not Found", 405: "Method Not Allowed", 408: "Request Timeout",
+                          411: "Length Required", 413: "Content Too Large", 431: "Request Header Fields Too Large", 503: "Service Unavailable"]
+
     /// A handler's answer: status and JSON body.
     typealias Answer = (status: Int, body: DXLWire.JSONValue)
 
+    /// The `Host` values (and, with `http://`, the `Origin`s) that name this server.
+    private let allowedHosts: Set<String>
+    private let allowedOrigins: Set<String>
+
     private init(listener: SocketListener, port: Int, headTime: Duration) {
+        allowedHosts = ["127.0.0.1:\(port)", "localhost:\(port)", "[::1]:\(port)"]
+        allowedOrigins = Set(allowedHosts.map { "http://" + $0 })
         self.listener = listener
         self.port = port
         self.headTime = headTime
@@ -107,8 +119,7 @@ public final class HTTPControlServer: Sendable {
             return  // closed, or too slow: nothing to answer
         }
         if let refusal = refusal(head, host: host) { return respond(connection, refusal) }
-        let routes: [String: [String]] = ["/health": ["GET"], "/journal": ["GET"], "/reset": ["POST"], "/load": ["POST"], "/play": ["POST"], "/verify": ["POST"]]
-        guard let methods = routes[head.path] else {
+        guard let methods = Self.routes[head.path] else {
             return respond(connection, (404, ["error": .string("no \(head.path) here: tiesim serves GET /health, GET /journal, POST /reset, /load, /play and /verify")]))
         }
         guard methods.contains(head.method) else {
@@ -145,8 +156,7 @@ public final class HTTPControlServer: Sendable {
 
     /// Nil when the request may be served; else the refusal.
     private func refusal(_ head: HTTPRequestHead, host: String) -> Answer? {
-        let allowedHosts: Set<String> = ["127.0.0.1:\(port)", "localhost:\(port)", "[::1]:\(port)"]
-        if let origin = head.headers["origin"], !allowedHosts.map({ "http://" + $0 }).contains(origin.lowercased()) {
+        if let origin = head.headers["origin"], !allowedOrigins.contains(origin.lowercased()) {
             return (403, ["error": .string("requests from web pages (Origin: \(origin)) are refused: use curl or a script")])
         }
         let loopback = host == "127.0.0.1" || host == "localhost"
@@ -214,10 +224,8 @@ public final class HTTPControlServer: Sendable {
     }
 
     private func respond(_ connection: SocketConnection, _ answer: Answer) {
-        let reasons = [200: "OK", 400: "Bad Request", 403: "Forbidden", 404: "Not Found", 405: "Method Not Allowed", 408: "Request Timeout",
-                       411: "Length Required", 413: "Content Too Large", 431: "Request Header Fields Too Large", 503: "Service Unavailable"]
         let body = String(decoding: answer.body.serializedBytes(style: .python), as: UTF8.self)
-        connection.write(httpResponse(status: answer.status, reason: reasons[answer.status] ?? "Error",
+        connection.write(httpResponse(status: answer.status, reason: Self.reasons[answer.status] ?? "Error",
                                       headers: [("Content-Type", "application/json")], body: body))
     }
 }

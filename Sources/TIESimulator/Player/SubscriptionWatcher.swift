@@ -55,7 +55,7 @@ public final class SubscriptionWatcher: Sendable {
         guard reply.type == .response else {
             throw WaitError.brokerRefused(reply.errorMessage ?? "error \(reply.errorCode)")
         }
-        let answer = try JSONValue.parse(reply.payload.filter { $0 != 0x0a })
+        let answer = try JSONValue.parse(reply.payload)
         return Array(Set(answer["subscribers"]?.arrayValue?.compactMap { $0["clientId"]?.stringValue } ?? [])).sorted()
     }
 

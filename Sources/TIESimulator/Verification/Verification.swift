@@ -31,7 +31,7 @@ public struct VerificationReport: Sendable {
         let entries = journal.all
         var report = VerificationReport(steps: steps, expectations: expectations.map { ExpectationChecker.evaluate($0, on: entries) },
                                         journal: entries, playError: playError)
-        report.journalDropped = max(0, journal.recordedCount - entries.count)
+        report.journalDropped = journal.droppedCount
         return report
     }
 
