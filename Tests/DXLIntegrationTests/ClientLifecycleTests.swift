@@ -51,7 +51,11 @@ struct ClientLifecycleTests {
         #expect(client.isConnected)
         let inbox = Inbox<Int>()
         try await client.addEventCallback(topic: "/lifecycle/both") { _ in inbox.append(1) }
-        try client.sendEvent(topic: "/lifecycle/both", payload: [1])
+        // It works: an event from another client reaches it (its own would be dropped as its own).
+        let publisher = try await fabric.connectedClient()
+        try publisher.sendEvent(topic: "/lifecycle/both", payload: [1])
+        #expect(await inbox.wait(for: 1).count == 1)
+        await publisher.disconnect()
         await client.disconnect()
     }
 
@@ -73,7 +77,7 @@ struct ClientLifecycleTests {
         try await Task.sleep(for: .milliseconds(200))
         kill(broker, SIGKILL)  // the connection goes with it
         let result = await outcome.value
-        #expect(result.hasPrefix("failed"), "\(result)")
+        #expect(result.hasPrefix("failed") && result.contains("not connected"), "\(result)")
         await client.disconnect()
     }
 
@@ -131,7 +135,8 @@ struct ClientLifecycleTests {
         let fabric = try await TestBroker.start()
         defer { fabric.stop() }
         let service = try await fabric.connectedClient()
-        try await service.registerService(ServiceRegistrationInfo(serviceType: "/silent", requestHandlers: ["/lifecycle/silent": { _ in }]))
+        let seen = Inbox<String>()
+        try await service.registerService(ServiceRegistrationInfo(serviceType: "/silent", requestHandlers: ["/lifecycle/silent": { seen.append($0.messageId) }]))
         let requester = try await fabric.connectedClient()
         let started = ContinuousClock.now
         let waiting = Task { () -> String in
@@ -142,7 +147,8 @@ struct ClientLifecycleTests {
                 return "\(error)"
             }
         }
-        try await Task.sleep(for: .milliseconds(200))
+        // Cancelled once the request is on its way (its service has it), not before it was sent.
+        #expect(await seen.wait(for: 1).count == 1)
         waiting.cancel()
         let outcome = await waiting.value
         #expect(outcome.contains("cancel"), "\(outcome)")

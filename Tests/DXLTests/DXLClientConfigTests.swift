@@ -166,7 +166,7 @@ struct ClientCreationTests {
 
 @Suite("Recent message ids")
 struct RecentIdsTests {
-    @Test("the last `capacity` ids are remembered, older ones forgotten in order; a repeated id stays while it is recent")
+    @Test("the last `capacity` ids are remembered, older ones forgotten in order")
     func ring() {
         var ids = RecentIds(capacity: 3)
         #expect(ids.isEmpty)

@@ -44,6 +44,7 @@ def test_updateconfig_restores_the_broker_list_and_ca_bundle(managed_fabric, tmp
     config_path = folder / "dxlclient.config"
     original = config_path.read_text()
     config_path.write_text(original.replace("[Brokers]\n", "[Brokers]\nstale = stale;1;nowhere.invalid;10.0.0.1\n"))
+    assert "nowhere.invalid" in config_path.read_text()  # the stale broker is there for updateconfig to remove
     (folder / "ca-bundle.crt").write_text("")
     done = dxlclient_cli("updateconfig", str(folder), "127.0.0.1", "-u", USER, "-p", PASSWORD, "-t", str(managed_fabric.management_port))
     assert done.returncode == 0, done.stdout + done.stderr
