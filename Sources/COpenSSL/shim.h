@@ -32,13 +32,6 @@ static inline int tiesim_tls_require_client_certificate(SSL_CTX *context, const 
     SSL_CTX_set_verify(context, SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT, NULL);
     return 1;
 }
-/// The oldest error on this thread's OpenSSL queue as text (the queue is emptied).
-static inline void tiesim_tls_error(char *buffer, int size) {
-    unsigned long code = ERR_get_error();
-    if (code == 0) { if (size > 0) buffer[0] = 0; }
-    else ERR_error_string_n(code, buffer, (size_t)size);
-    ERR_clear_error();
-}
 /// The common name of the peer's certificate, or -1 when it sent none.
 static inline int tiesim_tls_peer_common_name(SSL *ssl, char *buffer, int size) {
     X509 *certificate = SSL_get1_peer_certificate(ssl);

@@ -28,12 +28,14 @@ public final class ChildProcess: @unchecked Sendable {
 
     /// Starts `executable` with `arguments`; stdout and stderr are appended to `outputPath`
     /// (or discarded), stdin is a pipe when `pipeStandardInput`, else /dev/null.
+    /// With `diesWithParent`, the kernel sends the child `deathSignal` (KILL unless told, e.g. TERM for a
+    /// child that cleans up) when this process dies.
     public convenience init(executable: String, arguments: [String], outputPath: String?, pipeStandardInput: Bool = false,
-                            environment: [String: String]? = nil, diesWithParent: Bool = false) throws {
+                            environment: [String: String]? = nil, diesWithParent: Bool = false, deathSignal: String = "KILL") throws {
         var executable = executable
         var arguments = arguments
         if diesWithParent, FileManager.default.isExecutableFile(atPath: Self.setpriv) {
-            arguments = ["--pdeathsig", "KILL", "--", executable] + arguments
+            arguments = ["--pdeathsig", deathSignal, "--", executable] + arguments
             executable = Self.setpriv
         }
         let spawned = try Spawner.shared.run { () throws(ChildProcessError) -> (pid_t, Int32) in

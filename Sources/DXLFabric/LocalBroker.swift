@@ -122,6 +122,9 @@ public final class LocalBroker: Sendable {
         stop()
     }
 
+    /// How a failed start says its port was taken.
+    static let portInUse = " is already in use"
+
     /// The port the broker listens on (valid after `start`).
     public var port: Int { state.withLock { $0.port } }
     /// The port of the WebSocket listener (with `options.webSockets`, after `start`).
@@ -164,7 +167,8 @@ public final class LocalBroker: Sendable {
                 return
             } catch {
                 lastError = error
-                if !(self.logTail().contains("Address already in use")) { break }
+                // Only a port taken in this attempt is worth another port (not a line of an earlier run's log).
+                guard case .failedToStart(let reason, _) = error, reason.hasSuffix(Self.portInUse) else { break }
             }
         }
         throw lastError ?? .failedToStart(reason: "unknown", log: "")
@@ -200,11 +204,12 @@ public final class LocalBroker: Sendable {
         let deadline = clock.now.advanced(by: timeout)
         while clock.now < deadline {
             let started = Self.logText(logPath, from: logStart)
-            if started.contains("Address already in use") {
+            // (Read again once mosquitto has exited: it may have written the line just before.)
+            if started.contains("Address already in use") || (!process.isRunning && Self.logText(logPath, from: logStart).contains("Address already in use")) {
                 // Something else answers on the port: waiting for it to accept would mistake it for mosquitto.
                 await endBroker()
                 state.withLock { $0.internalPort = 0 }
-                throw .failedToStart(reason: "port \(port) on \(options.host) is already in use", log: logTail())
+                throw .failedToStart(reason: "port \(port) on \(options.host)" + Self.portInUse, log: logTail())
             }
             if !process.isRunning {
                 state.withLock { $0.process = nil }

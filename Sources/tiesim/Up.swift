@@ -186,10 +186,9 @@ struct Up: AsyncParsableCommand {
         try? (ready + "\n").write(toFile: readyPath, atomically: true, encoding: .utf8)
         // A `ready` that outlives tiesim would tell scripts a dead fabric is up. A small guard process the
         // kernel signals when tiesim dies, however it dies (SIGKILL included), removes it then.
-        let readyGuard = try? ChildProcess(executable: "/usr/bin/setpriv", arguments: [
-            "--pdeathsig", "TERM", "--", "/bin/sh", "-c",
-            "trap 'rm -f \"$0\"; kill $! 2>/dev/null; exit 0' TERM; while :; do sleep 3600 & wait $!; done", readyPath,
-        ], outputPath: nil)
+        let readyGuard = try? ChildProcess(executable: "/bin/sh", arguments: [
+            "-c", "trap 'rm -f \"$0\"; kill $! 2>/dev/null; exit 0' TERM; while :; do sleep 3600 & wait $!; done", readyPath,
+        ], outputPath: nil, diesWithParent: true, deathSignal: "TERM")
         printLine(ready)
         let player = Task { () -> Bool in
             var steps: [ScenarioPlayer.StepResult] = []

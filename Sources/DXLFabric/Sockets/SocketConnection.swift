@@ -1,3 +1,4 @@
+import DXL
 import COpenSSL
 import Foundation
 #if canImport(Glibc)
@@ -16,10 +17,7 @@ package struct TLSError: Error, Sendable, CustomStringConvertible {
 
     /// The oldest error on this thread's OpenSSL queue, after `what`.
     static func openSSL(_ what: String) -> TLSError {
-        var buffer = [CChar](repeating: 0, count: 256)
-        tiesim_tls_error(&buffer, Int32(buffer.count))
-        let reason = String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
-        return TLSError(reason.isEmpty ? what : "\(what): \(reason)")
+        TLSError("\(what): \(MQTTTransport.openSSLError())")
     }
 }
 
