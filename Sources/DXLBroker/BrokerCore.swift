@@ -148,8 +148,9 @@ public final class BrokerCore {
 
     // MARK: Connections and subscriptions
 
-    /// A client connected with certificate identity `identity` over connection `connection`.
-    public func connected(_ clientId: String, identity: String, connection: UInt) {
+    /// A client connected with certificate identity `identity` over connection `connection`;
+    /// `persistent`: without a clean session (it resumes the subscriptions of its earlier session).
+    public func connected(_ clientId: String, identity: String, connection: UInt, persistent: Bool = false) {
         finalizeRoute()
         if layout.isBridge(clientId) {
             if identity == BrokerLayout.bridgeIdentity {
@@ -159,12 +160,13 @@ public final class BrokerCore {
             impostors.insert(clientId)
         }
         let now = clock()
-        if let previous = clients.connect(id: clientId, identity: identity, connection: connection, at: now / 1000) {
+        if let previous = clients.connect(id: clientId, identity: identity, connection: connection, at: now / 1000, persistent: persistent) {
             dropServices(of: previous.id, reason: "taken over by a new connection")
         }
         publishEvent(BrokerServiceTopic.connectEvent, .object(["clientGuid": .string(clientId)]))
         actions.append(.log("tiesim-broker: \(clientId) connected as '\(identity)'"))
         announceDue = true
+        if persistent { answerHeldQueries() }
     }
 
     /// Connection `connection` of `clientId` closed.

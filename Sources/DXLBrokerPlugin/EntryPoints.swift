@@ -84,7 +84,8 @@ private let onConnect: MOSQ_FUNC_generic_callback = { _, data, _ in
     }
     let id = mosquitto_client_id(client).map { String(cString: $0) } ?? ""
     knownIds[connectionKey(client)] = id
-    core.connected(id, identity: identity, connection: connectionKey(client))
+    // A client without a clean session gets its subscriptions back from mosquitto without subscribing.
+    core.connected(id, identity: identity, connection: connectionKey(client), persistent: !mosquitto_client_clean_session(client))
     if core.hasActions { perform(core.takeActions()) }
     return MOSQ_ERR_SUCCESS.rawValue
 }

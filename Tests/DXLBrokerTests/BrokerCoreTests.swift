@@ -227,6 +227,47 @@ struct BrokerCoreTests {
         #expect(try JSONValue.parse(answer.message.payload) == .object(["count": .int(2)]))
     }
 
+    @Test("a persistent session's subscriptions come back with its client, as mosquitto restores them; a clean one's do not")
+    func persistentSessions() throws {
+        let broker = Harness()
+        func subscribers(_ topic: String) throws -> JSONValue? {
+            _ = broker.publish(broker.request("/mcafee/service/dxl/broker/subs", from: "asker", payload: #"{"topic": "\#(topic)"}"#), from: "asker", to: [])
+            return try JSONValue.parse(try #require(broker.published(broker.core.takeActions()).first).message.payload)["count"]
+        }
+        broker.connect("asker")
+        func connect(_ id: String, persistent: Bool) {
+            broker.connection += 1
+            broker.core.connected(id, identity: "client", connection: broker.connection, persistent: persistent)
+            _ = broker.core.takeActions()
+        }
+        connect("keeper", persistent: true)
+        broker.core.subscribed("keeper", to: "/kept/#")
+        connect("cleaner", persistent: false)
+        broker.core.subscribed("cleaner", to: "/kept/#")
+        #expect(try subscribers("/kept/x") == .int(2))
+        broker.core.disconnected("keeper", connection: broker.connection - 1)
+        broker.core.disconnected("cleaner", connection: broker.connection)
+        _ = broker.core.takeActions()
+        #expect(try subscribers("/kept/x") == .int(0))  // away: not a subscriber now
+        connect("keeper", persistent: true)
+        connect("cleaner", persistent: true)
+        #expect(try subscribers("/kept/x") == .int(1))  // only the persistent session had something to resume
+        // Taken over by a persistent connection: the session goes on; by a clean one: it ends.
+        connect("keeper", persistent: true)
+        #expect(try subscribers("/kept/x") == .int(1))
+        connect("keeper", persistent: false)
+        #expect(try subscribers("/kept/x") == .int(0))
+        // A clean connection also ends a session whose client is away.
+        connect("away", persistent: true)
+        broker.core.subscribed("away", to: "/kept/#")
+        broker.core.disconnected("away", connection: broker.connection)
+        connect("away", persistent: false)
+        broker.core.disconnected("away", connection: broker.connection)
+        connect("away", persistent: true)
+        #expect(try subscribers("/kept/x") == .int(0))
+        #expect(broker.core.clients.awaySessions.isEmpty)
+    }
+
     @Test("events keep every byte but the source ids, which the broker stamps")
     func eventStamp() throws {
         let broker = Harness()

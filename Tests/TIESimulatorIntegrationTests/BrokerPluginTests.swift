@@ -92,6 +92,18 @@ struct BrokerPluginTests {
         }
     }
 
+    @Test("an MQTT client with a persistent session is a subscriber again when it comes back, without subscribing again")
+    func persistentSession() async throws {
+        try await withFabric("files:\n  A.EXE:\n") { fabric in
+            let lines = try await PythonPeer.run(["persistent", fabric.clientConfigPath, "/acme/kept"], script: Self.script, timeout: .seconds(60))
+            let result = try PythonPeer.json(try #require(lines.last { $0.hasPrefix("{") }))
+            #expect(result["subscribed"] as? Int == 1)
+            #expect(result["away"] as? Int == 0)
+            #expect(result["back"] as? Int == 1)
+            #expect(result["received"] as? Bool == true)  // mosquitto did restore it: the count tells the truth
+        }
+    }
+
     @Test("the fake TIE is a registered service: with a Python TIE service beside it, every request is answered exactly once")
     func twoTieServices() async throws {
         try await withFabric(paths: ["scenarios/basic-detection.yaml"]) { fabric in

@@ -10,6 +10,9 @@ broker's own services. Prints JSON lines (sort_keys) for the Swift tests.
                               "max_error_elapsed": s}
   tie CONFIG                  a TIE service of its own (the six topics): every answer says "python-tie"
   broker CONFIG TOPIC         asks the broker services and prints what came back
+  persistent CONFIG TOPIC     a (dxlclient's) paho MQTT client with a persistent session subscribes to TOPIC, leaves and
+                              comes back without subscribing; prints the broker's subscriber counts of
+                              TOPIC (with it away and back) and whether an event reached it
 """
 import json
 import os
@@ -131,6 +134,54 @@ def broker(config_path, topic):
         out(result)
 
 
+def persistent(config_path, topic):
+    import pahoproxy.client as mqtt  # the paho client dxlclient ships
+    from dxlclient.client_config import DxlClientConfig
+    from dxlclient.message import Event
+
+    config = DxlClientConfig.create_dxl_config_from_file(config_path)
+    target = config.brokers[0]
+    received = threading.Event()
+    connected = threading.Event()
+
+    def session():
+        mqttc = mqtt.Client(client_id="tiesim-persistent-session", clean_session=False)
+        mqttc.tls_set(ca_certs=config.broker_ca_bundle, certfile=config.cert_file, keyfile=config.private_key)
+        mqttc.on_connect = lambda *_: connected.set()
+        mqttc.on_message = lambda *_: received.set()
+        connected.clear()
+        mqttc.connect(target.host_name, target.port)
+        mqttc.loop_start()
+        if not connected.wait(10):
+            raise RuntimeError("no CONNACK")
+        return mqttc
+
+    def count(client):
+        request = Request("/mcafee/service/dxl/broker/subs")
+        request.payload = json.dumps({"topic": topic}).encode()
+        return json.loads(client.sync_request(request, 10).payload.decode())["count"]
+
+    with client_for(config_path) as client:
+        client.connect()
+        first = session()
+        subscribed = threading.Event()
+        first.on_subscribe = lambda *_: subscribed.set()
+        first.subscribe(topic)
+        if not subscribed.wait(10):
+            raise RuntimeError("no SUBACK")
+        result = {"subscribed": count(client)}
+        first.disconnect()
+        first.loop_stop()
+        result["away"] = count(client)
+        back = session()  # no SUBSCRIBE: mosquitto restores the session's subscriptions
+        result["back"] = count(client)
+        client.send_event(Event(topic))
+        result["received"] = received.wait(10)
+        back.disconnect()
+        back.loop_stop()
+        out(result)
+
+
 if __name__ == "__main__":
-    commands = {"services": services, "ask": ask, "tie": tie, "broker": broker}
+    commands = {"services": services, "ask": ask, "tie": tie, "broker": broker, "persistent": persistent}
     commands[sys.argv[1]](*sys.argv[2:])
