@@ -59,6 +59,40 @@ func load(clients: [DXLClient], topic: String, payload: [UInt8], concurrency: In
     return LatencyResult(throughput: Double(sorted.count) / seconds(duration), p50: sorted[sorted.count / 2], p99: sorted[min(sorted.count - 1, sorted.count * 99 / 100)])
 }
 
+/// The fake TIE's own work per request, in-process, as its network thread does it: decode, answer
+/// (parse, look up, reply — or the kept reply of a repeated lookup), encode and queue the response,
+/// journal the request. No broker round trip. `payloads` ask for distinct files.
+func tieWork(_ fabric: SimulatedFabric, payloads: [[UInt8]]) {
+    let requests = payloads.map { payload in
+        var request = DXLMessage.request(topic: TieTopic.getFileReputation, payload: payload)
+        request.replyToTopic = "/bench/nobody/reads/this"
+        return DXLMessageCodec.encode(request)
+    }
+    let passes = max(1, option("--work-requests", 50_000) / requests.count)
+    func perRequest(_ body: () -> Void) -> Double {
+        let start = clock.now
+        body()
+        return seconds(clock.now - start) / Double(passes * requests.count) * 1e6
+    }
+    func serve(_ bytes: [UInt8]) {
+        guard let decoded = try? DXLMessageCodec.decode(bytes, topic: TieTopic.getFileReputation) else { return }
+        fabric.tie.process(decoded)
+    }
+    var repeated = Double.infinity, distinct = Double.infinity
+    for _ in 0..<3 {
+        repeated = min(repeated, perRequest { for _ in 0..<(passes * requests.count) { serve(requests[0]) } })
+        distinct = min(distinct, perRequest {
+            for _ in 0..<passes {
+                fabric.tie.unknownHashBehaviour = fabric.tie.unknownHashBehaviour  // no kept replies: every lookup anew
+                for request in requests { serve(request) }
+            }
+        })
+    }
+    print("requests: the fake TIE's own work per request, in-process (decode, answer, reply queued, request journaled; best of 3 × "
+          + "\(passes * requests.count)): \(format(distinct, digits: 2)) µs for \(requests.count) distinct files in turn, "
+          + "\(format(repeated, digits: 2)) µs for a repeated lookup (its kept reply)")
+}
+
 func benchRequests() async throws {
     let duration = Duration.seconds(option("--seconds", 5))
     let fileCount = 1000
@@ -101,26 +135,47 @@ func benchRequests() async throws {
     let b = try await clients[0].request(.request(topic: pythonTopic, payload: payload), timeout: .seconds(10))
     let same = (try? JSONValue.parse(a.payload)["reputations"]) == (try? JSONValue.parse(b.payload)["reputations"])
     print("requests: fake TIE and Python service give the same reputations: \(same)")
+    tieWork(fabric, payloads: try scenario.files.map { file in
+        Array(#"{"hashes": [{"type": "md5", "value": "\#(try HashEncoding.base64(hex: file.md5))"}], "scanType": 3}"#.utf8)
+    })
     // The ceiling: the same load generator against a responder on bare libmosquitto that sends the fake
     // TIE's response bytes without looking anything up. No service can answer faster through this broker.
     let rawTopic = "/bench/raw/file/reputation"
     let rawResponder = RawResponder(certificates: fabric.certificates, port: fabric.broker.port, topic: rawTopic, payload: a.payload)
     defer { rawResponder.close() }
+    // Between the two: a DXLClient service answering with the same bytes at once (no lookup), to tell
+    // the fake TIE's own work from the client library's.
+    let dxlTopic = "/bench/dxl/file/reputation"
+    var responderConfig = fabric.clientConfig(client: "tiesim")  // as the fake TIE and the ceiling: not journaled
+    responderConfig.stampedBrokerId = fabric.network.guids[0]
+    let responder = try DXLClient(config: responderConfig)
+    try await responder.connect()
+    let cannedReply = a.payload
+    try await responder.registerService(ServiceRegistrationInfo(serviceType: "/bench/dxl", requestHandlers: [dxlTopic: { [weak responder] request in
+        try? responder?.send(.response(to: request, payload: cannedReply))
+    }]))
     // The fake TIE against the ceiling in alternating rounds (the machine drifts: one long measurement of
     // each compares two moments, not two services); Python once, for scale.
     let rounds = option("--rounds", 5)
     let roundLength = Duration.seconds(max(1, option("--round-seconds", 2)))
-    for concurrency in [1, 8, 64] {
-        var ties: [LatencyResult] = [], raws: [LatencyResult] = []
+    let concurrencies = (CommandLine.arguments.firstIndex(of: "--concurrency").flatMap { index in
+        CommandLine.arguments.dropFirst(index + 1).first?.split(separator: ",").compactMap { Int($0) } }) ?? [1, 8, 64]
+    for concurrency in concurrencies {
+        var ties: [LatencyResult] = [], raws: [LatencyResult] = [], dxls: [LatencyResult] = []
         for round in 0..<rounds {
-            if round % 2 == 0 {
-                ties.append(await load(clients: clients, topic: TieTopic.getFileReputation, payload: payload, concurrency: concurrency, duration: roundLength))
-                raws.append(await load(clients: clients, topic: rawTopic, payload: payload, concurrency: concurrency, duration: roundLength))
-            } else {
-                raws.append(await load(clients: clients, topic: rawTopic, payload: payload, concurrency: concurrency, duration: roundLength))
-                ties.append(await load(clients: clients, topic: TieTopic.getFileReputation, payload: payload, concurrency: concurrency, duration: roundLength))
+            // The three take turns going first.
+            let order = [0, 1, 2].map { ($0 + round) % 3 }
+            for side in order {
+                switch side {
+                case 0: ties.append(await load(clients: clients, topic: TieTopic.getFileReputation, payload: payload, concurrency: concurrency, duration: roundLength))
+                case 1: raws.append(await load(clients: clients, topic: rawTopic, payload: payload, concurrency: concurrency, duration: roundLength))
+                default: dxls.append(await load(clients: clients, topic: dxlTopic, payload: payload, concurrency: concurrency, duration: roundLength))
+                }
             }
         }
+        let dxlRatios = zip(dxls, raws).map { 100 * $0.throughput / max($1.throughput, 1) }
+        print("requests: \(concurrency) concurrent: a DXLClient service with a canned reply reaches \(format(median(dxlRatios), digits: 1)) % of the ceiling "
+              + "(\(format(dxlRatios.min()!, digits: 1))–\(format(dxlRatios.max()!, digits: 1)) %)")
         let py = await load(clients: clients, topic: pythonTopic, payload: payload, concurrency: concurrency, duration: duration)
         let ratios = zip(ties, raws).map { 100 * $0.throughput / max($1.throughput, 1) }
         let tie = ties.sorted { $0.throughput < $1.throughput }[rounds / 2], raw = raws.sorted { $0.throughput < $1.throughput }[rounds / 2]

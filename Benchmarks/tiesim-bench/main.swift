@@ -68,6 +68,17 @@ func format(_ value: Double, digits: Int = 0) -> String {
 /// The middle value (the upper one of the two middles for an even count).
 func median(_ values: [Double]) -> Double { values.sorted()[values.count / 2] }
 
+/// The CPU time (user and system) process `pid` has used so far, in seconds (10 ms resolution).
+func cpuSeconds(pid: Int32) -> Double {
+    // /proc/PID/stat: the command name (in parentheses, may hold spaces), then fields; utime and stime
+    // are the 12th and 13th after it.
+    guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
+          let close = stat.lastIndex(of: ")") else { return 0 }
+    let fields = stat[stat.index(after: close)...].split(separator: " ")
+    guard fields.count > 13, let user = Double(fields[11]), let system = Double(fields[12]) else { return 0 }
+    return (user + system) / Double(sysconf(Int32(_SC_CLK_TCK)))
+}
+
 func peakRSSMegabytes() -> Double {
     var usage = rusage()
     getrusage(__rusage_who_t(RUSAGE_SELF.rawValue), &usage)

@@ -1,3 +1,4 @@
+import DXL
 import Testing
 import TIE
 @testable import TIESimulator
@@ -62,6 +63,50 @@ struct KnowledgeTests {
         #expect(store.file(named: "C.EXE") == nil)
         #expect(store.file(named: "A.EXE")?.reputations[3] == nil)
         #expect(store.file(named: "A.EXE")?.reputations[1]?.trustLevel == 1)
+    }
+
+    @Test("every change of the store moves its generation; lookups do not")
+    func generation() throws {
+        let store = try store()
+        var seen = store.generation
+        func moved() -> Bool {
+            defer { seen = store.generation }
+            return store.generation != seen
+        }
+        _ = store.file(hashes: [("md5", a.md5)])
+        _ = store.certificate(sha1: a.sha1)
+        #expect(!moved())
+        _ = try store.setFileReputation(hashes: [("md5", a.md5)], providerId: 3, trustLevel: 99, filename: nil, now: 1)
+        #expect(moved())
+        _ = store.setCertificateReputation(sha1: a.sha1, publicKeySha1: nil, providerId: 4, trustLevel: 99, now: 1)
+        #expect(moved())
+        #expect(throws: StoreError.self) { try store.setFileReputation(hashes: [("md5", a.md5), ("sha1", b.sha1)], providerId: 3, trustLevel: 1, filename: nil, now: 1) }
+        store.reset()
+        #expect(moved())
+        store.load(try ScenarioLoader.parse(text: "files:\n  C.EXE:\n", file: "c.yaml"), keepAfterReset: false)
+        #expect(moved())
+        store.clear()
+        #expect(moved())
+    }
+
+    @Test("a kept reply is given for the same lookup only, at the same generation and second; sets and large bodies are not kept")
+    func replyCache() throws {
+        var cache = ReplyCache()
+        let get = DXLMessage.request(topic: TieTopic.getFileReputation, payload: #"{"hashes": []}"#)
+        let key = try #require(ReplyCache.key(for: get))
+        #expect(ReplyCache.key(for: .request(topic: TieTopic.setFileReputation, payload: #"{"hashes": []}"#)) == nil)
+        #expect(ReplyCache.key(for: .request(topic: TieTopic.getFileReputation, payload: [UInt8](repeating: 32, count: 5_000))) == nil)
+        let other = try #require(ReplyCache.key(for: .request(topic: TieTopic.getFileReputation, payload: #"{"hashes": [1]}"#)))
+        cache.keep([1, 2, 3], for: key, generation: 7, second: 100)
+        #expect(cache.reply(for: key, generation: 7, second: 100) == [1, 2, 3])
+        #expect(cache.reply(for: other, generation: 7, second: 100) == nil)
+        #expect(cache.reply(for: key, generation: 8, second: 100) == nil)
+        #expect(cache.reply(for: key, generation: 7, second: 101) == nil)
+        for index in 0..<ReplyCache.capacity {
+            cache.keep([0], for: try #require(ReplyCache.key(for: .request(topic: TieTopic.getFileReputation, payload: "\(index)"))), generation: 7, second: 100)
+        }
+        #expect(cache.count <= ReplyCache.capacity)
+        #expect(cache.reply(for: key, generation: 7, second: 100) == nil)  // emptied when full
     }
 
     @Test("did-you-mean suggests the closest key within a small distance, and nothing for far-off words")

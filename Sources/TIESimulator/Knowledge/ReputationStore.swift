@@ -54,6 +54,20 @@ public final class ReputationStore: Sendable {
 
     private let tables = Mutex(Tables())
     private let initial = Mutex<[Scenario]>([])
+    /// Counts the changes of the tables (raised under their lock): what was read at one generation
+    /// holds until the generation moves.
+    private let changes = Atomic<UInt64>(0)
+
+    /// The tables' generation now; any change (load, reset, set) moves it.
+    public var generation: UInt64 { changes.load(ordering: .acquiring) }
+
+    /// Runs `body` on the tables under their lock, as a change.
+    private func change<Result, Failure: Error>(_ body: (inout Tables) throws(Failure) -> Result) throws(Failure) -> Result {
+        try tables.withLock { tables throws(Failure) -> Result in
+            defer { changes.add(1, ordering: .releasing) }
+            return try body(&tables)
+        }
+    }
 
     public init() {}
 
@@ -67,13 +81,13 @@ public final class ReputationStore: Sendable {
     /// (with `keepAfterReset`) remembers it so `reset()` returns to it.
     public func load(_ scenario: Scenario, keepAfterReset: Bool = true) {
         if keepAfterReset { initial.withLock { $0.append(scenario) } }
-        tables.withLock { Self.add(scenario, to: &$0) }
+        change { Self.add(scenario, to: &$0) }
     }
 
     /// Forgets every change since loading: the store holds what the loaded scenarios define, again.
     public func reset() {
         let scenarios = initial.withLock { $0 }
-        tables.withLock { tables in
+        change { tables in
             tables = Tables()
             for scenario in scenarios { Self.add(scenario, to: &tables) }
         }
@@ -82,7 +96,7 @@ public final class ReputationStore: Sendable {
     /// Forgets everything, loaded scenarios included.
     public func clear() {
         initial.withLock { $0.removeAll() }
-        tables.withLock { $0 = Tables() }
+        change { $0 = Tables() }
     }
 
     private static func add(_ scenario: Scenario, to tables: inout Tables) {
@@ -156,7 +170,7 @@ public final class ReputationStore: Sendable {
     /// reputations before and after.
     public func setFileReputation(hashes: [(type: String, hex: String)], providerId: Int, trustLevel: Int, filename: String?, now: Int64,
                                   initial: [Int: Reputation] = [:]) throws(StoreError) -> (old: FileRecord, new: FileRecord) {
-        try tables.withLock { tables throws(StoreError) in
+        try change { tables throws(StoreError) in
             var record: FileRecord
             switch Self.lookup(hashes, in: tables) {
             case .found(let found): record = found
@@ -199,7 +213,7 @@ public final class ReputationStore: Sendable {
     /// reputations when unknown (every other provider's record is kept).
     public func setCertificateReputation(sha1: String, publicKeySha1: String?, providerId: Int, trustLevel: Int, now: Int64,
                                          initial: [Int: Reputation] = [:]) -> (old: CertificateRecord, new: CertificateRecord) {
-        tables.withLock { tables in
+        change { tables in
             let key = sha1.lowercased()
             var record: CertificateRecord
             if let position = tables.certificateIndex[key] {

@@ -4,6 +4,46 @@ import Logging
 import Synchronization
 import TIE
 
+/// The fake TIE's last replies to lookups, by topic and request body: a lookup's reply depends only on the
+/// store (its generation), the server time (a second) and how unknown hashes are answered (the cache is
+/// emptied when that changes), so a request asked again before any of these moves gets the same bytes —
+/// without parsing, looking up and serializing again. Bounded: emptied when full.
+struct ReplyCache {
+    struct Key: Hashable {
+        let topic: String
+        let body: [UInt8]
+    }
+
+    /// The topics whose replies only read the store.
+    static let lookupTopics: Set<String> = [TieTopic.getFileReputation, TieTopic.getCertificateReputation,
+                                            TieTopic.getFileFirstReferences, TieTopic.getCertificateFirstReferences]
+    /// The largest request body kept as a key.
+    static let largestBody = 4_096
+    static let capacity = 4_096
+
+    private var entries: [Key: (generation: UInt64, second: Int64, reply: [UInt8])] = [:]
+
+    /// The key of `request`, nil when its reply is not kept (a set, or a large body).
+    static func key(for request: DXLMessage) -> Key? {
+        guard request.payload.count <= largestBody, lookupTopics.contains(request.destinationTopic) else { return nil }
+        return Key(topic: request.destinationTopic, body: request.payload)
+    }
+
+    func reply(for key: Key, generation: UInt64, second: Int64) -> [UInt8]? {
+        guard let entry = entries[key], entry.generation == generation, entry.second == second else { return nil }
+        return entry.reply
+    }
+
+    mutating func keep(_ reply: [UInt8], for key: Key, generation: UInt64, second: Int64) {
+        if entries.count >= Self.capacity && entries[key] == nil { entries.removeAll(keepingCapacity: true) }
+        entries[key] = (generation, second, reply)
+    }
+
+    mutating func removeAll() { entries.removeAll() }
+
+    var count: Int { entries.count }
+}
+
 // The answers to the six request topics, in the real server's shapes, and the change events it broadcasts.
 extension FakeTieService {
     static var now: Int64 { Int64(Date().timeIntervalSince1970) }

@@ -44,6 +44,8 @@ public final class FakeTieService: Sendable {
     let faults = Mutex<(rules: [(fault: Fault, fired: Int)], random: SeededRandom)>(([], SeededRandom(seed: "tiesim")))
     /// Requests waiting to be answered, per requester.
     let queue: FairRequestQueue
+    /// The replies to repeated lookups (see `ReplyCache`).
+    let replies = Mutex(ReplyCache())
 
     /// A service answering through `client` from `store`.
     public init(client: DXLClient, store: ReputationStore, unknownHashes: UnknownHashBehaviour = .realServer,
@@ -73,7 +75,10 @@ public final class FakeTieService: Sendable {
     /// How unknown hashes are answered from now on.
     public var unknownHashBehaviour: UnknownHashBehaviour {
         get { unknownHashes.withLock { $0 } }
-        set { unknownHashes.withLock { $0 = newValue } }
+        set {
+            unknownHashes.withLock { $0 = newValue }
+            replies.withLock { $0.removeAll() }
+        }
     }
 
     /// The service type a TIE server registers.
@@ -110,7 +115,7 @@ public final class FakeTieService: Sendable {
     }
 
     /// Answers `request`, or injects its fault (on the worker thread).
-    func process(_ request: DXLMessage) {
+    package func process(_ request: DXLMessage) {
         // Journaled once answered: the requester waits for the answer, not for the journal.
         defer { if recordsRequests { journal?.record(request, kind: .request) } }
         if let fault = fault(for: request) {
@@ -137,6 +142,15 @@ public final class FakeTieService: Sendable {
     }
 
     func answer(_ request: DXLMessage) {
+        // A lookup asked again while the store is unchanged, within the same second of server time, gets
+        // the bytes it got before: a lookup's answer depends only on those.
+        let key = ReplyCache.key(for: request)
+        let generation = store.generation, second = Self.now
+        if let key, let bytes = replies.withLock({ $0.reply(for: key, generation: generation, second: second) }) {
+            respond(to: request, with: .response(to: request, payload: bytes))
+            observer?(request, nil)
+            return
+        }
         let reply: Reply
         do {
             let body = try parseBody(request)
@@ -155,16 +169,21 @@ public final class FakeTieService: Sendable {
         } catch {
             reply = .error(code: Self.tieErrorCode, message: String(describing: error))
         }
-        let response: DXLMessage
         switch reply {
         case .json(let value):
-            response = .response(to: request, payload: value.serializedBytes(style: .python))
+            let bytes = value.serializedBytes(style: .python)
+            if let key { replies.withLock { $0.keep(bytes, for: key, generation: generation, second: second) } }
+            respond(to: request, with: .response(to: request, payload: bytes))
             observer?(request, nil)
         case .error(let code, let message):
-            response = .errorResponse(to: request, code: code, message: message)
+            let response = DXLMessage.errorResponse(to: request, code: code, message: message)
+            respond(to: request, with: response)
             observer?(request, message)
             journal?.record(response, kind: .errorReply, note: message)
         }
+    }
+
+    private func respond(to request: DXLMessage, with response: DXLMessage) {
         do {
             try client.send(response)
         } catch {
