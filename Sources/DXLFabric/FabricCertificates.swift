@@ -1,5 +1,6 @@
 import DXL
 import Foundation
+import Synchronization
 
 /// The certificate files of a local test fabric in one folder: a CA, a broker certificate and client
 /// certificates. `prepare` creates what is missing and reuses what is there, so runs can share a folder.
@@ -52,3 +53,37 @@ public struct FabricCertificates: Sendable {
         try CertificateAuthority(certificatePath: caCertificate, privateKeyPath: caKey)
     }
 }
+
+// MARK: Shared within a process
+
+extension FabricCertificates {
+    /// The folder of the certificates shared by the fabrics of this process, with the clients made so far.
+    private static let shared = Mutex<(folder: String, clients: Set<String>)>(
+        (NSTemporaryDirectory() + "tiesim-certificates-\(getpid())", []))
+
+    /// Certificates shared by every fabric this process starts — test suites start many, and RSA key
+    /// generation is the slow part of a start: made once (one CA), with a certificate for each of
+    /// `clients`, added when a later caller names more. Thread-safe.
+    public static func processShared(clients: [String]) throws(PKIError) -> FabricCertificates {
+        try shared.withLock { shared throws(PKIError) -> FabricCertificates in
+            let files = try prepare(in: shared.folder, clients: Array(shared.clients.union(clients)).sorted())
+            shared.clients.formUnion(clients)
+            return files
+        }
+    }
+
+    /// Copies the files into `directory` (a fabric's own folder, which it may add to); returns the copy.
+    public func copy(to directory: String) throws(PKIError) -> FabricCertificates {
+        let target = URL(fileURLWithPath: directory).standardizedFileURL.path
+        do {
+            try FileManager.default.createDirectory(atPath: target, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+            for name in try FileManager.default.contentsOfDirectory(atPath: self.directory) {
+                try FileManager.default.copyItem(atPath: self.directory + "/" + name, toPath: target + "/" + name)
+            }
+        } catch {
+            throw .unwritable(path: target, reason: String(describing: error))
+        }
+        return FabricCertificates(directory: target)
+    }
+}
+

@@ -10,8 +10,9 @@ import TIESimulator
 ///
 /// Made by `withTIEFabric`, which always tears it down. Threading: any task.
 public final class TIEFabric: Sendable {
-    /// The running simulator (broker, store, services, player).
-    public let simulated: SimulatedFabric
+    /// The running simulator (broker, store, services, player): tiesim's own tests reach into it; a
+    /// user's test has the verbs below.
+    package let simulated: SimulatedFabric
     /// The scenarios it serves and plays.
     public let scenarios: [Scenario]
     private let clients = Mutex<[DXLClient]>([])
@@ -69,6 +70,17 @@ public final class TIEFabric: Sendable {
         simulated.reset()
     }
 
+    /// What happened on the fabric so far: the steps played, the requests the fake TIE answered, the
+    /// events and error replies, oldest first (bounded: the oldest go first past 100,000 entries).
+    public var journal: [JournalEntry] { simulated.journal.all }
+
+    /// Checks the scenarios' `expect:` sections against the journal, waiting until each expectation
+    /// can be decided (its window ended, or `settle` passed for windows open until the end), with the
+    /// steps `played` returned (the result of `play()`, for the report).
+    public func verify(played: [ScenarioPlayer.StepResult] = [], settle: Duration = .seconds(2)) async -> VerificationReport {
+        await VerificationReport.check(scenarios, steps: played, journal: simulated.journal, settle: settle)
+    }
+
     /// The dictionary the Python callback would receive for event `event` of step `step` of scenario
     /// `scenario` (a detection time left to default is "now", so compare that field separately).
     public func expectedDictionary(step: Int, event: Int = 0, scenario: Int = 0) -> JSONValue? {
@@ -112,14 +124,6 @@ public enum TIEFabricError: Error, CustomStringConvertible {
     }
 }
 
-/// Certificates made once per test process (RSA key generation is the slow part of starting a fabric),
-/// copied into each fabric's own state directory.
-private let sharedCertificates: Result<String, any Error> = Result {
-    let folder = NSTemporaryDirectory() + "tiesim-testing-\(getpid())/certs"
-    _ = try FabricCertificates.prepare(in: folder, clients: ["client", "tiesim"])
-    return folder
-}
-
 /// Finds a scenario by path, or by name in `scenarios/` of the working directory or a folder above it.
 func resolveScenario(_ name: String) throws -> String {
     var searched: [String] = []
@@ -158,7 +162,8 @@ public func withTIEFabric<T>(
     if let yaml { loaded.append(try ScenarioLoader.parse(text: yaml, file: "inline.yaml")) }
     let directory = NSTemporaryDirectory() + "tiesim-testing-\(getpid())/fabric-\(UUID().uuidString.prefix(8))"
     try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
-    try FileManager.default.copyItem(atPath: try sharedCertificates.get(), toPath: directory + "/certs")
+    // Certificates are made once per test process (RSA key generation is the slow part of a start).
+    _ = try FabricCertificates.processShared(clients: ["client", "tiesim"]).copy(to: directory + "/certs")
     var options = SimulatedFabric.Options(stateDirectory: directory)
     options.scenarios = loaded
     options.runsTie = tie

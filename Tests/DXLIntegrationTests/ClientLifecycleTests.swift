@@ -101,9 +101,7 @@ struct ClientLifecycleTests {
     func oldTimeoutSparesNewAttempt() async throws {
         // A TLS peer that answers the first client's CONNECT at once and the second's after 2 s: the
         // timing a real broker cannot be asked for.
-        let folder = NSTemporaryDirectory() + "tiesim-lifecycle-\(UUID().uuidString.prefix(8))"
-        defer { try? FileManager.default.removeItem(atPath: folder) }
-        let certificates = try FabricCertificates.prepare(in: folder, clients: ["client"])
+        let certificates = testCertificates
         let connections = Atomic<Int>(0)
         let peer = try SocketListener(name: "slow CONNACK", host: "127.0.0.1", port: 0,
                                       context: TLSContext(serverCertificate: certificates.brokerCertificate, key: certificates.brokerKey,

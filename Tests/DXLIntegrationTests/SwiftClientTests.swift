@@ -301,9 +301,9 @@ struct SwiftClientTests {
     func unreachableBroker() async throws {
         let port = LocalBroker.freePort()
         var config = DXLClientConfig(
-            brokerCertChain: sharedCertificates.caCertificate,
-            certFile: sharedCertificates.clientCertificate("client"),
-            privateKey: sharedCertificates.clientKey("client"),
+            brokerCertChain: testCertificates.caCertificate,
+            certFile: testCertificates.clientCertificate("client"),
+            privateKey: testCertificates.clientKey("client"),
             brokers: [DXLBroker(uniqueId: "gone", host: "127.0.0.1", port: port)]
         )
         config.connectRetries = 2
@@ -344,9 +344,9 @@ struct SwiftClientTests {
 
     @Test("private keys are written with mode 0600")
     func keyPermissions() throws {
-        let attributes = try FileManager.default.attributesOfItem(atPath: sharedCertificates.clientKey("client"))
+        let attributes = try FileManager.default.attributesOfItem(atPath: testCertificates.clientKey("client"))
         #expect((attributes[.posixPermissions] as? Int) == 0o600)
-        let caAttributes = try FileManager.default.attributesOfItem(atPath: sharedCertificates.caKey)
+        let caAttributes = try FileManager.default.attributesOfItem(atPath: testCertificates.caKey)
         #expect((caAttributes[.posixPermissions] as? Int) == 0o600)
     }
 }

@@ -1,5 +1,6 @@
 import Foundation
 import Logging
+import TestSupport
 import Testing
 @testable import DXLFabric
 #if canImport(Glibc)
@@ -15,7 +16,7 @@ struct WebSocketListenerTests {
     let listener: WebSocketListener
 
     init() throws {
-        certificates = try FabricCertificates.prepare(in: NSTemporaryDirectory() + "tiesim-ws-\(UUID().uuidString)", clients: ["client"])
+        certificates = testCertificates
         upstream = try Sockets.listen(host: "127.0.0.1", port: 0)
         let port = upstream.port
         listener = try WebSocketListener(host: "127.0.0.1", port: 0, certificate: certificates.brokerCertificate, key: certificates.brokerKey,

@@ -38,6 +38,31 @@ struct SwiftTieClientTests {
         }
     }
 
+    @Test("verify checks the scenario's expectations against what the suite's client did; the journal shows it")
+    func verifyExpectations() async throws {
+        let yaml = """
+            files:
+              QUARANTINED.EXE:
+                md5: 0123456789abcdef0123456789abcdef
+            expect:
+              - name: the application convicts the file
+                request: set_file_reputation
+                where:
+                  trustLevel: KNOWN_MALICIOUS
+                  hashes.md5: {file: QUARANTINED.EXE}
+                count: {exactly: 1}
+            """
+        try await withTIEFabric(yaml: yaml) { fabric in
+            let before = await fabric.verify(settle: .zero)
+            #expect(!before.passed)  // nothing convicted yet
+            let tie = try await fabric.tieClient()
+            try await tie.setFileReputation(trustLevel: .knownMalicious, hashes: [.md5: "0123456789abcdef0123456789abcdef"], filename: "QUARANTINED.EXE")
+            let after = await fabric.verify(settle: .milliseconds(200))
+            #expect(after.passed, "\(after.summary)")
+            #expect(fabric.journal.contains { $0.kind == .request && $0.topic == TieTopic.setFileReputation })
+        }
+    }
+
     @Test("the detection callback fires with the seed's dictionary and typed fields")
     func seedDetection() async throws {
         try await withTIEFabric(scenario: scenariosFolder + "/basic-detection.yaml") { fabric in
@@ -209,7 +234,7 @@ struct SwiftTieClientTests {
                     try await withTIEFabric(yaml: "files:\n  A.EXE:\n") { fabric in
                         let tie = try await fabric.tieClient()
                         _ = try await tie.getFileReputation(hashes: [.md5: fabric.store.file(named: "A.EXE")!.md5!])
-                        return fabric.simulated.broker.port
+                        return fabric.brokers[0].port
                     }
                 }
             }
@@ -224,7 +249,7 @@ struct SwiftTieClientTests {
         let pid = Mutex<Int32?>(nil)
         do {
             try await withTIEFabric(yaml: "files:\n  A.EXE:\n") { fabric in
-                pid.withLock { $0 = fabric.simulated.broker.processIdentifier }
+                pid.withLock { $0 = fabric.brokers[0].processIdentifier }
                 throw Expected()
             }
         } catch is Expected {}

@@ -21,7 +21,7 @@ final class TiesimProcess: Sendable {
         self.stateDirectory = stateDirectory
         outputPath = stateDirectory + ".out"
         try FileManager.default.createDirectory(atPath: stateDirectory, withIntermediateDirectories: true)
-        try? FileManager.default.copyItem(atPath: sharedCertificateFolder, toPath: stateDirectory + "/certs")
+        _ = try? testCertificates.copy(to: stateDirectory + "/certs")
         let resolved = arguments.map { $0 == "STATE" ? stateDirectory : $0 }
         if let fileLimit {
             process = try ChildProcess(executable: "/usr/bin/prlimit", arguments: ["--nofile=\(fileLimit)", "--", tiesimExecutable] + resolved, outputPath: outputPath)

@@ -69,7 +69,7 @@ struct ControlTests {
     func overHTTP() async throws {
         let directory = NSTemporaryDirectory() + "tiesim-http-\(UUID().uuidString.prefix(8))"
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
-        try FileManager.default.copyItem(atPath: sharedCertificateFolder, toPath: directory + "/certs")
+        _ = try testCertificates.copy(to: directory + "/certs")
         defer { try? FileManager.default.removeItem(atPath: directory) }
         var options = SimulatedFabric.Options(stateDirectory: directory)
         options.controlHTTPPort = 0

@@ -5,17 +5,6 @@ import TIE
 import TIESimulator
 import TestSupport
 
-/// Certificates made once per test process and copied into each fabric's state directory.
-let sharedCertificateFolder: String = {
-    let folder = NSTemporaryDirectory() + "tiesim-sim-tests-\(getpid())/certs"
-    do {
-        _ = try FabricCertificates.prepare(in: folder, clients: ["client", "client2", "swift", "tiesim"])
-    } catch {
-        fatalError("cannot create test certificates: \(error)")
-    }
-    return folder
-}()
-
 let repositoryRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
 
 /// Starts a fabric with the scenario `yaml` (or the files at `paths`), runs `body`, and always stops it.
@@ -23,7 +12,7 @@ func withFabric(_ yaml: String? = nil, paths: [String] = [], configure: (inout S
                 _ body: (SimulatedFabric) async throws -> Void) async throws {
     let directory = NSTemporaryDirectory() + "tiesim-sim-tests-\(getpid())/fabric-\(UUID().uuidString.prefix(8))"
     try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
-    try FileManager.default.copyItem(atPath: sharedCertificateFolder, toPath: directory + "/certs")
+    _ = try testCertificates.copy(to: directory + "/certs")
     var scenarios = try paths.map { try ScenarioLoader.load(path: $0.hasPrefix("/") ? $0 : repositoryRoot.appendingPathComponent($0).path) }
     if let yaml { scenarios.append(try ScenarioLoader.parse(text: yaml, file: "test.yaml")) }
     var options = SimulatedFabric.Options(stateDirectory: directory)

@@ -68,7 +68,7 @@ struct LifecycleTests {
     func closedStandardOutput() async throws {
         let state = NSTemporaryDirectory() + "tiesim-pipe-\(UUID().uuidString.prefix(8))"
         try FileManager.default.createDirectory(atPath: state, withIntermediateDirectories: true)
-        try FileManager.default.copyItem(atPath: sharedCertificateFolder, toPath: state + "/certs")
+        _ = try testCertificates.copy(to: state + "/certs")
         defer {
             try? FileManager.default.removeItem(atPath: state)
             try? FileManager.default.removeItem(atPath: state + ".stderr")

@@ -4,17 +4,6 @@ import TestSupport
 import Foundation
 import Synchronization
 
-/// Certificates shared by every test in this process (RSA generation is the slow part); each test
-/// still gets its own broker on its own free port.
-let sharedCertificates: FabricCertificates = {
-    let folder = NSTemporaryDirectory() + "tiesim-tests-\(getpid())/certs"
-    do {
-        return try FabricCertificates.prepare(in: folder, clients: ["client", "python", "service"])
-    } catch {
-        fatalError("cannot create test certificates: \(error)")
-    }
-}()
-
 /// A real mosquitto broker for one test, stopped by `stop()` (call it in `defer`).
 struct TestBroker {
     let broker: LocalBroker
@@ -22,7 +11,7 @@ struct TestBroker {
 
     static func start(options: LocalBroker.Options = LocalBroker.Options()) async throws -> TestBroker {
         let directory = NSTemporaryDirectory() + "tiesim-tests-\(getpid())/broker-\(UUID().uuidString.prefix(8))"
-        let broker = LocalBroker(directory: directory, certificates: sharedCertificates, options: options)
+        let broker = LocalBroker(directory: directory, certificates: testCertificates, options: options)
         try await broker.start()
         return TestBroker(broker: broker, directory: directory)
     }
