@@ -112,14 +112,11 @@ public final class TIEFabric: Sendable {
 /// Why a fabric helper gave up.
 public enum TIEFabricError: Error, CustomStringConvertible {
     case scenarioNotFound(String, searched: [String])
-    case timedOut(waitingFor: String, after: Duration)
 
     public var description: String {
         switch self {
         case .scenarioNotFound(let name, let searched):
             return "scenario '\(name)' not found (looked in \(searched.joined(separator: ", ")))"
-        case .timedOut(let what, let after):
-            return "timed out after \(after) waiting for \(what)"
         }
     }
 }

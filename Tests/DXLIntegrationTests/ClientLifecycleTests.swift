@@ -21,7 +21,7 @@ struct ClientLifecycleTests {
         let holder = Holder()
         let client = try await fabric.connectedClient()
         let id = client.clientId
-        let fired = Inbox<Bool>()
+        let fired = EventInbox<Bool>()
         try await client.addEventCallback(topic: "/lifecycle/drop") { _ in
             holder.client = nil  // the last reference: deinit runs here, on the client's network thread
             fired.append(true)
@@ -49,7 +49,7 @@ struct ClientLifecycleTests {
         async let second: Void = client.connect()
         _ = try await (first, second)
         #expect(client.isConnected)
-        let inbox = Inbox<Int>()
+        let inbox = EventInbox<Int>()
         try await client.addEventCallback(topic: "/lifecycle/both") { _ in inbox.append(1) }
         // It works: an event from another client reaches it (its own would be dropped as its own).
         let publisher = try await fabric.connectedClient()
@@ -133,7 +133,7 @@ struct ClientLifecycleTests {
         let fabric = try await TestBroker.start()
         defer { fabric.stop() }
         let service = try await fabric.connectedClient()
-        let seen = Inbox<String>()
+        let seen = EventInbox<String>()
         try await service.registerService(ServiceRegistrationInfo(serviceType: "/silent", requestHandlers: ["/lifecycle/silent": { seen.append($0.messageId) }]))
         let requester = try await fabric.connectedClient()
         let started = ContinuousClock.now

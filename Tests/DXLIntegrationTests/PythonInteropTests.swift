@@ -1,4 +1,5 @@
 import DXL
+import DXLFabric
 import TestSupport
 import Foundation
 import Testing
@@ -123,7 +124,7 @@ struct PythonInteropTests {
         let fabric = try await TestBroker.start()
         defer { fabric.stop() }
         let subscriber = try await fabric.connectedClient()
-        let inbox = Inbox<DXLMessage>()
+        let inbox = EventInbox<DXLMessage>()
         try await subscriber.addEventCallback(topic: "/mcafee/event/tie/file/detection") { inbox.append($0) }
         let payload = #"{"agentGuid": "{68125cd6-a5d8-11e6-348e-000c29663178}", "name": "FOCUS_MALWARE2.EXE"}"#
         let lines = try await PythonPeer.run(["send-event", try fabric.writePythonConfig(), "/mcafee/event/tie/file/detection", payload])
@@ -206,8 +207,8 @@ struct PythonInteropTests {
 /// What the broker's registry announces: its register and unregister events, as any client sees them.
 struct MinimalRegistry {
     let client: DXLClient
-    let registered = Inbox<String>()
-    let unregistered = Inbox<String>()
+    let registered = EventInbox<String>()
+    let unregistered = EventInbox<String>()
 
     static func start(_ fabric: TestBroker) async throws -> MinimalRegistry {
         let client = try await fabric.connectedClient()

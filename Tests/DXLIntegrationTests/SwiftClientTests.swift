@@ -13,7 +13,7 @@ struct SwiftClientTests {
         defer { fabric.stop() }
         let subscriber = try await fabric.connectedClient()
         let publisher = try await fabric.connectedClient()
-        let inbox = Inbox<DXLMessage>()
+        let inbox = EventInbox<DXLMessage>()
         try await subscriber.addEventCallback(topic: "/mcafee/event/tie/file/detection") { inbox.append($0) }
         let event = DXLMessage.event(topic: "/mcafee/event/tie/file/detection", payload: #"{"hash":"abc"}"#)
         try publisher.send(event)
@@ -42,7 +42,7 @@ struct SwiftClientTests {
         try #require((held.last ?? 0) >= 1024, "could not open enough files to test (ulimit -n)")
         let subscriber = try await fabric.connectedClient()
         let publisher = try await fabric.connectedClient()
-        let inbox = Inbox<[UInt8]>()
+        let inbox = EventInbox<[UInt8]>()
         try await subscriber.addEventCallback(topic: "/high") { inbox.append($0.payload) }
         for index in 0..<100 { try publisher.sendEvent(topic: "/high", payload: Array("\(index)".utf8)) }
         #expect(await inbox.wait(for: 100, timeout: .seconds(20)).count == 100)
@@ -56,7 +56,7 @@ struct SwiftClientTests {
         defer { fabric.stop() }
         let subscriber = try await fabric.connectedClient()
         let publisher = try await fabric.connectedClient()
-        let inbox = Inbox<Int>()
+        let inbox = EventInbox<Int>()
         try await subscriber.addEventCallback(topic: "/burst") { inbox.append(Int(String(decoding: $0.payload, as: UTF8.self)) ?? -1) }
         let count = 20_000
         for index in 0..<count {
@@ -130,7 +130,7 @@ struct SwiftClientTests {
         defer { fabric.stop() }
         let subscriber = try await fabric.connectedClient()
         let publisher = try await fabric.connectedClient()
-        let inbox = Inbox<String>()
+        let inbox = EventInbox<String>()
         try await subscriber.addEventCallback(topic: "/mcafee/event/tie/#") { inbox.append($0.destinationTopic) }
         for topic in ["/mcafee/event/tie/file/detection", "/mcafee/event/other", "/mcafee/event/tie/cert/repchange/broadcast", "/mcafee/event/tie/last"] {
             try publisher.sendEvent(topic: topic, payload: [])
@@ -151,7 +151,7 @@ struct SwiftClientTests {
         let client = try DXLClient(config: config)
         try await client.connect()
         let other = try await fabric.connectedClient()
-        let inbox = Inbox<String>()
+        let inbox = EventInbox<String>()
         try await client.addEventCallback(topic: "/echo") { inbox.append($0.payloadString) }
         try client.sendEvent(topic: "/echo", payload: Array("mine".utf8))
         try other.sendEvent(topic: "/echo", payload: Array("theirs".utf8))
@@ -237,7 +237,7 @@ struct SwiftClientTests {
             try? service.send(.response(to: request, payload: "second"))
         }]))
         let requester = try await fabric.connectedClient()
-        let inbox = Inbox<String>()
+        let inbox = EventInbox<String>()
         requester.asyncRequest(.request(topic: "/svc", payload: ""), timeout: .seconds(5)) { result in
             inbox.append((try? result.get().payloadString) ?? "error")
         }
@@ -253,7 +253,7 @@ struct SwiftClientTests {
         let fabric = try await TestBroker.start()
         defer { fabric.stop() }
         let subscriber = try await fabric.connectedClient()
-        let inbox = Inbox<String>()
+        let inbox = EventInbox<String>()
         try await subscriber.addEventCallback(topic: "/garbage") { inbox.append($0.payloadString) }
         // A raw MQTT publisher (through the same transport, below the DXL codec) sends non-DXL bytes.
         let raw = try MQTTTransport(clientId: "raw-\(UUID())", tls: fabric.config().tlsFiles, handlers: .init(message: { _, _ in }))
@@ -278,7 +278,7 @@ struct SwiftClientTests {
         config.reconnectDelayMax = .seconds(2)
         let subscriber = try DXLClient(config: config)
         try await subscriber.connect()
-        let inbox = Inbox<String>()
+        let inbox = EventInbox<String>()
         try await subscriber.addEventCallback(topic: "/after/restart") { inbox.append($0.payloadString) }
         try await fabric.broker.restart()
         let clock = ContinuousClock()

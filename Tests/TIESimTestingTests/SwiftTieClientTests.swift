@@ -1,4 +1,5 @@
 import DXL
+import DXLFabric
 import Foundation
 import TIE
 import TIESimTesting
@@ -278,24 +279,6 @@ struct SwiftTieClientTests {
             #expect(pythonDicts.count == 6)
             #expect(Set(pythonDicts) == Set(swift))
         }
-    }
-}
-
-@Suite("EventInbox", .timeLimit(.minutes(3)))
-struct EventInboxTests {
-    @Test("a cancelled wait ends at once with CancellationError; a value that came is returned")
-    func cancellation() async throws {
-        let inbox = EventInbox<Int>("a number")
-        let waiting = Task { try await inbox.next(timeout: .seconds(60)) }
-        try await Task.sleep(for: .milliseconds(50))
-        let clock = ContinuousClock()
-        let cancelled = clock.now
-        waiting.cancel()
-        await #expect(throws: CancellationError.self) { try await waiting.value }
-        #expect(clock.now - cancelled < .seconds(5), "the wait ignored cancellation")
-        inbox.append(7)
-        #expect(try await inbox.next(timeout: .seconds(1)) == 7)
-        await #expect(throws: TIEFabricError.self) { try await inbox.next(timeout: .milliseconds(50)) }
     }
 }
 

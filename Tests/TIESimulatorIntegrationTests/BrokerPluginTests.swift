@@ -114,7 +114,7 @@ struct BrokerPluginTests {
             _ = try await python.waitForLine { $0.contains("\"ready\"") && $0.hasSuffix("}") }
             let client = try DXLClient(config: fabric.clientConfig(client: "swift"))
             try await client.connect()
-            let answered = Inbox<String>()
+            let answered = EventInbox<String>()
             let payload = #"{"hashes": [{"type": "md5", "value": "614/2/xFuw+Gbv+z8ia8Ew=="}]}"#
             for _ in 0..<40 {
                 let request = DXLMessage.request(topic: TieTopic.getFileReputation, payload: payload)
@@ -155,7 +155,7 @@ struct BrokerPluginTests {
         try await withFabric("files:\n  A.EXE:\n") { fabric in
             let client = try DXLClient(config: fabric.clientConfig(client: "swift"))
             try await client.connect()
-            let inbox = Inbox<DXLMessage>()
+            let inbox = EventInbox<DXLMessage>()
             try await client.addEventCallback(topic: "/acme/stamped") { inbox.append($0) }
             let lines = try await PythonPeer.run(["send-event", fabric.clientConfigPath, "/acme/stamped", "x"])
             let event = try #require(await inbox.wait(for: 1).first)

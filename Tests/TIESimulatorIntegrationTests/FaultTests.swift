@@ -1,4 +1,5 @@
 import DXL
+import DXLFabric
 import Foundation
 import TIE
 import TIESimulator
@@ -110,7 +111,7 @@ struct FaultTests {
             defer { python.stop() }
             try await python.waitForLine { $0 == "READY" }
             let swiftClient = try await fabric.playerClientForTests()
-            let detections = Inbox<String>()
+            let detections = EventInbox<String>()
             try await TieClient(swiftClient).addFileDetectionCallback { detections.append($0.agentGuid ?? "") }
             let results = try await fabric.play()
             #expect(results.map(\.step) == ["before", "brokerOutage (line 7)", "after"])
@@ -145,7 +146,7 @@ struct FaultTests {
         """
         try await withFabric(yaml) { fabric in
             let subscriber = try await fabric.playerClientForTests()
-            let received = Inbox<String>()
+            let received = EventInbox<String>()
             try await TieClient(subscriber).addFileDetectionCallback { received.append($0.name ?? "") }
             let requester = try await fabric.playerClientForTests()
             let tie = TieClient(requester)

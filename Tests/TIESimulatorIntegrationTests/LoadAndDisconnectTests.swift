@@ -1,4 +1,5 @@
 import DXL
+import DXLFabric
 import Foundation
 import TIE
 import TIESimulator
@@ -35,8 +36,8 @@ struct LoadAndDisconnectTests {
             let flooder = try DXLClient(config: fabric.clientConfig(client: "client2"))
             try await flooder.connect()
             let request = try Self.request(fabric, "A.EXE")
-            let answered = Inbox<Bool>()
-            let overloaded = Inbox<Bool>()
+            let answered = EventInbox<Bool>()
+            let overloaded = EventInbox<Bool>()
             let flood = Task {
                 let clock = ContinuousClock()
                 var next = clock.now

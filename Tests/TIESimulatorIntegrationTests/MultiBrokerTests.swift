@@ -27,10 +27,10 @@ struct MultiBrokerTests {
     }
 
     /// A Swift client of broker `number` that counts the events it receives on `topic`.
-    static func counter(_ fabric: SimulatedFabric, broker number: Int, topic: String) async throws -> (DXLClient, Inbox<DXLMessage>) {
+    static func counter(_ fabric: SimulatedFabric, broker number: Int, topic: String) async throws -> (DXLClient, EventInbox<DXLMessage>) {
         let client = try DXLClient(config: fabric.clientConfig(client: "swift", brokers: [number]))
         try await client.connect()
-        let inbox = Inbox<DXLMessage>()
+        let inbox = EventInbox<DXLMessage>()
         _ = try await client.addEventCallback(topic: topic) { inbox.append($0) }
         return (client, inbox)
     }
@@ -174,7 +174,7 @@ struct MultiBrokerTests {
             let client = try DXLClient(config: fabric.clientConfig(client: "swift", brokers: [2, 3]))
             try await client.connect()
             let tie = TieClient(client)
-            let detections = Inbox<Detection>()
+            let detections = EventInbox<Detection>()
             try await tie.addFileDetectionCallback { detections.append($0) }
             let first = try #require(client.connectedBroker)
             #expect(first.uniqueId == "broker-2")

@@ -1,4 +1,5 @@
 import DXL
+import DXLFabric
 import Foundation
 import TIE
 import TIESimulator
@@ -114,7 +115,7 @@ struct SecurityAndBadInputTests {
     func badMessagesOnTheBus() async throws {
         try await withFabric("files:\n  A.EXE:\n    md5: 0123456789abcdef0123456789abcdef\n    reputations: {GTI: KNOWN_TRUSTED}\n") { fabric in
             let before = fabric.store.file(named: "A.EXE")
-            let losses = Inbox<String>()
+            let losses = EventInbox<String>()
             let raw = try MQTTTransport(clientId: "raw-\(UUID())", tls: fabric.clientConfig(client: "client2").tlsFiles,
                                         handlers: .init(message: { _, _ in }, connectionLost: { losses.append($0) }))
             try await raw.connect(host: "127.0.0.1", port: fabric.broker.port)
