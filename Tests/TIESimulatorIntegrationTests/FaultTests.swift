@@ -158,7 +158,8 @@ struct FaultTests {
                 do { return (.success(try await tie.getFileReputation(hashes: [.md5: slow])), ContinuousClock.now - started) }
                 catch { return (.failure(error), ContinuousClock.now - started) }
             }
-            try await Task.sleep(for: .milliseconds(300))  // the request waits out its 10 s fault at the fake TIE
+            // The request reached the fake TIE, and waits out its 10 s fault there.
+            #expect(await eventually(timeout: .seconds(10)) { fabric.journal.all.contains { $0.kind == .fault } })
             let killedAt = ContinuousClock.now
             fabric.broker.kill()
             let (outcome, waited) = await inFlight.value

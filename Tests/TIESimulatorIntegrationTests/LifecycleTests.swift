@@ -49,10 +49,9 @@ struct LifecycleTests {
         try "settings: {subscriberTimeout: 300s}\nfiles:\n  A.EXE:\ntimeline:\n  - detection: {file: A.EXE}\n".write(toFile: scenario, atomically: true, encoding: .utf8)
         defer { try? FileManager.default.removeItem(atPath: scenario) }
         for signal in [SIGTERM, SIGINT] {
-            let tiesim = try TiesimProcess(["up", scenario, "--state-dir", "STATE", "--exit-when-done", "--no-http"])
+            let tiesim = try TiesimProcess(["up", scenario, "--state-dir", "STATE", "--exit-when-done", "--no-http", "--log-level", "info"])
             defer { tiesim.cleanUp() }
-            try await tiesim.waitForOutput("ready")
-            try await Task.sleep(for: .milliseconds(200))  // the step is waiting for a subscriber by now (nothing else happens)
+            try await tiesim.waitForOutput("waits for a subscriber")
             let clock = ContinuousClock()
             let sent = clock.now
             tiesim.process.send(signal)

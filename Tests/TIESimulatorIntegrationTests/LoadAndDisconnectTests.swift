@@ -109,7 +109,8 @@ struct LoadAndDisconnectTests {
             let pending = Task { () -> (any Error)? in
                 do { _ = try await client.request(request, timeout: .seconds(120)); return nil } catch { return error }
             }
-            try await Task.sleep(for: .milliseconds(300))
+            // In flight: the fake TIE holds it (its fault is journaled as it arrives).
+            #expect(await eventually(timeout: .seconds(10)) { fabric.journal.all.contains { $0.kind == .fault } })
             let started = ContinuousClock.now
             let disconnecting = Task { await client.disconnect() }
             let error = await pending.value  // fails as the connection goes, not when the 120 s timeout ends

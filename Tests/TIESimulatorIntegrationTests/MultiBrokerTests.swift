@@ -131,6 +131,14 @@ struct MultiBrokerTests {
         }.flatMap { Self.lastConnection(user, log: fabric.network.broker($0).logPath) > 0 ? $0 : nil }
     }
 
+    /// Whether the latest client of `user` in the log has subscribed to its reply topic since it connected.
+    static func subscribedToReplies(_ user: String, log: String) -> Bool {
+        let text = (try? String(contentsOfFile: log, encoding: .utf8)) ?? ""
+        guard let connected = text.range(of: " connected as '\(user)'", options: .backwards) else { return false }
+        let id = text[..<connected.lowerBound].split(separator: " ").last.map(String.init) ?? ""
+        return !id.isEmpty && text[connected.upperBound...].contains("\(id) 0 /mcafee/client/\(id)")
+    }
+
     /// How many connections of `user` the log shows (0 when none).
     static func lastConnection(_ user: String, log: String) -> Int {
         let text = (try? String(contentsOfFile: log, encoding: .utf8)) ?? ""
@@ -154,7 +162,8 @@ struct MultiBrokerTests {
             fabric.network.broker(first).stop()
             await eventually(timeout: .seconds(30)) { Self.lastConnection("client2", log: fabric.network.broker(other).logPath) != connectionsBefore }
             #expect(Self.lastConnection("client2", log: fabric.network.broker(other).logPath) > connectionsBefore, "the client did not move to broker \(other)")
-            try await Task.sleep(for: .milliseconds(300))  // its subscriptions are restored right after the connect
+            // dxlclient subscribes again right after the connect: its reply topic must be back before it asks.
+            #expect(await eventually(timeout: .seconds(10)) { Self.subscribedToReplies("client2", log: fabric.network.broker(other).logPath) })
             peer.write(call)
             let after = try PythonPeer.json(try await peer.waitForLine(timeout: .seconds(40)) { $0.hasPrefix("{") })
             #expect(after["error"] == nil, "\(after)")
