@@ -68,13 +68,13 @@ public final class MQTTTransport: @unchecked Sendable {
     let handle: OpaquePointer
     let handlers: Handlers
     /// QoS 0 publishes handed to libmosquitto and not yet written to the socket.
-    private let unwritten = Atomic<Int>(0)
+    let unwritten = Atomic<Int>(0)
     /// How many times `unwritten` was reset (see `forgetUnwritten`), so that a publish that failed after a
     /// reset does not take back a count the reset already dropped.
-    private let unwrittenResets = Atomic<Int>(0)
+    let unwrittenResets = Atomic<Int>(0)
     /// The highest count a task in `waitUntilUnwritten` waits for, -1 when none waits: the publish
     /// callback only takes the lock when `unwritten` falls to it.
-    private let drainThreshold = Atomic<Int>(-1)
+    let drainThreshold = Atomic<Int>(-1)
     /// Wakes the network thread from its reconnect wait when closing.
     let closeSignal = DispatchSemaphore(value: 0)
     /// A pipe that wakes the network thread's `poll` when a packet was queued (its read and write ends;
@@ -189,138 +189,6 @@ public final class MQTTTransport: @unchecked Sendable {
             return String(cString: strerror(errno))
         }
         return String(cString: mosquitto_strerror(rc))
-    }
-
-    private static func transport(_ userdata: UnsafeMutableRawPointer?) -> MQTTTransport? {
-        guard let userdata else { return nil }
-        return Unmanaged<MQTTTransport>.fromOpaque(userdata).takeUnretainedValue()
-    }
-
-    private func installCallbacks() {
-        mosquitto_connect_callback_set(handle) { _, userdata, rc in
-            MQTTTransport.transport(userdata)?.didConnect(rc)
-        }
-        mosquitto_disconnect_callback_set(handle) { _, userdata, rc in
-            MQTTTransport.transport(userdata)?.didDisconnect(rc)
-        }
-        mosquitto_publish_callback_set(handle) { _, userdata, _ in
-            // libmosquitto calls this for QoS 0 once the PUBLISH is written to the socket.
-            guard let transport = MQTTTransport.transport(userdata) else { return }
-            let left = transport.unwritten.subtract(1, ordering: .sequentiallyConsistent).newValue
-            if left <= transport.drainThreshold.load(ordering: .sequentiallyConsistent) { transport.wakeDrainWaiters() }
-        }
-        mosquitto_subscribe_callback_set(handle) { _, userdata, mid, _, _ in
-            MQTTTransport.transport(userdata)?.didSubscribe(mid)
-        }
-        mosquitto_message_callback_set(handle) { _, userdata, message in
-            guard let transport = MQTTTransport.transport(userdata), let message else { return }
-            let msg = message.pointee
-            guard let topicPointer = msg.topic else { return }
-            let topic = String(cString: topicPointer)
-            let payload = UnsafeRawBufferPointer(start: msg.payload, count: Int(msg.payloadlen))
-            transport.handlers.message(topic, payload)
-        }
-    }
-
-    private func didConnect(_ rc: Int32) {
-        let (waiter, isReconnect, target): (CheckedContinuation<Void, any Error>?, Bool, (host: String, port: Int)) = state.withLock { state in
-            let waiter = state.connectWaiter
-            state.connectWaiter = nil
-            if rc == 0 {
-                state.isConnected = true
-                // The broker accepted us: it is the one we are on now, and backoff starts over.
-                if !state.dialled.host.isEmpty { state.connectTarget = state.dialled }
-                state.failures = 0
-            }
-            let isReconnect = waiter == nil && state.hasConnected && rc == 0
-            if rc == 0 { state.hasConnected = true }
-            return (waiter, isReconnect, state.connectTarget)
-        }
-        if let waiter {
-            if rc == 0 {
-                waiter.resume()
-            } else {
-                waiter.resume(throwing: TransportError.refused(host: target.host, port: target.port, reason: String(cString: mosquitto_connack_string(rc))))
-            }
-        } else if isReconnect {
-            logger.info("reconnected to \(target.host):\(target.port)")
-            handlers.reconnected()
-        }
-    }
-
-    private func didDisconnect(_ rc: Int32) {
-        let (waiter, target, subscribers) = state.withLock { state in
-            let waiter = state.connectWaiter
-            state.connectWaiter = nil
-            state.isConnected = false
-            // A SUBACK cannot come on a connection that is gone: those waiting for one hear so now.
-            defer { state.subscribeWaiters.removeAll() }
-            return (waiter, state.connectTarget, Array(state.subscribeWaiters.values))
-        }
-        for subscriber in subscribers { subscriber.resume(returning: MOSQ_ERR_NO_CONN.rawValue) }
-        let closing = closingFlag.load(ordering: .sequentiallyConsistent)
-        // libmosquitto drops what it had not written; forget it, or flow control would wait forever.
-        forgetUnwritten()
-        let reason = Self.errorText(rc)
-        if let waiter {
-            waiter.resume(throwing: TransportError.closedDuringHandshake(host: target.host, port: target.port, reason: reason))
-        } else if !closing && rc != 0 {
-            logger.warning("lost connection to \(target.host):\(target.port): \(reason); reconnecting with backoff")
-            handlers.connectionLost(reason)
-        }
-    }
-
-    private func didSubscribe(_ mid: Int32) {
-        let waiter = state.withLock { $0.subscribeWaiters.removeValue(forKey: mid) }
-        waiter?.resume(returning: MOSQ_ERR_SUCCESS.rawValue)
-    }
-
-    /// How many publishes are queued in libmosquitto and not yet written to the socket.
-    public var unwrittenPublishes: Int { max(0, unwritten.load(ordering: .relaxed)) }
-
-    /// Waits until at most `limit` publishes are unwritten, or the connection is gone (libmosquitto then
-    /// drops what it had not written). The network thread wakes the task when the count falls to
-    /// `limit`: a producer waiting for room costs one wake-up per wait, not a timer that polls.
-    public func waitUntilUnwritten(atMost limit: Int) async {
-        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
-            let waiting = state.withLock { state -> Bool in
-                if !state.isConnected || unwritten.load(ordering: .sequentiallyConsistent) <= limit { return false }
-                state.drainWaiters.append((limit, continuation))
-                updateDrainThreshold(state.drainWaiters)
-                return true
-            }
-            guard waiting else { return continuation.resume() }
-            // The last write may have happened before the threshold was set: look again now that it is (the
-            // publish callback decrements, then reads the threshold; this stored it, and now reads).
-            wakeDrainWaiters()
-        }
-    }
-
-    /// Drops the count of unwritten publishes, whose packets libmosquitto has dropped or will drop (a
-    /// lost connection, a shutdown, or a new connect, which empties libmosquitto's queue without
-    /// callbacks), and wakes every waiter.
-    private func forgetUnwritten() {
-        unwrittenResets.add(1, ordering: .sequentiallyConsistent)
-        unwritten.store(0, ordering: .sequentiallyConsistent)
-        wakeDrainWaiters(all: true)
-    }
-
-    /// Resumes the tasks in `waitUntilUnwritten` whose count is reached (`all`: every one, the
-    /// connection being gone).
-    private func wakeDrainWaiters(all: Bool = false) {
-        let left = unwritten.load(ordering: .sequentiallyConsistent)
-        let ready = state.withLock { state -> [CheckedContinuation<Void, Never>] in
-            let ready = state.drainWaiters.filter { all || left <= $0.limit }.map(\.continuation)
-            state.drainWaiters.removeAll { all || left <= $0.limit }
-            updateDrainThreshold(state.drainWaiters)
-            return ready
-        }
-        for continuation in ready { continuation.resume() }
-    }
-
-    /// Publishes the highest count a waiter waits for (-1: none waits); called under the lock.
-    private func updateDrainThreshold(_ waiters: [(limit: Int, continuation: CheckedContinuation<Void, Never>)]) {
-        drainThreshold.store(waiters.map(\.limit).max() ?? -1, ordering: .sequentiallyConsistent)
     }
 
     /// Whether the broker has accepted the connection and it has not been lost since.

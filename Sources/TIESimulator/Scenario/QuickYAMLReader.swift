@@ -4,6 +4,9 @@
 /// scalars, several documents, tabs and control characters, duplicate keys and every mistake. The caller
 /// then reads the text with Yams, which also words the mistakes. It therefore never has to agree with
 /// libyaml on an error, only on the trees of the documents it accepts.
+///
+/// (Over 400 lines on purpose: one pass whose methods share the cursor and the line count; split into
+/// files, each part would reach into the others' private state.)
 package struct QuickYAMLReader {
     struct Unsupported: Error {}
 
