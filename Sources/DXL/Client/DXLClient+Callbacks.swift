@@ -27,14 +27,7 @@ extension DXLClient {
         state.withLock { state in
             let id = state.nextId
             state.nextId += 1
-            let registration = Registration(id: id, callback: callback)
-            switch kind {
-            case .event: state.eventCallbacks[topic, default: []].append(registration)
-            case .request: state.requestCallbacks[topic, default: []].append(registration)
-            }
-            if topic.hasSuffix("#") { state.hasWildcardCallbacks = true }
-            state.resolvedEvents.removeAll()
-            state.resolvedRequests.removeAll()
+            state.callbacks[kind, default: CallbackTable()].add(Registration(id: id, callback: callback), topic: topic)
             return CallbackToken(id: id, topic: topic, kind: kind)
         }
     }
@@ -52,22 +45,7 @@ extension DXLClient {
 
     /// Removes a callback; unsubscribes from its topic when nothing else needs it.
     public func removeCallback(_ token: CallbackToken) {
-        let removed = state.withLock { state -> Bool in
-            state.resolvedEvents.removeAll()
-            state.resolvedRequests.removeAll()
-            switch token.kind {
-            case .event:
-                guard let before = state.eventCallbacks[token.topic]?.count else { return false }
-                state.eventCallbacks[token.topic]?.removeAll { $0.id == token.id }
-                if state.eventCallbacks[token.topic]?.isEmpty == true { state.eventCallbacks[token.topic] = nil }
-                return (state.eventCallbacks[token.topic]?.count ?? 0) < before
-            case .request:
-                guard let before = state.requestCallbacks[token.topic]?.count else { return false }
-                state.requestCallbacks[token.topic]?.removeAll { $0.id == token.id }
-                if state.requestCallbacks[token.topic]?.isEmpty == true { state.requestCallbacks[token.topic] = nil }
-                return (state.requestCallbacks[token.topic]?.count ?? 0) < before
-            }
-        }
+        let removed = state.withLock { $0.callbacks[token.kind]?.remove(token.id, topic: token.topic) ?? false }
         if removed { unsubscribe(token.topic) }
     }
 
@@ -121,20 +99,7 @@ extension DXLClient {
                 if !state.sentIds.isEmpty && state.sentIds.contains(message.messageId) {
                     return []
                 }
-                let isEvent = message.type == .event
-                if !state.hasWildcardCallbacks { return (isEvent ? state.eventCallbacks : state.requestCallbacks)[topic] ?? [] }
-                if let resolved = isEvent ? state.resolvedEvents[topic] : state.resolvedRequests[topic] { return resolved }
-                let table = isEvent ? state.eventCallbacks : state.requestCallbacks
-                let resolved = DXLTopic.candidates(for: topic).flatMap { table[$0] ?? [] }
-                // Bounded: a client seeing endless distinct topics (every reply topic) starts over now and then.
-                if isEvent {
-                    if state.resolvedEvents.count >= 4_096 { state.resolvedEvents.removeAll() }
-                    state.resolvedEvents[topic] = resolved
-                } else {
-                    if state.resolvedRequests.count >= 4_096 { state.resolvedRequests.removeAll() }
-                    state.resolvedRequests[topic] = resolved
-                }
-                return resolved
+                return state.callbacks[message.type == .event ? .event : .request]?.callbacks(for: topic) ?? []
             }
             for registration in callbacks { registration.callback(message) }
         }

@@ -22,6 +22,41 @@ public final class DXLClient: Sendable {
         let callback: @Sendable (DXLMessage) -> Void
     }
 
+    /// The callbacks of one kind (events, or requests) by topic, a trailing `#` matching below it.
+    struct CallbackTable {
+        private(set) var byTopic: [String: [Registration]] = [:]
+        private var hasWildcards = false
+        /// With wildcard callbacks: topic → the callbacks a message on it reaches (topics repeat, so the
+        /// prefix walk is done once per topic; cleared when callbacks change; bounded: a client seeing
+        /// endless distinct topics, every reply topic, starts over now and then).
+        private var resolved: [String: [Registration]] = [:]
+
+        mutating func add(_ registration: Registration, topic: String) {
+            byTopic[topic, default: []].append(registration)
+            if topic.hasSuffix("#") { hasWildcards = true }
+            resolved.removeAll()
+        }
+
+        /// Removes callback `id` of `topic`; whether it was there.
+        mutating func remove(_ id: UInt64, topic: String) -> Bool {
+            guard let before = byTopic[topic]?.count else { return false }
+            byTopic[topic]?.removeAll { $0.id == id }
+            if byTopic[topic]?.isEmpty == true { byTopic[topic] = nil }
+            resolved.removeAll()
+            return (byTopic[topic]?.count ?? 0) < before
+        }
+
+        /// The callbacks a message on `topic` reaches.
+        mutating func callbacks(for topic: String) -> [Registration] {
+            if !hasWildcards { return byTopic[topic] ?? [] }
+            if let known = resolved[topic] { return known }
+            let found = DXLTopic.candidates(for: topic).flatMap { byTopic[$0] ?? [] }
+            if resolved.count >= 4_096 { resolved.removeAll() }
+            resolved[topic] = found
+            return found
+        }
+    }
+
     struct PendingRequest {
         let topic: String
         let continuation: CheckedContinuation<DXLMessage, any Error>?
@@ -32,13 +67,7 @@ public final class DXLClient: Sendable {
 
     struct State {
         var nextId: UInt64 = 1
-        var eventCallbacks: [String: [Registration]] = [:]
-        var requestCallbacks: [String: [Registration]] = [:]
-        var hasWildcardCallbacks = false
-        /// With wildcard callbacks: topic → the callbacks a message on it reaches, for events and requests
-        /// (topics repeat, so the prefix walk is done once per topic; cleared when callbacks change).
-        var resolvedEvents: [String: [Registration]] = [:]
-        var resolvedRequests: [String: [Registration]] = [:]
+        var callbacks: [CallbackToken.Kind: CallbackTable] = [.event: CallbackTable(), .request: CallbackTable()]
         var hasWildcardSubscriptions = false
         var subscriptionCounts: [String: Int] = [:]
         var pending: [String: PendingRequest] = [:]
