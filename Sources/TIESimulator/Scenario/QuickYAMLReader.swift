@@ -152,6 +152,11 @@ package struct QuickYAMLReader {
     /// The node that starts at `pos`: a list, a mapping, or a value alone on its line.
     private mutating func blockNode() throws(Unsupported) -> YAMLNode {
         if atEntry { return try blockSequence() }
+        return try valueOrMapping()
+    }
+
+    /// A value alone on its line, or — when a key's colon follows it — the block mapping it starts.
+    private mutating func valueOrMapping() throws(Unsupported) -> YAMLNode {
         let start = column
         let first = try inlineValue(flow: false)
         let end = pos
@@ -217,18 +222,7 @@ package struct QuickYAMLReader {
             skipSpaces()
             // An empty entry, an entry on the next lines and a list in a list are left to Yams.
             guard pos < bytes.count, bytes[pos] != newline, bytes[pos] != hash, !atEntry else { throw Unsupported() }
-            let start = column
-            let first = try inlineValue(flow: false)
-            let end = pos
-            skipSpaces()
-            if atValueIndicator, case .scalar = first.content {
-                pos += 1
-                items.append(try blockMapping(column: start, firstKey: first))
-            } else {
-                pos = end
-                try endLine()
-                items.append(first)
-            }
+            items.append(try valueOrMapping())
             if indent > dashIndent { throw Unsupported() }
         } while indent == dashIndent && atEntry
         return YAMLNode(content: .sequence(items), line: node.line, column: node.column)
