@@ -92,14 +92,6 @@ final class BatchedPublisher: EventStream, @unchecked Sendable {
 
     /// An MQTT packet: the fixed header's first byte, the remaining length (variable-length), the rest.
     private static func packet(_ first: UInt8, _ rest: [UInt8]) -> [UInt8] {
-        var header = [first]
-        var length = rest.count
-        repeat {
-            var byte = UInt8(length % 128)
-            length /= 128
-            if length > 0 { byte |= 0x80 }
-            header.append(byte)
-        } while length > 0
-        return header + rest
+        [first] + MQTTVariableLength.encoded(rest.count) + rest
     }
 }

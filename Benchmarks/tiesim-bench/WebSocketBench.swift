@@ -119,9 +119,7 @@ final class StreamReader: @unchecked Sendable {
                 }
                 packetHeader.append(bytes[index])
                 index += 1
-                guard packetHeader.count >= 2, packetHeader.last! & 0x80 == 0 else { continue }
-                var length = 0, multiplier = 1
-                for byte in packetHeader.dropFirst() { length += Int(byte & 0x7f) * multiplier; multiplier *= 128 }
+                guard case .value(let length, _) = MQTTVariableLength.decode(packetHeader.dropFirst()) else { continue }
                 let type = packetHeader[0] >> 4
                 packetHeader.removeAll(keepingCapacity: true)
                 packetLeft = length

@@ -131,6 +131,17 @@ struct WebSocketListenerPartsTests {
         #expect(throws: MQTTConnectRewriter.Refusal.self) { try mqtt6.feed(unknown, identity: "c", secret: "s") }
     }
 
+    @Test("MQTT variable lengths: each byte-count boundary both ways; too few bytes wait, a fifth byte is refused")
+    func variableLengths() {
+        for (value, bytes) in [(0, [0x00]), (127, [0x7f]), (128, [0x80, 0x01]), (16_383, [0xff, 0x7f]), (16_384, [0x80, 0x80, 0x01]),
+                               (268_435_455, [0xff, 0xff, 0xff, 0x7f])] as [(Int, [UInt8])] {
+            #expect(MQTTVariableLength.encoded(value) == bytes)
+            #expect(MQTTVariableLength.decode(bytes + [0x42]) == .value(value, byteCount: bytes.count))
+            #expect(MQTTVariableLength.decode(bytes.dropLast()) == .incomplete)
+        }
+        #expect(MQTTVariableLength.decode([0x80, 0x80, 0x80, 0x80, 0x01]) == .malformed)
+    }
+
     @Test("an HTTP head: method, target, query decoding, headers by lower-cased name")
     func head() throws {
         let head = try #require(HTTPRequestHead("GET /remote/Cmd?csrString=a%2Bb+c%0A&:output=json HTTP/1.1\r\nHost: x\r\nAuthorization: Basic YTpi\r\nX-A: 1\r\nx-a: 2"))

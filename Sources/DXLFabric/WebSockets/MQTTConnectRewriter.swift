@@ -24,18 +24,11 @@ package struct MQTTConnectRewriter {
         buffered += bytes
         guard let first = buffered.first else { return [] }
         guard first == 0x10 else { throw Refusal(description: "the first MQTT packet is not CONNECT") }
-        // Remaining length: 1 to 4 bytes, 7 bits each.
-        var length = 0
-        var multiplier = 1
-        var index = 1
-        while true {
-            guard index < buffered.count else { return [] }
-            guard index <= 4 else { throw Refusal(description: "a malformed packet length") }
-            let byte = buffered[index]
-            length += Int(byte & 0x7f) * multiplier
-            multiplier *= 128
-            index += 1
-            if byte & 0x80 == 0 { break }
+        let length: Int, index: Int
+        switch MQTTVariableLength.decode(buffered.dropFirst()) {
+        case .incomplete: return []
+        case .malformed: throw Refusal(description: "a malformed packet length")
+        case .value(let value, let byteCount): (length, index) = (value, 1 + byteCount)
         }
         guard length <= Self.maxConnectSize else { throw Refusal(description: "a CONNECT of \(length) bytes") }
         guard buffered.count >= index + length else { return [] }
@@ -70,22 +63,10 @@ package struct MQTTConnectRewriter {
         guard reader.atEnd else { throw Refusal(description: "bytes after the CONNECT payload") }
         var out = Self.encode(protocolName) + [level, flags | 0xc0] + keepAlive + properties
         out += Self.encode(clientId) + will + Self.encode(Array(identity.utf8)) + Self.encode(Array(secret.utf8))
-        return [0x10] + Self.remainingLength(out.count) + out
+        return [0x10] + MQTTVariableLength.encoded(out.count) + out
     }
 
     private static func encode(_ field: [UInt8]) -> [UInt8] { [UInt8(field.count >> 8), UInt8(field.count & 0xff)] + field }
-
-    private static func remainingLength(_ count: Int) -> [UInt8] {
-        var value = count
-        var bytes: [UInt8] = []
-        repeat {
-            var byte = UInt8(value % 128)
-            value /= 128
-            if value > 0 { byte |= 0x80 }
-            bytes.append(byte)
-        } while value > 0
-        return bytes
-    }
 
     private struct Reader {
         let bytes: [UInt8]
@@ -104,18 +85,12 @@ package struct MQTTConnectRewriter {
         /// MQTT 5 properties, returned with their length prefix.
         mutating func properties() throws(Refusal) -> [UInt8] {
             let start = index
-            var length = 0
-            var multiplier = 1
-            for _ in 0..<4 {
-                let byte = try self.byte()
-                length += Int(byte & 0x7f) * multiplier
-                multiplier *= 128
-                if byte & 0x80 == 0 {
-                    _ = try bytes(length)
-                    return Array(bytes[start..<index])
-                }
+            switch MQTTVariableLength.decode(bytes[index...]) {
+            case .incomplete: throw Refusal(description: "a truncated CONNECT")
+            case .malformed: throw Refusal(description: "a malformed properties length")
+            case .value(let length, let byteCount): _ = try bytes(byteCount + length)
             }
-            throw Refusal(description: "a malformed properties length")
+            return Array(bytes[start..<index])
         }
     }
 }
