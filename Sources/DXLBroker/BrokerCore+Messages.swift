@@ -71,7 +71,7 @@ extension BrokerCore {
             route = Route(messageId: request.messageId, target: .everyone, request: request)
             return .replace(DXLMessageCodec.encode(request, version: request.version))
         }
-        if topic.hasPrefix(Topic.brokerServicePrefix) || topic == Topic.subscribers || topic == Topic.fabric {
+        if isBrokerService(topic) {
             if request.brokerIds.isEmpty || request.brokerIds.contains(me) {
                 answerBrokerService(request, requesterIsLocal: true)
                 return .drop
@@ -96,12 +96,22 @@ extension BrokerCore {
         request.serviceId = service.serviceGuid
         request.brokerIds = [service.brokerGuid]
         request.clientIds = [service.clientId]
-        let target: Route.Target = service.brokerGuid == me ? .client(service.clientId) : layout.index(of: service.brokerGuid).map { .broker($0) } ?? .nobody
-        route = Route(messageId: request.messageId, target: target, request: request, service: service.serviceGuid, requesterIsLocal: true)
+        route = Route(messageId: request.messageId, target: target(of: service), request: request, service: service.serviceGuid, requesterIsLocal: true)
         if ownerIdentity(of: service) != layout.internalIdentity {
             note("request", topic: topic, fields: ["messageId": request.messageId, "source": clientId, "service": service.serviceGuid], payload: request.payload)
         }
         return .replace(DXLMessageCodec.encode(request, version: request.version))
+    }
+
+    /// Whether a request on `topic` is for the broker itself (its services, tiesim's queries).
+    func isBrokerService(_ topic: String) -> Bool {
+        topic.hasPrefix(BrokerServiceTopic.prefix) || topic == Topic.subscribers || topic == Topic.fabric
+    }
+
+    /// Where a request for `service` goes from here: its client, the bridge towards its broker, or nowhere.
+    func target(of service: ServiceRecord) -> Route.Target {
+        if service.brokerGuid == me { return .client(service.clientId) }
+        return layout.index(of: service.brokerGuid).map { .broker($0) } ?? .nobody
     }
 
     /// A message that came over a bridge: stamped already by the broker it entered at.
@@ -120,7 +130,7 @@ extension BrokerCore {
         var serviceGuid: String?
         if topic.hasPrefix(Topic.replyPrefix) {
             target = .everyone
-        } else if topic.hasPrefix(Topic.brokerServicePrefix) || topic == Topic.subscribers || topic == Topic.fabric {
+        } else if isBrokerService(topic) {
             if request.brokerIds.contains(me) {
                 answerBrokerService(request, requesterIsLocal: false)
             } else if let other = request.brokerIds.lazy.compactMap({ self.layout.index(of: $0) }).first {
@@ -128,11 +138,7 @@ extension BrokerCore {
             }
         } else if !request.serviceId.isEmpty, let service = registry.services[request.serviceId] {
             serviceGuid = service.serviceGuid
-            if service.brokerGuid == me {
-                target = .client(service.clientId)
-            } else if let other = layout.index(of: service.brokerGuid) {
-                target = .broker(other)
-            }
+            target = self.target(of: service)
         }
         route = Route(messageId: request.messageId, target: target, request: request, service: serviceGuid, requesterIsLocal: false)
         return .pass

@@ -37,7 +37,7 @@ extension BrokerCore {
                 reply(to: request, error: 0, "broker/subs needs a JSON body with a topic", requesterIsLocal: requesterIsLocal)
                 return
             }
-            let count = clients.subscribers(of: topic) { _ in false }.count
+            let count = clients.subscribers(of: topic).count
             reply(to: request, json: .object(["count": .int(Int64(count))]), requesterIsLocal: requesterIsLocal)
         case BrokerServiceTopic.health:
             reply(to: request, json: .object([
@@ -58,17 +58,21 @@ extension BrokerCore {
                 return
             }
             hold(HeldQuery(request: request, kind: .subscribers(topic: topic, ignored: Set(body?["ignoreIdentities"]?.arrayValue?.compactMap(\.stringValue) ?? [])),
-                           deadline: monotonic() + min(max(body?["waitMs"]?.intValue ?? 0, 0), 600_000), requesterIsLocal: requesterIsLocal))
+                           deadline: deadline(body), requesterIsLocal: requesterIsLocal))
         case Topic.fabric:
             var expected: [Int: Int64] = [:]
             for (guid, session) in body?["expect"]?.objectValue ?? [:] {
                 if let index = layout.index(of: guid), index != layout.index { expected[index] = session.intValue ?? 0 }
             }
-            hold(HeldQuery(request: request, kind: .fabric(expected: expected), deadline: monotonic() + min(max(body?["waitMs"]?.intValue ?? 0, 0), 600_000),
-                           requesterIsLocal: requesterIsLocal))
+            hold(HeldQuery(request: request, kind: .fabric(expected: expected), deadline: deadline(body), requesterIsLocal: requesterIsLocal))
         default:
             noDestination(request, serviceId: "", requesterIsLocal: requesterIsLocal)
         }
+    }
+
+    /// When a held query whose body asks to wait `waitMs` (at most ten minutes) is answered anyway.
+    func deadline(_ body: JSONValue?) -> Int64 {
+        monotonic() + min(max(body?["waitMs"]?.intValue ?? 0, 0), 600_000)
     }
 
     /// The most subscriber queries waiting at once (the oldest is answered when more come).
@@ -76,8 +80,10 @@ extension BrokerCore {
 
     func brokerState(_ index: Int) -> JSONValue {
         var broker = layout.brokers[index]
-        if let heard = remote[index], heard.port > 0 { broker.port = heard.port }
-        if let heard = remote[index], heard.webSocketPort > 0 { broker.webSocketPort = heard.webSocketPort }
+        if let heard = remote[index] {
+            if heard.port > 0 { broker.port = heard.port }
+            if heard.webSocketPort > 0 { broker.webSocketPort = heard.webSocketPort }
+        }
         let children = layout.brokers.indices.filter { layout.brokers[$0].parent == index }.map { JSONValue.string(layout.brokers[$0].guid) }
         let parent = broker.parent.map { [JSONValue.string(layout.brokers[$0].guid)] } ?? []
         return .object([

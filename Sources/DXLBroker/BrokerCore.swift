@@ -82,7 +82,6 @@ public final class BrokerCore {
         static let notesPrefixStatic: StaticString = "/tiesim/broker/notes/"
         public static let announce = "/tiesim/broker/notes/announce"
         public static let journal = "/tiesim/broker/notes/journal"
-        static let brokerServicePrefix = BrokerServiceTopic.prefix
         static let replyPrefix = "/mcafee/client/"
     }
 
@@ -93,12 +92,15 @@ public final class BrokerCore {
     /// flood of refused messages must not become a flood of notes).
     public static func notesPerSecond(_ kind: String) -> Int { kind == "request" ? 20_000 : 200 }
 
+    /// The message size limit when none is given (mosquitto's own limit is far above any DXL message).
+    public static let defaultMaxMessageSize = 1 << 30
+
     /// `clock`: wall-clock milliseconds since 1970 (registration and start times); `monotonic`: milliseconds
     /// that never step back (intervals, deadlines, silence), by default the wall clock.
     /// `maxMessageSize`: the largest message a client may publish (the DXL broker's 1 MiB in tiesim's
     /// fabrics); mosquitto's own limit is set above it, so that what the broker adds to a message (its
     /// stamp, notes) never makes a packet the next broker refuses.
-    public init(layout: BrokerLayout, clock: @escaping () -> Int64, monotonic: (() -> Int64)? = nil, maxMessageSize: Int = 1 << 30) {
+    public init(layout: BrokerLayout, clock: @escaping () -> Int64, monotonic: (() -> Int64)? = nil, maxMessageSize: Int = BrokerCore.defaultMaxMessageSize) {
         self.layout = layout
         self.maxMessageSize = maxMessageSize
         self.clock = clock

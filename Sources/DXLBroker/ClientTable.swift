@@ -30,11 +30,10 @@ public struct ClientTable: Sendable {
     public let filterLimit: Int
     /// The most persistent sessions kept while their clients are away (mosquitto keeps them all; beyond
     /// this a returning client's old subscriptions are not known until it subscribes again).
-    public let awaySessionLimit: Int
+    public static let awaySessionLimit = 100_000
 
-    public init(filterLimit: Int = 10_000, awaySessionLimit: Int = 100_000) {
+    public init(filterLimit: Int = 10_000) {
         self.filterLimit = filterLimit
-        self.awaySessionLimit = awaySessionLimit
     }
 
     /// Records a connection; returns the client it replaces, if any. A persistent connection resumes
@@ -46,7 +45,8 @@ public struct ClientTable: Sendable {
         let away = awaySessions.removeValue(forKey: id)
         var client = Client(id: id, identity: identity, connection: connection, connectedAt: time, encodedId: DXLHeader.encodedString(id), persistent: persistent)
         if persistent {
-            if let previous { client.filters = previous.persistent ? previous.filters : [] } else { client.filters = away ?? [] }
+            // `away` is there only when no connection of `id` was: the two sources never compete.
+            client.filters = previous.map { $0.persistent ? $0.filters : [] } ?? away ?? []
         }
         clients[id] = client
         return previous
@@ -57,7 +57,7 @@ public struct ClientTable: Sendable {
     public mutating func disconnect(id: String, connection: UInt) -> Client? {
         guard let client = clients[id], client.connection == connection else { return nil }
         clients[id] = nil
-        if client.persistent && !client.filters.isEmpty && awaySessions.count < awaySessionLimit {
+        if client.persistent && !client.filters.isEmpty && awaySessions.count < Self.awaySessionLimit {
             awaySessions[id] = client.filters
         }
         return client
@@ -79,9 +79,8 @@ public struct ClientTable: Sendable {
 
     public func isConnected(_ id: String) -> Bool { clients[id] != nil }
 
-    /// The clients with a subscription that receives `topic`, bridges excluded by `isBridge`.
-    public func subscribers(of topic: String, excluding isExcluded: (Client) -> Bool) -> [Client] {
-        clients.values.filter { client in !isExcluded(client) && client.filters.contains { MQTTTopic.matches(filter: $0, topic: topic) } }
+    /// The clients with a subscription that receives `topic` (bridges are never in the table).
+    public func subscribers(of topic: String) -> [Client] {
+        clients.values.filter { client in client.filters.contains { MQTTTopic.matches(filter: $0, topic: topic) } }
     }
-
 }

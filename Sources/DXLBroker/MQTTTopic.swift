@@ -1,5 +1,3 @@
-import DXLWire
-
 /// MQTT topic filters: `+` is one level, a trailing `#` everything below.
 public enum MQTTTopic {
     public static func matches(filter: String, topic: String) -> Bool {

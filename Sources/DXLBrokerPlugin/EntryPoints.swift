@@ -22,7 +22,7 @@ public func mosquittoPluginVersion(_ count: Int32, _ versions: UnsafePointer<Int
 public func mosquittoPluginInit(_ identifier: OpaquePointer?, _ userData: UnsafeMutablePointer<UnsafeMutableRawPointer?>?,
                                 _ options: UnsafeMutablePointer<mosquitto_opt>?, _ optionCount: Int32) -> Int32 {
     var fabricPath: String?
-    var maxMessageSize = 1 << 30
+    var maxMessageSize = BrokerCore.defaultMaxMessageSize
     for index in 0..<Int(max(optionCount, 0)) {
         guard let option = options?[index], let key = option.key, let value = option.value else { continue }
         switch String(cString: key) {
@@ -44,7 +44,7 @@ public func mosquittoPluginInit(_ identifier: OpaquePointer?, _ userData: Unsafe
         log(MOSQ_LOG_ERR, "tiesim-broker: \(fabricPath): \(error)")
         return MOSQ_ERR_INVAL.rawValue
     }
-    core = BrokerCore(layout: layout, clock: wallClockMilliseconds, monotonic: monotonicMilliseconds, maxMessageSize: maxMessageSize)
+    core = BrokerCore(layout: layout, clock: { milliseconds(CLOCK_REALTIME) }, monotonic: { milliseconds(CLOCK_MONOTONIC) }, maxMessageSize: maxMessageSize)
     let events: [(mosquitto_plugin_event, MOSQ_FUNC_generic_callback)] = [
         (MOSQ_EVT_BASIC_AUTH, onConnect), (MOSQ_EVT_ACL_CHECK, onAccessCheck), (MOSQ_EVT_MESSAGE, onMessage),
         (MOSQ_EVT_TICK, onTick), (MOSQ_EVT_DISCONNECT, onDisconnect),
@@ -205,15 +205,10 @@ private func log(_ level: Int32, _ text: String) {
     tiesim_broker_log(level, text)
 }
 
-private func wallClockMilliseconds() -> Int64 {
+/// Clock `clock` (wall or monotonic) in milliseconds.
+private func milliseconds(_ clock: clockid_t) -> Int64 {
     var time = timespec()
-    clock_gettime(CLOCK_REALTIME, &time)
-    return Int64(time.tv_sec) * 1000 + Int64(time.tv_nsec) / 1_000_000
-}
-
-private func monotonicMilliseconds() -> Int64 {
-    var time = timespec()
-    clock_gettime(CLOCK_MONOTONIC, &time)
+    clock_gettime(clock, &time)
     return Int64(time.tv_sec) * 1000 + Int64(time.tv_nsec) / 1_000_000
 }
 

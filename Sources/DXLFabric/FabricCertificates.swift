@@ -1,4 +1,5 @@
 import DXL
+import DXLBroker
 import Foundation
 import Synchronization
 
@@ -40,7 +41,7 @@ public struct FabricCertificates: Sendable {
             for client in clients { try? FileManager.default.removeItem(atPath: files.clientCertificate(client)) }
         }
         if !exists(files.brokerCertificate) || !exists(files.brokerKey) {
-            try ca.issue(commonName: "tiesim-broker", role: .broker).write(certificate: files.brokerCertificate, privateKey: files.brokerKey)
+            try ca.issue(commonName: BrokerLayout.bridgeIdentity, role: .broker).write(certificate: files.brokerCertificate, privateKey: files.brokerKey)
         }
         for client in clients where !exists(files.clientCertificate(client)) || !exists(files.clientKey(client)) {
             try ca.issue(commonName: client, role: .client).write(certificate: files.clientCertificate(client), privateKey: files.clientKey(client))

@@ -9,11 +9,12 @@ final class Harness {
     let core: BrokerCore
     var connection: UInt = 1
 
-    init(layout: BrokerLayout = BrokerLayout(brokers: [.init(guid: "{b1}", hostname: "127.0.0.1", port: 8883)])) {
+    init(layout: BrokerLayout = BrokerLayout(brokers: [.init(guid: "{b1}", hostname: "127.0.0.1", port: 8883)]),
+         maxMessageSize: Int = BrokerCore.defaultMaxMessageSize) {
         var clock: () -> Int64 = { 0 }
         let box = ClockBox()
         clock = { box.now }
-        core = BrokerCore(layout: layout, clock: clock)
+        core = BrokerCore(layout: layout, clock: clock, maxMessageSize: maxMessageSize)
         self.box = box
         box.now = now
     }
@@ -26,9 +27,9 @@ final class Harness {
         core.tick()
     }
 
-    func connect(_ id: String, identity: String = "client", subscribe filters: [String] = []) {
+    func connect(_ id: String, identity: String = "client", subscribe filters: [String] = [], persistent: Bool = false) {
         connection += 1
-        core.connected(id, identity: identity, connection: connection)
+        core.connected(id, identity: identity, connection: connection, persistent: persistent)
         for filter in ["/mcafee/client/\(id)"] + filters { core.subscribed(id, to: filter) }
         _ = core.takeActions()  // the connect event and log line
     }
@@ -235,35 +236,27 @@ struct BrokerCoreTests {
             return try JSONValue.parse(try #require(broker.published(broker.core.takeActions()).first).message.payload)["count"]
         }
         broker.connect("asker")
-        func connect(_ id: String, persistent: Bool) {
-            broker.connection += 1
-            broker.core.connected(id, identity: "client", connection: broker.connection, persistent: persistent)
-            _ = broker.core.takeActions()
-        }
-        connect("keeper", persistent: true)
-        broker.core.subscribed("keeper", to: "/kept/#")
-        connect("cleaner", persistent: false)
-        broker.core.subscribed("cleaner", to: "/kept/#")
+        broker.connect("keeper", subscribe: ["/kept/#"], persistent: true)
+        broker.connect("cleaner", subscribe: ["/kept/#"])
         #expect(try subscribers("/kept/x") == .int(2))
         broker.core.disconnected("keeper", connection: broker.connection - 1)
         broker.core.disconnected("cleaner", connection: broker.connection)
         _ = broker.core.takeActions()
         #expect(try subscribers("/kept/x") == .int(0))  // away: not a subscriber now
-        connect("keeper", persistent: true)
-        connect("cleaner", persistent: true)
+        broker.connect("keeper", persistent: true)
+        broker.connect("cleaner", persistent: true)
         #expect(try subscribers("/kept/x") == .int(1))  // only the persistent session had something to resume
         // Taken over by a persistent connection: the session goes on; by a clean one: it ends.
-        connect("keeper", persistent: true)
+        broker.connect("keeper", persistent: true)
         #expect(try subscribers("/kept/x") == .int(1))
-        connect("keeper", persistent: false)
+        broker.connect("keeper")
         #expect(try subscribers("/kept/x") == .int(0))
         // A clean connection also ends a session whose client is away.
-        connect("away", persistent: true)
-        broker.core.subscribed("away", to: "/kept/#")
+        broker.connect("away", subscribe: ["/kept/#"], persistent: true)
         broker.core.disconnected("away", connection: broker.connection)
-        connect("away", persistent: false)
+        broker.connect("away")
         broker.core.disconnected("away", connection: broker.connection)
-        connect("away", persistent: true)
+        broker.connect("away", persistent: true)
         #expect(try subscribers("/kept/x") == .int(0))
         #expect(broker.core.clients.awaySessions.isEmpty)
     }
@@ -324,20 +317,15 @@ struct BrokerCoreTests {
 
     @Test("hostile requests cannot make the broker publish what the next broker refuses: oversized, wildcard reply-to")
     func nothingUnpublishable() {
-        let broker = Harness()
+        let broker = Harness(maxMessageSize: 1_000)
         broker.connect("asker")
         var wildcard = broker.request("/nobody", from: "asker")
         wildcard.replyToTopic = "/mcafee/client/#"
         _ = broker.publish(wildcard, from: "asker", to: [])
         #expect(broker.published(broker.core.takeActions()).isEmpty, "a reply on a wildcard topic")
-        let small = BrokerCore(layout: BrokerLayout(brokers: [.init(guid: "{b1}", hostname: "h", port: 1)]), clock: { 0 }, maxMessageSize: 1_000)
-        small.connected("asker", identity: "client", connection: 1)
-        var big = DXLMessage.request(topic: "/t", payload: Array(repeating: 0x41, count: 2_000))
-        big.replyToTopic = "/mcafee/client/asker"
-        #expect(DXLMessageCodec.encode(big).withUnsafeBytes { small.message(from: "asker", topic: "/t", payload: $0) } == .drop)
-        let replies = small.takeActions().compactMap { action -> DXLMessage? in
-            if case .publish(let topic, let payload, _) = action, topic == "/mcafee/client/asker" { return try? DXLMessageCodec.decode(payload) } else { return nil }
-        }
+        let big = DXLMessage.request(topic: "/t", payload: Array(repeating: 0x41, count: 2_000))
+        #expect(broker.publish(broker.request("/t", from: "asker", payload: String(decoding: big.payload, as: UTF8.self)), from: "asker", to: []).0 == .drop)
+        let replies = broker.published(broker.core.takeActions()).filter { $0.topic == "/mcafee/client/asker" }.map(\.message)
         #expect(replies.first?.type == .errorResponse)
         #expect(replies.first?.errorMessage?.contains("over the fabric's 1000-byte limit") == true)
     }
