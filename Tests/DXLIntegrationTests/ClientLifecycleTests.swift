@@ -74,8 +74,9 @@ struct ClientLifecycleTests {
                 return "failed: \(error)"
             }
         }
-        try await Task.sleep(for: .milliseconds(200))
-        kill(broker, SIGKILL)  // the connection goes with it
+        // The subscription is on its way (counted before the SUBSCRIBE is queued): then the connection goes.
+        #expect(await eventually(timeout: .seconds(5)) { client.subscriptions.contains("/lifecycle/never") })
+        kill(broker, SIGKILL)
         let result = await outcome.value
         #expect(result.hasPrefix("failed") && result.contains("not connected"), "\(result)")
         await client.disconnect()

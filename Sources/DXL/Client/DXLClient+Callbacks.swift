@@ -27,7 +27,7 @@ extension DXLClient {
         state.withLock { state in
             let id = state.nextId
             state.nextId += 1
-            state.callbacks[kind, default: CallbackTable()].add(Registration(id: id, callback: callback), topic: topic)
+            state[callbacks: kind].add(Registration(id: id, callback: callback), topic: topic)
             return CallbackToken(id: id, topic: topic, kind: kind)
         }
     }
@@ -45,7 +45,7 @@ extension DXLClient {
 
     /// Removes a callback; unsubscribes from its topic when nothing else needs it.
     public func removeCallback(_ token: CallbackToken) {
-        let removed = state.withLock { $0.callbacks[token.kind]?.remove(token.id, topic: token.topic) ?? false }
+        let removed = state.withLock { $0[callbacks: token.kind].remove(token.id, topic: token.topic) }
         if removed { unsubscribe(token.topic) }
     }
 
@@ -99,7 +99,7 @@ extension DXLClient {
                 if !state.sentIds.isEmpty && state.sentIds.contains(message.messageId) {
                     return []
                 }
-                return state.callbacks[message.type == .event ? .event : .request]?.callbacks(for: topic) ?? []
+                return state[callbacks: message.type == .event ? .event : .request].callbacks(for: topic)
             }
             for registration in callbacks { registration.callback(message) }
         }

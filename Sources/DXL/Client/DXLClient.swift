@@ -67,7 +67,16 @@ public final class DXLClient: Sendable {
 
     struct State {
         var nextId: UInt64 = 1
-        var callbacks: [CallbackToken.Kind: CallbackTable] = [.event: CallbackTable(), .request: CallbackTable()]
+        var events = CallbackTable()
+        var requests = CallbackTable()
+
+        /// The callbacks of `kind`.
+        subscript(callbacks kind: CallbackToken.Kind) -> CallbackTable {
+            get { kind == .event ? events : requests }
+            _modify {
+                if kind == .event { yield &events } else { yield &requests }
+            }
+        }
         var hasWildcardSubscriptions = false
         var subscriptionCounts: [String: Int] = [:]
         var pending: [String: PendingRequest] = [:]

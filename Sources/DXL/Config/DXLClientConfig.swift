@@ -153,14 +153,15 @@ public struct DXLClientConfig: Sendable, Equatable {
         let chain = try required("BrokerCertChain")
         let cert = try required("CertFile")
         let key = try required("PrivateKey")
-        guard let brokerSection = ini.sections["Brokers"] else {
+        guard ini.sections["Brokers"] != nil else {
             if ini.sections["BrokersWebSockets"]?.isEmpty == false {
                 throw .invalidValue(file: path, section: "BrokersWebSockets", key: "*", value: "…",
                                    reason: "WebSocket brokers are not supported by tiesim's client — list the TLS brokers under [Brokers]")
             }
             throw .missingSection(file: path, section: "Brokers")
         }
-        func brokerList(_ section: String, _ values: [String: String]) throws(DXLConfigError) -> [DXLBroker] {
+        func brokerList(_ section: String) throws(DXLConfigError) -> [DXLBroker] {
+            let values = ini.sections[section] ?? [:]
             var brokers: [DXLBroker] = []
             for (name, value) in ini.orderedKeys[section, default: []].compactMap({ k in values[k].map { (k, $0) } }) {
                 guard let broker = DXLBroker.parse(value) else {
@@ -171,9 +172,9 @@ public struct DXLClientConfig: Sendable, Equatable {
             }
             return brokers
         }
-        let brokers = try brokerList("Brokers", brokerSection)
+        let brokers = try brokerList("Brokers")
         guard !brokers.isEmpty else { throw .noBrokers(file: path) }
-        let webSocketBrokers = try brokerList("BrokersWebSockets", ini.sections["BrokersWebSockets"] ?? [:])
+        let webSocketBrokers = try brokerList("BrokersWebSockets")
         self.init(brokerCertChain: chain, certFile: cert, privateKey: key, brokers: brokers, webSocketBrokers: webSocketBrokers)
         if let flag = ini.sections["General"]?["UseWebSockets"]?.lowercased() { useWebSockets = ["true", "yes", "on", "1"].contains(flag) }
         if let id = ini.sections["General"]?["ClientId"], !id.isEmpty { clientId = id }

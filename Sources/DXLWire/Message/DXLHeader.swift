@@ -30,8 +30,8 @@ public struct DXLHeader: Sendable, Equatable {
             let version = try reader.readInt()
             let code = try reader.readInt()
             guard version >= 0, version <= Int64(Int32.max), code >= 0, code <= 3, let type = DXLMessageType(rawValue: UInt8(code)) else { return nil }
-            let id: String? = readingId ? try reader.readString() : nil
-            if !readingId { try reader.skipRaw() }
+            var id: String?
+            if readingId { id = try reader.readString() } else { try reader.skipRaw() }
             let start = reader.offset
             try reader.skipRaw()
             try reader.skipRaw()

@@ -13,7 +13,7 @@ extension ScenarioParser {
         "get_file_reputation": TieTopic.getFileReputation, "set_file_reputation": TieTopic.setFileReputation,
         "get_certificate_reputation": TieTopic.getCertificateReputation, "set_certificate_reputation": TieTopic.setCertificateReputation,
         "get_file_first_references": TieTopic.getFileFirstReferences, "get_certificate_first_references": TieTopic.getCertificateFirstReferences,
-        "register_service": "/mcafee/service/dxl/svcregistry/register", "unregister_service": "/mcafee/service/dxl/svcregistry/unregister",
+        "register_service": ServiceRegistryTopic.register, "unregister_service": ServiceRegistryTopic.unregister,
     ]
     /// Event names usable instead of event topics.
     static let eventNames: [String: String] = [
