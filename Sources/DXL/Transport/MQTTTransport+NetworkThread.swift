@@ -13,22 +13,27 @@ extension MQTTTransport {
     /// One turn of the network loop: what `mosquitto_loop` does, waiting in `poll(2)` instead of
     /// `select(2)` — libmosquitto refuses (MOSQ_ERR_INVAL) a socket numbered 1024 or more there, which a
     /// process with many files open (a test suite running fabrics in parallel) soon has.
-    static func loopOnce(_ handle: OpaquePointer, wake: Int32, timeout: Int32) -> Int32 {
+    static func loopOnce(_ resources: Resources, timeout: Int32) -> Int32 {
+        let handle = resources.handle
         let socket = mosquitto_socket(handle)
         guard socket >= 0 else { return MOSQ_ERR_NO_CONN.rawValue }
-        var descriptors = [
-            pollfd(fd: socket, events: Int16(POLLIN) | (mosquitto_want_write(handle) ? Int16(POLLOUT) : 0), revents: 0),
-            pollfd(fd: wake, events: Int16(POLLIN), revents: 0),
-        ]
-        guard poll(&descriptors, 2, timeout) >= 0 else {
+        var descriptors = (pollfd(fd: socket, events: Int16(POLLIN) | (mosquitto_want_write(handle) ? Int16(POLLOUT) : 0), revents: 0),
+                           pollfd(fd: resources.wakeReader, events: Int16(POLLIN), revents: 0))
+        let ready = withUnsafeMutableBytes(of: &descriptors) { poll($0.baseAddress!.assumingMemoryBound(to: pollfd.self), 2, timeout) }
+        guard ready >= 0 else {
             return errno == EINTR ? MOSQ_ERR_SUCCESS.rawValue : MOSQ_ERR_ERRNO.rawValue
         }
-        if descriptors[1].revents != 0 {
-            // Something was queued from another thread: drained here, written below.
-            var sink = [UInt8](repeating: 0, count: 256)
-            while read(wake, &sink, sink.count) > 0 {}
+        if descriptors.1.revents != 0 {
+            // Something was queued from another thread: written below. The pipe is drained before the
+            // wake-up is taken back: a wake-up taken after the drain leaves its byte in the pipe (the next
+            // turn wakes at once), and one whose byte the drain read was set before the take-back — so
+            // its packet, queued before that, is written below. (Taken back first, the drain could eat
+            // the byte of a newer wake-up and leave it standing with the pipe empty: a lost wake-up.)
+            var sink: (UInt64, UInt64, UInt64, UInt64) = (0, 0, 0, 0)
+            while withUnsafeMutableBytes(of: &sink, { read(resources.wakeReader, $0.baseAddress, $0.count) }) > 0 {}
+            resources.wakePending.store(false, ordering: .sequentiallyConsistent)
         }
-        if descriptors[0].revents & Int16(POLLIN | POLLHUP | POLLERR) != 0 {
+        if descriptors.0.revents & Int16(POLLIN | POLLHUP | POLLERR) != 0 {
             let rc = mosquitto_loop_read(handle, 1)
             if rc != MOSQ_ERR_SUCCESS.rawValue || mosquitto_socket(handle) < 0 { return rc }
         }
@@ -50,9 +55,7 @@ extension MQTTTransport {
         _ = mosquitto_threaded_set(handle, true)
         // A wake-up left over from an earlier shutdown must not end the new thread's first wait.
         while closeSignal.wait(timeout: .now()) == .success {}
-        let handle = UncheckedHandle(pointer: self.handle)
         let stopped = self.loopStopped
-        let wakeReader = self.wakeReader
         let resources = self.resources
         let initialDelay = 250
         let thread = Thread { [weak self] in
@@ -67,10 +70,10 @@ extension MQTTTransport {
                     guard let self, !self.closingFlag.load(ordering: .relaxed) else { break }
                     // Records OpenSSL has read ahead do not make the socket readable again: while there are
                     // some, the loop only polls the socket (reading and writing what it can), then reads them.
-                    let buffered = tiesim_tls_record_buffered(mosquitto_ssl_get(handle.pointer)) == 1
-                    rc = Self.loopOnce(handle.pointer, wake: wakeReader, timeout: buffered ? 0 : 1000)
-                    if buffered && rc == MOSQ_ERR_SUCCESS.rawValue && mosquitto_socket(handle.pointer) != -1 {
-                        rc = mosquitto_loop_read(handle.pointer, 1)
+                    let buffered = tiesim_tls_record_buffered(mosquitto_ssl_get(resources.handle)) == 1
+                    rc = Self.loopOnce(resources, timeout: buffered ? 0 : 1000)
+                    if buffered && rc == MOSQ_ERR_SUCCESS.rawValue && mosquitto_socket(resources.handle) != -1 {
+                        rc = mosquitto_loop_read(resources.handle, 1)
                     }
                 }
                 guard let self, !self.closingFlag.load(ordering: .relaxed) else { break }
@@ -95,11 +98,11 @@ extension MQTTTransport {
                 }
                 // mosquitto_connect, not mosquitto_reconnect: libmosquitto remembers the host of the last
                 // attempt, even a failed one, so only naming the target every time dials the right broker.
-                let attempt = mosquitto_connect(handle.pointer, target.host, Int32(target.port), Int32(keepAlive))
+                let attempt = mosquitto_connect(resources.handle, target.host, Int32(target.port), Int32(keepAlive))
                 if attempt != MOSQ_ERR_SUCCESS.rawValue {
                     self.state.withLock { $0.failures += 1 }
                 } else if self.closingFlag.load(ordering: .relaxed) {
-                    _ = mosquitto_disconnect(handle.pointer)
+                    _ = mosquitto_disconnect(resources.handle)
                     break
                 } else {
                     // Connected at the TCP/TLS level; until the CONNACK arrives this counts as a failure, so a
@@ -122,6 +125,8 @@ final class Resources: @unchecked Sendable {
     let wakeWriter: Int32
     /// The network thread's pthread id while it runs (0: none).
     let loopThread = Atomic<UInt>(0)
+    /// Whether a wake-up is in the pipe that the network thread has not taken yet.
+    let wakePending = Atomic<Bool>(false)
 
     init(handle: OpaquePointer, tlsContext: OpaquePointer, wakeReader: Int32, wakeWriter: Int32) {
         self.handle = handle
@@ -141,7 +146,3 @@ final class Resources: @unchecked Sendable {
     }
 }
 
-/// A libmosquitto handle passed to a dispatch queue; libmosquitto itself synchronises access to it.
-struct UncheckedHandle: @unchecked Sendable {
-    let pointer: OpaquePointer
-}

@@ -41,8 +41,7 @@ public final class MQTTTransport: @unchecked Sendable {
 
     struct State {
         var connectWaiter: CheckedContinuation<Void, any Error>?
-        /// Which `connect` call `connectWaiter` belongs to (its timeout fails that one only).
-        var waiterAttempt = 0
+        /// How many `connect` calls there were; `connectWaiter` is the last one's (its timeout fails that one only).
         var connectAttempts = 0
         var connectTarget = (host: "", port: 0)
         /// Where to reconnect after a loss, in order (the brokers of a client's configuration).
@@ -65,7 +64,8 @@ public final class MQTTTransport: @unchecked Sendable {
         return true
     }()
 
-    let handle: OpaquePointer
+    /// The libmosquitto handle (owned by `resources`).
+    var handle: OpaquePointer { resources.handle }
     let handlers: Handlers
     /// QoS 0 publishes handed to libmosquitto and not yet written to the socket.
     let unwritten = Atomic<Int>(0)
@@ -77,10 +77,6 @@ public final class MQTTTransport: @unchecked Sendable {
     let drainThreshold = Atomic<Int>(-1)
     /// Wakes the network thread from its reconnect wait when closing.
     let closeSignal = DispatchSemaphore(value: 0)
-    /// A pipe that wakes the network thread's `poll` when a packet was queued (its read and write ends;
-    /// non-blocking, close-on-exec). libmosquitto's own wake-up pipe is private to `mosquitto_loop`.
-    let wakeReader: Int32
-    private let wakeWriter: Int32
     /// The handle, the TLS context and the wake-up pipe, freed by whoever lets them go last: this
     /// transport, or its network thread when the transport was dropped from inside a handler (then the
     /// thread is still inside libmosquitto and must finish its turn first).
@@ -130,9 +126,6 @@ public final class MQTTTransport: @unchecked Sendable {
             for end in ends { close(end) }
             throw .library(operation: "mosquitto_new", code: MOSQ_ERR_NOMEM.rawValue, reason: "out of memory")
         }
-        self.wakeReader = ends[0]
-        self.wakeWriter = ends[1]
-        self.handle = handle
         self.resources = Resources(handle: handle, tlsContext: context, wakeReader: ends[0], wakeWriter: ends[1])
         self.handlers = handlers
         self.protocolVersion = protocolVersion
@@ -166,11 +159,12 @@ public final class MQTTTransport: @unchecked Sendable {
 
     /// Wakes the network thread to write what was just queued (a full pipe already means "wake up"). On
     /// the network thread itself (a handler answering) there is nothing to wake: it writes what its
-    /// handlers queued when they return.
+    /// handlers queued when they return. A wake-up the thread has not taken yet covers this packet too
+    /// (the thread takes it before writing what is queued), so a burst costs one `write(2)`, not one each.
     private func wake() {
-        guard !resources.isLoopThread else { return }
+        guard !resources.isLoopThread, !resources.wakePending.exchange(true, ordering: .acquiringAndReleasing) else { return }
         var byte: UInt8 = 1
-        _ = write(wakeWriter, &byte, 1)
+        _ = write(resources.wakeWriter, &byte, 1)
     }
 
 
@@ -208,10 +202,10 @@ public final class MQTTTransport: @unchecked Sendable {
         // cooperative thread pool, and off the global queue too — on Linux that queue runs at most one
         // thread per core, so a few handshakes elsewhere in the process (a test suite connecting dozens of
         // clients at once) would queue this connect behind them. A queue of our own gets its own thread.
-        let handle = UncheckedHandle(pointer: self.handle)
+        let resources = self.resources
         let rc: Int32 = await withCheckedContinuation { continuation in
             connectQueue.async {
-                continuation.resume(returning: mosquitto_connect(handle.pointer, host, Int32(port), Int32(keepAlive)))
+                continuation.resume(returning: mosquitto_connect(resources.handle, host, Int32(port), Int32(keepAlive)))
             }
         }
         guard rc == MOSQ_ERR_SUCCESS.rawValue else {
@@ -220,26 +214,22 @@ public final class MQTTTransport: @unchecked Sendable {
         do {
             try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
                 // A connect still waiting (a concurrent call) is told it was replaced, not left hanging.
-                let (attempt, replaced) = state.withLock { state in
+                let (attempt, replaced, needsStart) = state.withLock { state in
                     state.connectAttempts += 1
                     defer {
                         state.connectWaiter = continuation
-                        state.waiterAttempt = state.connectAttempts
+                        state.loopRunning = true
                     }
-                    return (state.connectAttempts, state.connectWaiter)
+                    return (state.connectAttempts, state.connectWaiter, !state.loopRunning)
                 }
                 replaced?.resume(throwing: Superseded())
-                let needsStart = state.withLock { state -> Bool in
-                    defer { state.loopRunning = true }
-                    return !state.loopRunning
-                }
                 if needsStart { startNetworkThread() }
                 Task { [weak self] in
                     try? await Task.sleep(for: timeout)
                     guard let self else { return }
                     // Only this attempt's waiter: a later connect's must not time out on this clock.
                     let waiter = self.state.withLock { state -> CheckedContinuation<Void, any Error>? in
-                        guard state.waiterAttempt == attempt else { return nil }
+                        guard state.connectAttempts == attempt else { return nil }
                         defer { state.connectWaiter = nil }
                         return state.connectWaiter
                     }
