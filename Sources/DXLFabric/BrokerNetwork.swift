@@ -78,14 +78,15 @@ public final class BrokerNetwork: Sendable {
         started.withLock { $0.removeAll() }
         // Every broker's plugin knows the whole fabric: its brokers and the bridge tree. Each broker picks
         // its port as it starts (retrying a taken one) and announces it to the others over the bridges.
-        let ports = (0..<count).map { index in index == 0 ? options.port : nil }
+        // Only broker 1 may be asked for a port; the others take free ones.
+        func port(_ index: Int) -> Int? { index == 0 ? options.port : nil }
         let layoutBrokers = (0..<count).map { index in
-            BrokerLayout.Broker(guid: guids[index], hostname: options.host, port: ports[index] ?? 0, parent: Self.parent(of: index, topology: topology))
+            BrokerLayout.Broker(guid: guids[index], hostname: options.host, port: port(index) ?? 0, parent: Self.parent(of: index, topology: topology))
         }
         do {
             for index in 0..<count {
                 var brokerOptions = options
-                brokerOptions.port = ports[index]
+                brokerOptions.port = port(index)
                 brokerOptions.webSocketPort = index == 0 ? options.webSocketPort : nil
                 brokerOptions.layout = BrokerLayout(brokers: layoutBrokers, index: index, bridgePrefix: Self.bridgePrefix,
                                                     authorization: options.authorization)
@@ -148,7 +149,7 @@ public final class BrokerNetwork: Sendable {
         }
         for (index, client) in clients.enumerated() {
             let left = clock.now.duration(to: deadline)
-            let answer = try await ask(client, .object(["expect": .object(sessions), "waitMs": .int(max(left.components.seconds * 1000 + left.components.attoseconds / 1_000_000_000_000_000, 0))]))
+            let answer = try await ask(client, .object(["expect": .object(sessions), "waitMs": .int(max(Int64(left / .milliseconds(1)), 0))]))
             guard answer["complete"] == JSONValue.bool(true) else {
                 let heard = answer["heard"]?.objectValue?.keys.sorted() ?? []
                 throw .failedToStart(reason: "broker \(index + 1) did not hear every other broker over the bridges within \(timeout) (heard \(heard))",
@@ -177,19 +178,16 @@ public final class BrokerNetwork: Sendable {
     /// A client configuration using client certificate `client` that lists brokers `numbers` (1-based; all
     /// of them by default) in that order, as a DXL fabric's `dxlclient.config` lists its brokers.
     public func clientConfig(client: String = "client", brokers numbers: [Int]? = nil) -> DXLClientConfig {
-        let chosen = numbers ?? Array(1...brokers.count)
-        var config = brokers[chosen.first.map { $0 - 1 } ?? 0].clientConfig(client: client)
-        config.brokers = chosen.map { number in
-            let broker = self.broker(number)
-            return DXLBroker(uniqueId: brokers.count == 1 ? "local" : "broker-\(number)", host: broker.options.host, port: broker.port,
-                             ipAddress: broker.options.host)
+        let all = brokers
+        let chosen = numbers ?? Array(1...all.count)
+        var config = all[chosen.first.map { $0 - 1 } ?? 0].clientConfig(client: client)
+        /// Broker `number`'s entry in the configuration, on `port`.
+        func entry(_ number: Int, port: Int) -> DXLBroker {
+            let host = all[number - 1].options.host
+            return DXLBroker(uniqueId: all.count == 1 ? "local" : "broker-\(number)", host: host, port: port, ipAddress: host)
         }
-        config.webSocketBrokers = chosen.compactMap { number in
-            let broker = self.broker(number)
-            return broker.webSocketPort.map {
-                DXLBroker(uniqueId: brokers.count == 1 ? "local" : "broker-\(number)", host: broker.options.host, port: $0, ipAddress: broker.options.host)
-            }
-        }
+        config.brokers = chosen.map { entry($0, port: all[$0 - 1].port) }
+        config.webSocketBrokers = chosen.compactMap { number in all[number - 1].webSocketPort.map { entry(number, port: $0) } }
         return config
     }
 }

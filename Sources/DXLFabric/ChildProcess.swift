@@ -144,10 +144,8 @@ public final class ChildProcess: @unchecked Sendable {
         kill(pid, SIGTERM)
         let deadline = Date().addingTimeInterval(grace)
         while isRunning && Date() < deadline { usleep(2_000) }
-        if isRunning {
-            kill(pid, SIGKILL)
-            while isRunning { usleep(2_000) }
-        }
+        if isRunning { kill(pid, SIGKILL) }
+        wait()
     }
 
     /// Sends SIGTERM, waits up to `grace`, then SIGKILL; returns when the child is gone. Waits without

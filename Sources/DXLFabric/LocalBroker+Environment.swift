@@ -2,7 +2,6 @@ import DXL
 import DXLBroker
 import Foundation
 import Logging
-import Synchronization
 
 // What a broker needs from this machine: the mosquitto binary, the plugin, free ports, the user.
 extension LocalBroker {
@@ -39,50 +38,14 @@ extension LocalBroker {
         return String(cString: name)
     }
 
-    /// Ports this process has handed out: never handed out twice, so a broker that is down for a while
-    /// (and whose clients will reconnect to its port) cannot lose its port to another broker started here.
-    private static let handedOut = Mutex<Set<Int>>([])
-
-    /// A port that was free a moment ago on 127.0.0.1, and that this process has not handed out before.
-    public static func freePort() -> Int {
-        for _ in 0..<100 {
-            let port = kernelFreePort()
-            if handedOut.withLock({ $0.insert(port).inserted }) { return port }
-        }
-        return kernelFreePort()
-    }
-
-    private static func kernelFreePort() -> Int {
-        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        guard fd >= 0 else { return 18_883 }
-        defer { close(fd) }
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_port = 0
-        address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-        let bound = withUnsafeMutablePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { pointer in
-                bind(fd, pointer, length) == 0 && getsockname(fd, pointer, &length) == 0
-            }
-        }
-        guard bound else { return 18_883 }
-        return Int(UInt16(bigEndian: address.sin_port))
-    }
+    /// A port that was free a moment ago on 127.0.0.1, and that this process has not handed out before
+    /// (see `Sockets.freePort`).
+    public static func freePort() -> Int { Sockets.freePort() }
 
     /// Whether something accepts TCP connections on `host:port`.
     public static func acceptsConnections(host: String, port: Int) -> Bool {
-        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        guard fd >= 0 else { return false }
-        defer { close(fd) }
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_port = UInt16(port).bigEndian
-        address.sin_addr.s_addr = inet_addr(host == "localhost" ? "127.0.0.1" : host)
-        return withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-                Foundation.connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) == 0
-            }
-        }
+        guard let descriptor = try? Sockets.connect(host: host, port: port) else { return false }
+        close(descriptor)
+        return true
     }
 }

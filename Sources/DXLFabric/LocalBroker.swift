@@ -122,9 +122,6 @@ public final class LocalBroker: Sendable {
         stop()
     }
 
-    /// How a failed start says its port was taken.
-    static let portInUse = " is already in use"
-
     /// The port the broker listens on (valid after `start`).
     public var port: Int { state.withLock { $0.port } }
     /// The port of the WebSocket listener (with `options.webSockets`, after `start`).
@@ -153,29 +150,29 @@ public final class LocalBroker: Sendable {
     /// (at most `timeout`). A taken port is retried with another free port when none was asked for.
     public func start(timeout: Duration = .seconds(10)) async throws(BrokerError) {
         let binary = try Self.mosquittoPath()
-        if options.dxlBroker { _ = try Self.pluginPath() }
+        let plugin = options.dxlBroker ? try Self.pluginPath() : nil
         do {
             try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         } catch {
             throw .configuration(String(describing: error))
         }
-        var lastError: BrokerError?
+        var taken: BrokerError?
         for _ in 0..<(options.port == nil ? 5 : 1) {
-            let port = options.port ?? Self.freePort()
-            do {
-                try await launch(binary: binary, port: port, timeout: timeout)
-                return
-            } catch {
-                lastError = error
-                // Only a port taken in this attempt is worth another port (not a line of an earlier run's log).
-                guard case .failedToStart(let reason, _) = error, reason.hasSuffix(Self.portInUse) else { break }
-            }
+            // Only a port taken in this attempt is worth another port.
+            guard case .portTaken(let error) = try await launch(binary: binary, plugin: plugin, port: options.port ?? Self.freePort(), timeout: timeout) else { return }
+            taken = error
         }
-        throw lastError ?? .failedToStart(reason: "unknown", log: "")
+        throw taken ?? .failedToStart(reason: "unknown", log: "")
     }
 
-    private func launch(binary: String, port: Int, timeout: Duration) async throws(BrokerError) {
-        let plugin = options.dxlBroker ? try Self.pluginPath() : nil
+    /// What a launch that did not throw came to.
+    private enum Launch {
+        case started
+        /// Something else answers on the port (a port asked for may not be retried with another).
+        case portTaken(BrokerError)
+    }
+
+    private func launch(binary: String, plugin: String?, port: Int, timeout: Duration) async throws(BrokerError) -> Launch {
         try startWebSocketListener(plugin: plugin)
         do {
             let layout = state.withLock { state in
@@ -209,7 +206,7 @@ public final class LocalBroker: Sendable {
                 // Something else answers on the port: waiting for it to accept would mistake it for mosquitto.
                 await endBroker()
                 state.withLock { $0.internalPort = 0 }
-                throw .failedToStart(reason: "port \(port) on \(options.host)" + Self.portInUse, log: logTail())
+                return .portTaken(.failedToStart(reason: "port \(port) on \(options.host) is already in use", log: logTail()))
             }
             if !process.isRunning {
                 state.withLock { $0.process = nil }
@@ -217,7 +214,7 @@ public final class LocalBroker: Sendable {
             }
             if started.contains(" running"), Self.acceptsConnections(host: options.host, port: port) {
                 logger.debug("mosquitto \(process.pid) listening on \(options.host):\(port)")
-                return
+                return .started
             }
             try? await Task.sleep(for: .milliseconds(20))
         }
@@ -303,7 +300,10 @@ public final class LocalBroker: Sendable {
     public func restart() async throws(BrokerError) {
         let port = self.port
         await endBroker()
-        try await launch(binary: try Self.mosquittoPath(), port: port, timeout: .seconds(10))
+        let plugin = options.dxlBroker ? try Self.pluginPath() : nil
+        if case .portTaken(let error) = try await launch(binary: try Self.mosquittoPath(), plugin: plugin, port: port, timeout: .seconds(10)) {
+            throw error
+        }
     }
 
     /// The log's text from byte `offset` on.

@@ -3,6 +3,7 @@ import COpenSSL
 import Foundation
 #if canImport(Glibc)
 import Glibc
+import Synchronization
 #endif
 
 /// Why a TLS listener or connection failed.
@@ -202,13 +203,41 @@ package enum Sockets {
         return address
     }
 
+    /// Ports this process has handed out: never handed out twice, so a broker that is down for a while
+    /// (and whose clients will reconnect to its port) cannot lose its port to another listener started here.
+    private static let handedOut = Mutex<Set<Int>>([])
+
+    /// A port that was free a moment ago on 127.0.0.1, and that this process has not handed out before.
+    package static func freePort() -> Int {
+        for _ in 0..<100 {
+            let port = kernelFreePort()
+            if handedOut.withLock({ $0.insert(port).inserted }) { return port }
+        }
+        return kernelFreePort()
+    }
+
+    /// A port the kernel says is free on 127.0.0.1 now (18883 when it cannot say).
+    private static func kernelFreePort() -> Int {
+        guard var address = try? address("127.0.0.1", port: 0) else { return 18_883 }
+        let descriptor = socket(AF_INET, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+        guard descriptor >= 0 else { return 18_883 }
+        defer { Glibc.close(descriptor) }
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        let bound = withUnsafeMutablePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { pointer in
+                bind(descriptor, pointer, length) == 0 && getsockname(descriptor, pointer, &length) == 0
+            }
+        }
+        return bound ? Int(UInt16(bigEndian: address.sin_port)) : 18_883
+    }
+
     /// A listening socket on `host:port`; returns it and the port it got. Port 0 takes a port from
-    /// `LocalBroker.freePort()`, not from the kernel: a port the kernel picks may be one handed out to a
-    /// broker that has not bound it yet, and that broker's clients would reach this listener instead.
+    /// `freePort()`, not from the kernel: a port the kernel picks may be one handed out to a broker
+    /// that has not bound it yet, and that broker's clients would reach this listener instead.
     package static func listen(host: String, port: Int, backlog: Int32 = 128) throws(TLSError) -> (descriptor: Int32, port: Int) {
         var attempts = port == 0 ? 20 : 1
         while true {
-            let chosen = port == 0 ? LocalBroker.freePort() : port
+            let chosen = port == 0 ? freePort() : port
             do {
                 return try bindAndListen(host: host, port: chosen, backlog: backlog)
             } catch let error where error.addressInUse && attempts > 1 {

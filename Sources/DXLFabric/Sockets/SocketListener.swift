@@ -11,13 +11,11 @@ import Glibc
 ///
 /// Bounded: at most `maxConnections` at once (more are closed at once, and logged); a handshake must
 /// finish within `handshakeTimeout`; when the process runs out of descriptors, accepting pauses and
-/// resumes (logged once) instead of ending. `stop` closes the listener and every connection, and waits
-/// for the accepting thread. Threading: any thread.
+/// resumes (logged once) instead of ending. `stop` closes the listener and every connection, without
+/// waiting for their threads. Threading: any thread.
 package final class SocketListener: Sendable {
     /// The port it listens on.
     package let port: Int
-    /// The address it listens on.
-    package let host: String
     private let descriptor: Int32
     private let name: String
     private let logger: Logger
@@ -38,7 +36,6 @@ package final class SocketListener: Sendable {
         let (descriptor, boundPort) = try Sockets.listen(host: host, port: port)
         self.descriptor = descriptor
         self.port = boundPort
-        self.host = host
         self.name = name
         self.logger = logger
         let thread = Thread { [self] in
@@ -49,9 +46,6 @@ package final class SocketListener: Sendable {
         thread.name = "tiesim \(name)"
         thread.start()
     }
-
-    /// How many connections are open now.
-    package var connectionCount: Int { state.withLock { $0.connections.count } }
 
     private func acceptLoop(context: TLSContext?, maxConnections: Int, handshakeTimeout: TimeInterval,
                             serve: @escaping @Sendable (SocketConnection) -> Void) {

@@ -33,9 +33,6 @@ package final class WebSocketListener: Sendable {
 
     /// Closes the listener and every connection.
     package func stop() { listener.stop() }
-
-    /// How many clients are connected.
-    package var connectionCount: Int { listener.connectionCount }
 }
 
 /// One client of a `WebSocketListener`, on its own thread.
