@@ -7,17 +7,9 @@
 #include <openssl/x509.h>
 #include <openssl/objects.h>
 
-/// A server context for TLS 1.2 and later.
-static inline SSL_CTX *tiesim_tls_server_context(void) {
-    SSL_CTX *context = SSL_CTX_new(TLS_server_method());
-    if (!context) return NULL;
-    SSL_CTX_set_min_proto_version(context, TLS1_2_VERSION);
-    SSL_CTX_set_mode(context, SSL_MODE_AUTO_RETRY);
-    return context;
-}
-/// A client context for TLS 1.2 and later (benchmarks and tests), checking the peer against `ca` when given.
-static inline SSL_CTX *tiesim_tls_client_context(void) {
-    SSL_CTX *context = SSL_CTX_new(TLS_client_method());
+/// A context for TLS 1.2 and later on the side `method` names (`TLS_server_method()`, `TLS_client_method()`).
+static inline SSL_CTX *tiesim_tls_context(const SSL_METHOD *method) {
+    SSL_CTX *context = SSL_CTX_new(method);
     if (!context) return NULL;
     SSL_CTX_set_min_proto_version(context, TLS1_2_VERSION);
     SSL_CTX_set_mode(context, SSL_MODE_AUTO_RETRY);

@@ -30,7 +30,7 @@ package final class TLSContext: @unchecked Sendable {
     /// A server context presenting `certificate` (a PEM chain file) and `key`; with `clientCA`, a client
     /// must present a certificate issued by that CA (mutual TLS), or the handshake fails.
     package init(serverCertificate certificate: String, key: String, clientCA: String?) throws(TLSError) {
-        guard let context = tiesim_tls_server_context() else { throw .openSSL("cannot make a TLS context") }
+        guard let context = tiesim_tls_context(TLS_server_method()) else { throw .openSSL("cannot make a TLS context") }
         pointer = context
         try load(certificate: certificate, key: key)
         if let clientCA, tiesim_tls_require_client_certificate(context, clientCA) != 1 {
@@ -41,7 +41,7 @@ package final class TLSContext: @unchecked Sendable {
     /// A client context presenting `certificate` and `key` (when given) and checking the server's chain
     /// against `ca` (not its host name, as DXL clients do).
     package init(clientCertificate certificate: String?, key: String?, ca: String) throws(TLSError) {
-        guard let context = tiesim_tls_client_context() else { throw .openSSL("cannot make a TLS context") }
+        guard let context = tiesim_tls_context(TLS_client_method()) else { throw .openSSL("cannot make a TLS context") }
         pointer = context
         if let certificate, let key { try load(certificate: certificate, key: key) }
         guard SSL_CTX_load_verify_locations(context, ca, nil) == 1 else { throw .openSSL("cannot read the CA certificate \(ca)") }
