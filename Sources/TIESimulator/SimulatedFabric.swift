@@ -91,7 +91,7 @@ public final class SimulatedFabric: Sendable {
         // What is started is stopped again, in reverse order, when a later part fails to start.
         let started = Mutex<[@Sendable () async -> Void]>([])
         do {
-            let certificates = try FabricCertificates.prepare(in: directory + "/certs", clients: options.clients + ["tiesim"])
+            let certificates = try FabricCertificates.prepare(in: directory + "/certs", clients: options.clients + [Self.ownIdentity])
             var brokerOptions = LocalBroker.Options()
             brokerOptions.port = options.port
             brokerOptions.host = options.host
@@ -111,7 +111,7 @@ public final class SimulatedFabric: Sendable {
             /// One of tiesim's own clients, on broker `number`. It fills in the source ids its broker stamps
             /// (the same bytes), so the broker's stamp does not make its events longer on the way.
             func internalClient(_ role: String, broker number: Int) throws -> DXLClient {
-                var config = network.clientConfig(client: "tiesim", brokers: [number])
+                var config = network.clientConfig(client: Self.ownIdentity, brokers: [number])
                 config.stampedBrokerId = network.guids[number - 1]
                 config.maxMessageSize = options.maxMessageSize
                 config.connectRetries = 3
@@ -135,7 +135,7 @@ public final class SimulatedFabric: Sendable {
             try await services.start()
             started.withLock { $0.append { tie.stop() } }
             if options.runsTie { try await tie.start() }
-            let watcher = SubscriptionWatcher(client: playerClients[0], ignoring: ["tiesim"])
+            let watcher = SubscriptionWatcher(client: playerClients[0], ignoring: [Self.ownIdentity])
             let configPath = directory + "/dxlclient.config"
             let advertise = { @Sendable (config: DXLClientConfig) -> DXLClientConfig in
                 guard options.advertisedHost != nil || options.advertisedAddress != nil else { return config }
@@ -171,7 +171,7 @@ public final class SimulatedFabric: Sendable {
                 }
                 do {
                     management = try ManagementService(host: settings.host, port: settings.port, certificates: certificates, user: settings.user,
-                                                       password: settings.password, reserved: ["tiesim", BrokerLayout.bridgeIdentity],
+                                                       password: settings.password, reserved: [Self.ownIdentity, BrokerLayout.bridgeIdentity],
                                                        brokers: listed, logger: logger)
                 } catch {
                     throw StartError.failed("the management service did not start on \(settings.host):\(settings.port): \(error)")
@@ -209,6 +209,12 @@ public final class SimulatedFabric: Sendable {
 
     /// The brokers' topic authorisation: the options' rules, the scenarios' `authorization:`, and with `authorizedSetters`, rules that
     /// only those clients and tiesim may send set-reputation requests.
+    /// The certificate of tiesim's own clients (the fake TIE, the services, the player): the brokers'
+    /// internal identity, which every authorisation rule lets through.
+    static let ownIdentity = "tiesim"
+
+    /// Every rule the fabric enforces: the options', the scenarios', the control plane's and the setters'.
+    /// tiesim's own clients (the fake TIE, the player) pass every rule, as the broker's own services do.
     static func authorization(_ options: Options) -> TopicAuthorization {
         var authorization = options.authorization
         for scenario in options.scenarios {
@@ -217,13 +223,15 @@ public final class SimulatedFabric: Sendable {
         }
         // The control plane belongs to whoever runs the fabric.
         let controllers = options.controllers ?? Array(options.clients.prefix(1))
-        authorization.send.append(.init(topic: ControlService.prefix + "#", clients: Set(controllers + ["tiesim"])))
+        authorization.send.append(.init(topic: ControlService.prefix + "#", clients: Set(controllers)))
         if let setters = options.authorizedSetters {
             // Every way a client changes reputations: the set requests and the external reports.
             for topic in [TieTopic.setFileReputation, TieTopic.setCertificateReputation, TieTopic.externalFileReport] {
-                authorization.send.append(.init(topic: topic, clients: Set(setters + ["tiesim"])))
+                authorization.send.append(.init(topic: topic, clients: Set(setters)))
             }
         }
+        for index in authorization.send.indices { authorization.send[index].clients.insert(ownIdentity) }
+        for index in authorization.receive.indices { authorization.receive[index].clients.insert(ownIdentity) }
         return authorization
     }
 

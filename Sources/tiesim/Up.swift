@@ -104,7 +104,7 @@ struct Up: AsyncParsableCommand {
                     throw ValidationError("--\(option) takes TOPIC=CLIENT,CLIENT… (a topic starting with /), not '\(argument)'")
                 }
                 let clients = parts[1].split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
-                return .init(topic: parts[0], clients: Set(clients + ["tiesim"]))
+                return .init(topic: parts[0], clients: Set(clients))
             }
         }
         return TopicAuthorization(send: try rules(send, "allow-send"), receive: try rules(receive, "allow-receive"))

@@ -80,8 +80,7 @@ extension ScenarioParser {
                 }
                 guard let items = sequence(topic.value, "the clients of \(topic.key)", depth: 3) else { continue }
                 let clients = items.compactMap { string($0, "a client certificate name") }
-                // tiesim's own clients (the fake TIE, the player) always pass, as the broker's own services do.
-                let rule = TopicAuthorization.Rule(topic: topic.key, clients: Set(clients + ["tiesim"]))
+                let rule = TopicAuthorization.Rule(topic: topic.key, clients: Set(clients))
                 if entry.key == "send" { result.send.append(rule) } else { result.receive.append(rule) }
             }
         }
