@@ -149,9 +149,10 @@ public final class SimulatedFabric: Sendable {
                 return config
             }
             let primary = options.clients.first ?? "client"
-            try advertise(network.clientConfig(client: primary)).write(to: configPath)
+            let primaryConfig = advertise(network.clientConfig(client: primary))
+            try primaryConfig.write(to: configPath)
             if options.webSockets {
-                var webSockets = advertise(network.clientConfig(client: primary))
+                var webSockets = primaryConfig
                 webSockets.useWebSockets = true
                 try webSockets.write(to: directory + "/dxlclient-websockets.config")
             }
@@ -285,23 +286,21 @@ public final class SimulatedFabric: Sendable {
     /// Watches the brokers: one that dies while the fabric runs (killed, crashed — not an outage step,
     /// which stops it on purpose) is started again on its port at once, which is logged and journaled;
     /// its clients reconnect as they would to a real broker that came back.
+    /// `stop` sets `stopped`, then cancels this task and waits for it before it stops the brokers (a broker
+    /// restarted here meanwhile included): the task only has to stop starting brokers once `stopped` is set.
     func watchBrokers() {
         let task = Task { [weak self] in
             while !Task.isCancelled {
                 try? await Task.sleep(for: .milliseconds(100))
-                guard let self, !Task.isCancelled, !self.stopped.load(ordering: .acquiring) else { return }
+                guard let self, !self.stopped.load(ordering: .acquiring) else { return }
                 for (index, broker) in self.network.brokers.enumerated() where broker.hasDied && !self.stopped.load(ordering: .acquiring) {
                     let status = broker.exitStatus.map { $0 > 128 ? "signal \($0 - 128)" : "exit status \($0)" } ?? "?"
                     self.logger.error("broker \(index + 1) (mosquitto on port \(broker.port)) died (\(status)); starting it again on the same port")
                     var note = DXLMessage.event(topic: "/tiesim/broker/\(index + 1)", payload: [])
-                    note.sourceClientId = "tiesim"
+                    note.sourceClientId = Self.ownIdentity
                     do {
                         try await broker.restart()
-                        // Stopped meanwhile: what was just started goes too.
-                        if self.stopped.load(ordering: .acquiring) {
-                            await broker.shutDown()
-                            return
-                        }
+                        if self.stopped.load(ordering: .acquiring) { return }  // stop ends what was just started
                         self.journal.record(note, kind: .fault, note: "broker \(index + 1) died (\(status)) and was started again on port \(broker.port)")
                         try await self.network.waitForBridges()
                         self.logger.notice("broker \(index + 1) is back on port \(broker.port)")

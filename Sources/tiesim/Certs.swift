@@ -26,7 +26,7 @@ struct Certs: AsyncParsableCommand {
 
     func validate() throws {
         guard (1...1_000).contains(clients) else { throw ValidationError("--clients must be from 1 to 1000, not \(clients)") }
-        guard (1...65_535).contains(port) else { throw ValidationError("--port must be a TCP port from 1 to 65535, not \(port)") }
+        try validatePort(port, option: "port")
     }
 
     func run() async throws {

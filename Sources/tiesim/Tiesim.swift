@@ -77,3 +77,9 @@ func writeAll(_ descriptor: Int32, _ text: String) -> Bool {
     }
     return true
 }
+
+/// Refuses `port` (when given) unless it is a TCP port; with `zeroForFree`, 0 asks for a free one.
+func validatePort(_ port: Int?, option: String, zeroForFree: Bool = false) throws {
+    guard let port, !((zeroForFree ? 0 : 1)...65_535).contains(port) else { return }
+    throw ValidationError("--\(option) must be a TCP port from 1 to 65535\(zeroForFree ? " (0: a free one)" : ""), not \(port)")
+}

@@ -112,20 +112,16 @@ struct Up: AsyncParsableCommand {
 
     func validate() throws {
         if let brokers, !(1...16).contains(brokers) { throw ValidationError("--brokers must be from 1 to 16, not \(brokers)") }
-        if let port, !(1...65_535).contains(port) { throw ValidationError("--port must be a TCP port from 1 to 65535, not \(port)") }
-        if let httpPort, !(0...65_535).contains(httpPort) { throw ValidationError("--http-port must be a TCP port from 1 to 65535 (0: a free one), not \(httpPort)") }
-        if let managementPort {
-            guard (0...65_535).contains(managementPort) else {
-                throw ValidationError("--management-port must be a TCP port from 1 to 65535 (0: a free one), not \(managementPort)")
-            }
+        try validatePort(port, option: "port")
+        try validatePort(httpPort, option: "http-port", zeroForFree: true)
+        try validatePort(websocketPort, option: "websocket-port")
+        try validatePort(managementPort, option: "management-port", zeroForFree: true)
+        if managementPort != nil {
             guard let managementUser, !managementUser.isEmpty, let managementPassword, !managementPassword.isEmpty else {
                 throw ValidationError("--management-port needs --management-user and --management-password: the credentials dxlclient provisionconfig is given with -u and -p")
             }
         } else if managementUser != nil || managementPassword != nil {
             throw ValidationError("--management-user and --management-password need --management-port, the provisioning service's port")
-        }
-        if let websocketPort, !(1...65_535).contains(websocketPort) {
-            throw ValidationError("--websocket-port must be a TCP port from 1 to 65535, not \(websocketPort)")
         }
         if !maxRequestRate.isFinite || maxRequestRate < 0 || maxRequestRate > 1e9 {
             throw ValidationError("--max-request-rate must be a number of requests per second from 0 (no limit) to 1000000000, not \(maxRequestRate)")

@@ -188,9 +188,7 @@ public final class ReputationStore: Sendable {
                 }
             }
             if record.name.isEmpty, let filename { record.name = filename }
-            var reputation = record.reputations[providerId] ?? Reputation(providerId: providerId, trustLevel: trustLevel, createDate: now)
-            reputation.trustLevel = trustLevel
-            record.reputations[providerId] = reputation
+            record.reputations[providerId] = Self.changed(record.reputations[providerId], provider: providerId, trustLevel: trustLevel, now: now)
             Self.insert(record, into: &tables)
             return (old, record)
         }
@@ -223,9 +221,7 @@ public final class ReputationStore: Sendable {
             }
             let old = record
             if record.publicKeySha1 == nil { record.publicKeySha1 = publicKeySha1?.lowercased() }
-            var reputation = record.reputations[providerId] ?? Reputation(providerId: providerId, trustLevel: trustLevel, createDate: now)
-            reputation.trustLevel = trustLevel
-            record.reputations[providerId] = reputation
+            record.reputations[providerId] = Self.changed(record.reputations[providerId], provider: providerId, trustLevel: trustLevel, now: now)
             if let position = tables.certificateIndex[key] {
                 tables.certificates[position] = record
             } else {
@@ -234,6 +230,14 @@ public final class ReputationStore: Sendable {
             }
             return (old, record)
         }
+    }
+
+    /// A provider's reputation after a set to `trustLevel`: the record kept (its create date, its
+    /// attributes) with the new level, or a new record created `now`.
+    static func changed(_ reputation: Reputation?, provider: Int, trustLevel: Int, now: Int64) -> Reputation {
+        var result = reputation ?? Reputation(providerId: provider, trustLevel: trustLevel, createDate: now)
+        result.trustLevel = trustLevel
+        return result
     }
 
     /// How many files and certificates the store holds.

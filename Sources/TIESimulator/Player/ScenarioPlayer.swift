@@ -278,7 +278,7 @@ public final class ScenarioPlayer: Sendable {
                 change = applied
             } else {
                 var new = record
-                new.reputations[spec.providerId] = Self.changed(record.reputations[spec.providerId], provider: spec.providerId, trustLevel: spec.trustLevel, now: time)
+                new.reputations[spec.providerId] = ReputationStore.changed(record.reputations[spec.providerId], provider: spec.providerId, trustLevel: spec.trustLevel, now: time)
                 change = (record, new)
             }
             let certificate = change.new.certificate.flatMap { store.certificate(named: $0) }
@@ -294,7 +294,7 @@ public final class ScenarioPlayer: Sendable {
             if applying {
                 change = store.setCertificateReputation(sha1: known.sha1, publicKeySha1: known.publicKeySha1, providerId: spec.providerId, trustLevel: spec.trustLevel, now: time)
             } else {
-                change.new.reputations[spec.providerId] = Self.changed(known.reputations[spec.providerId], provider: spec.providerId, trustLevel: spec.trustLevel, now: time)
+                change.new.reputations[spec.providerId] = ReputationStore.changed(known.reputations[spec.providerId], provider: spec.providerId, trustLevel: spec.trustLevel, now: time)
             }
             return TiePayloads.certificateReputationChange(old: change.old.name.isEmpty ? known : change.old, new: change.new, updateTime: time)
         case .event(_, let payload):
@@ -302,12 +302,5 @@ public final class ScenarioPlayer: Sendable {
         case .brokerOutage:
             return nil
         }
-    }
-
-    /// A provider's reputation after a change to `trustLevel`, as the store makes it.
-    static func changed(_ reputation: Reputation?, provider: Int, trustLevel: Int, now: Int64) -> Reputation {
-        var result = reputation ?? Reputation(providerId: provider, trustLevel: trustLevel, createDate: now)
-        result.trustLevel = trustLevel
-        return result
     }
 }

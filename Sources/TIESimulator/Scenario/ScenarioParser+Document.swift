@@ -35,8 +35,7 @@ extension ScenarioParser {
         if let node = value("faults") { scenario.faults = faults(node, scenario: scenario) }
         // A document may be only settings or only faults (a fragment loaded at run time); one with none of
         // the sections at all is a mistake (a misspelt key, say).
-        let sections = ["files", "certificates", "timeline", "expect", "faults", "settings", "authorization", "fabric"]
-        if sections.allSatisfy({ value($0) == nil }) {
+        if Self.topLevelKeys.allSatisfy({ $0 == "name" || $0 == "description" || value($0) == nil }) {
             issue(root, "the scenario defines nothing", "add at least one of files:, certificates:, timeline:, expect:, faults: or settings: (see scenarios/README.md)")
         }
         return scenario
