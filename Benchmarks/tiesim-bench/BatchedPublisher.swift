@@ -91,7 +91,7 @@ final class BatchedPublisher: EventStream, @unchecked Sendable {
     }
 
     /// An MQTT packet: the fixed header's first byte, the remaining length (variable-length), the rest.
-    private static func packet(_ first: UInt8, _ rest: [UInt8]) -> [UInt8] {
+    static func packet(_ first: UInt8, _ rest: [UInt8]) -> [UInt8] {
         [first] + MQTTVariableLength.encoded(rest.count) + rest
     }
 }

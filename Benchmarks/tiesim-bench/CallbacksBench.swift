@@ -105,7 +105,6 @@ func benchCallbacks() async throws {
         print("callbacks: round \(round): raw libmosquitto subscriber \(format(rawRate)) ev/s (\(rawCount)/\(events)); Swift TieClient \(format(swiftRate)) ev/s (\(swiftCount)/\(events)); Python dxltieclient \(format(pythonRate)) ev/s (\(pythonCount)/\(events))")
         rates.append((rawRate, swiftRate, pythonRate))
     }
-    let median = { (values: [Double]) in values.sorted()[values.count / 2] }
     let (rawRate, swiftRate, pythonRate) = (median(rates.map(\.raw)), median(rates.map(\.swift)), median(rates.map(\.python)))
     print("callbacks: median of \(rounds): raw \(format(rawRate)) ev/s, Swift \(format(swiftRate)) ev/s, Python \(format(pythonRate)) ev/s")
     print("callbacks: Swift = \(format(swiftRate / max(pythonRate, 1), digits: 1))× Python (goal ≥ 10×), \(format(100 * swiftRate / rawRate, digits: 1)) % of raw (goal ≥ 80 %)")

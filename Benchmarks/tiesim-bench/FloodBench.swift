@@ -32,7 +32,7 @@ func benchFlood() async throws {
     let fabric = try await SimulatedFabric.start(options)
     let probe = try DXLClient(config: fabric.clientConfig())
     try await probe.connect()
-    let payload = Array(#"{"hashes": [{"type": "md5", "value": "\#(try HashEncoding.base64(hex: scenario.files[0].md5))"}], "scanType": 3}"#.utf8)
+    let payload = try reputationRequest(md5: scenario.files[0].md5)
     let mosquitto = fabric.broker.processIdentifier ?? 0
     let ownPid = getpid()
     print("flood: \(format(Double(rate))) requests/s for \(floodSeconds) s from one requester; a probe sends 100 paced requests/s; fake TIE rate limit per client: \(options.requestRateLimitPerClient > 0 ? format(options.requestRateLimitPerClient) + "/s" : "none")")
@@ -72,25 +72,33 @@ func floodClient() async throws {
     guard let index = arguments.firstIndex(of: "--config"), let md5Index = arguments.firstIndex(of: "--md5") else { return }
     let rate = option("--rate", 10_000), floodSeconds = option("--seconds", 30)
     let config = try DXLClientConfig(contentsOf: arguments[index + 1])
-    let payload = Array(#"{"hashes": [{"type": "md5", "value": "\#(try HashEncoding.base64(hex: arguments[md5Index + 1]))"}], "scanType": 3}"#.utf8)
+    let payload = try reputationRequest(md5: arguments[md5Index + 1])
+    let perTick = max(1, rate / 100)
+    /// Calls `send` `perTick` times every 10 ms for the flood's seconds; returns how many were sent.
+    func paced(_ send: (Int) -> Void) async -> Int {
+        var sent = 0
+        let deadline = clock.now + .seconds(floodSeconds)
+        var next = clock.now
+        while clock.now < deadline {
+            for _ in 0..<perTick {
+                send(sent)
+                sent += 1
+            }
+            next = next + .milliseconds(10)
+            if next > clock.now { try? await Task.sleep(until: next, clock: clock) }
+        }
+        return sent
+    }
     if arguments.contains("--vary-reply-to") {
         // A requester that gives every request another reply-to topic (20,000 of them in turn), published
         // raw: the fake TIE's limit must hold anyway (it keys on the client id the broker stamps).
         let certificates = try FabricCertificates.prepare(in: (config.brokerCertChain as NSString).deletingLastPathComponent, clients: ["client"])
         let raw = RawPublisher(certificates: certificates, port: config.brokers[0].port)
-        var sent = 0
-        let deadline = clock.now + .seconds(floodSeconds)
-        var next = clock.now
-        while clock.now < deadline {
-            for _ in 0..<max(1, rate / 100) {
-                var request = DXLMessage.request(topic: TieTopic.getFileReputation, payload: payload)
-                request.replyToTopic = "/mcafee/client/{flood-\(sent % 20_000)}"
-                let bytes = DXLMessageCodec.encode(request)
-                _ = bytes.withUnsafeBytes { mosquitto_publish(raw.mosq, nil, TieTopic.getFileReputation, Int32($0.count), $0.baseAddress, 0, false) }
-                sent += 1
-            }
-            next = next + .milliseconds(10)
-            if next > clock.now { try? await Task.sleep(until: next, clock: clock) }
+        let sent = await paced { number in
+            var request = DXLMessage.request(topic: TieTopic.getFileReputation, payload: payload)
+            request.replyToTopic = "/mcafee/client/{flood-\(number % 20_000)}"
+            let bytes = DXLMessageCodec.encode(request)
+            _ = bytes.withUnsafeBytes { mosquitto_publish(raw.mosq, nil, TieTopic.getFileReputation, Int32($0.count), $0.baseAddress, 0, false) }
         }
         raw.close()
         print("flooder: sent \(format(Double(sent))) (\(format(Double(sent) / Double(floodSeconds))) req/s) with \(format(Double(min(sent, 20_000)))) different reply-to topics (answers go to topics nobody reads)")
@@ -100,24 +108,15 @@ func floodClient() async throws {
     try await flooder.connect()
     // Answered with reputations; told "overloaded" (an ErrorResponse, at once); not answered at all.
     let answered = Atomic<Int>(0), refused = Atomic<Int>(0), failed = Atomic<Int>(0)
-    var sent = 0
-    let deadline = clock.now + .seconds(floodSeconds)
-    var next = clock.now
-    let perTick = max(1, rate / 100)
-    while clock.now < deadline {
-        for _ in 0..<perTick {
-            flooder.asyncRequest(.request(topic: TieTopic.getFileReputation, payload: payload), timeout: .seconds(5)) { result in
-                switch result {
-                case .success(let reply) where reply.type == .response: answered.add(1, ordering: .relaxed)
-                case .success(let reply) where reply.type == .errorResponse: refused.add(1, ordering: .relaxed)
-                case .failure(.errorResponse): refused.add(1, ordering: .relaxed)
-                default: failed.add(1, ordering: .relaxed)
-                }
+    let sent = await paced { _ in
+        flooder.asyncRequest(.request(topic: TieTopic.getFileReputation, payload: payload), timeout: .seconds(5)) { result in
+            switch result {
+            case .success(let reply) where reply.type == .response: answered.add(1, ordering: .relaxed)
+            case .success(let reply) where reply.type == .errorResponse: refused.add(1, ordering: .relaxed)
+            case .failure(.errorResponse): refused.add(1, ordering: .relaxed)
+            default: failed.add(1, ordering: .relaxed)
             }
         }
-        sent += perTick
-        next = next + .milliseconds(10)
-        if next > clock.now { try? await Task.sleep(until: next, clock: clock) }
     }
     try await Task.sleep(for: .seconds(6))  // the last requests are answered or time out
     print("flooder: sent \(format(Double(sent))) (\(format(Double(sent) / Double(floodSeconds))) req/s), answered \(format(Double(answered.load(ordering: .relaxed)))), told \"overloaded\" \(format(Double(refused.load(ordering: .relaxed)))), not answered \(format(Double(failed.load(ordering: .relaxed))))")

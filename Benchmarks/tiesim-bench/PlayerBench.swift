@@ -78,10 +78,10 @@ func benchPlayer() async throws {
         print("player: round \(round): raw libmosquitto \(format(rawRates.last!)) ev/s, player \(format(playerRates.last!)) ev/s = \(format(100 * playerRates.last! / rawRates.last!, digits: 1)) %")
     }
     let rss1m = peakRSSMegabytes()
-    let rawRate = rawRates.sorted()[rawRates.count / 2]
-    let playerRate = playerRates.sorted()[playerRates.count / 2]
-    let ratios = zip(playerRates, rawRates).map { 100 * $0 / $1 }.sorted()
-    print("player: median of \(rounds): raw libmosquitto publish \(format(rawRate)) ev/s; player \(format(playerRate)) ev/s for \(events) events = \(format(100 * playerRate / rawRate, digits: 1)) % of raw; median of the rounds' ratios \(format(ratios[ratios.count / 2], digits: 1)) % (goal ≥ 90 %)")
+    let rawRate = median(rawRates)
+    let playerRate = median(playerRates)
+    let ratios = zip(playerRates, rawRates).map { 100 * $0 / $1 }
+    print("player: median of \(rounds): raw libmosquitto publish \(format(rawRate)) ev/s; player \(format(playerRate)) ev/s for \(events) events = \(format(100 * playerRate / rawRate, digits: 1)) % of raw; median of the rounds' ratios \(format(median(ratios), digits: 1)) % (goal ≥ 90 %)")
     print("player: peak RSS after a 10 k-event timeline \(format(rss10k, digits: 1)) MB, after \(rounds) \(events / 1000) k-event timelines \(format(rss1m, digits: 1)) MB")
     await fabric.stop()
 }

@@ -59,6 +59,11 @@ func load(clients: [DXLClient], topic: String, payload: [UInt8], concurrency: In
     return LatencyResult(throughput: Double(sorted.count) / seconds(duration), p50: sorted[sorted.count / 2], p99: sorted[min(sorted.count - 1, sorted.count * 99 / 100)])
 }
 
+/// The body of a `get_file_reputation` request for the file with `md5` (hex), as dxltieclient writes it.
+func reputationRequest(md5: String) throws -> [UInt8] {
+    Array(#"{"hashes": [{"type": "md5", "value": "\#(try HashEncoding.base64(hex: md5))"}], "scanType": 3}"#.utf8)
+}
+
 /// The fake TIE's own work per request, in-process, as its network thread does it: decode, answer
 /// (parse, look up, reply — or the kept reply of a repeated lookup), encode and queue the response,
 /// journal the request. No broker round trip. `payloads` ask for distinct files.
@@ -129,15 +134,13 @@ func benchRequests() async throws {
         clients.append(client)
     }
     let file = scenario.files[fileCount / 2]
-    let payload = Array(#"{"hashes": [{"type": "md5", "value": "\#(try HashEncoding.base64(hex: file.md5))"}], "scanType": 3}"#.utf8)
+    let payload = try reputationRequest(md5: file.md5)
     // Both answer the same request with the same reputations.
     let a = try await clients[0].request(.request(topic: TieTopic.getFileReputation, payload: payload), timeout: .seconds(10))
     let b = try await clients[0].request(.request(topic: pythonTopic, payload: payload), timeout: .seconds(10))
     let same = (try? JSONValue.parse(a.payload)["reputations"]) == (try? JSONValue.parse(b.payload)["reputations"])
     print("requests: fake TIE and Python service give the same reputations: \(same)")
-    tieWork(fabric, payloads: try scenario.files.map { file in
-        Array(#"{"hashes": [{"type": "md5", "value": "\#(try HashEncoding.base64(hex: file.md5))"}], "scanType": 3}"#.utf8)
-    })
+    tieWork(fabric, payloads: try scenario.files.map { try reputationRequest(md5: $0.md5) })
     // The ceiling: the same load generator against a responder on bare libmosquitto that sends the fake
     // TIE's response bytes without looking anything up. No service can answer faster through this broker.
     let rawTopic = "/bench/raw/file/reputation"

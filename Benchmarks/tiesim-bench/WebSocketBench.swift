@@ -70,7 +70,7 @@ final class StreamReader: @unchecked Sendable {
         func field(_ text: String) -> [UInt8] { [UInt8(text.utf8.count >> 8), UInt8(text.utf8.count & 0xff)] + Array(text.utf8) }
         let connectBody = field("MQTT") + [4, 0x02, 0, 60] + field("bench-reader-\(UUID().uuidString.prefix(8))")
         let subscribeBody: [UInt8] = [0, 1] + field(topic) + [0]
-        var packets = [0x10, UInt8(connectBody.count)] + connectBody + [0x82, UInt8(subscribeBody.count)] + subscribeBody
+        var packets = BatchedPublisher.packet(0x10, connectBody) + BatchedPublisher.packet(0x82, subscribeBody)
         var pending: [UInt8] = []
         if webSocket {
             connection.write(Array("GET /mqtt HTTP/1.1\r\nHost: bench\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Protocol: mqtt\r\n\r\n".utf8))

@@ -6,9 +6,10 @@
 // player   — a timeline of 1,000,000 detection events vs raw libmosquitto publishing the same bytes
 //            (goal ≥ 90 %), and peak RSS after 10 k and after 1 M events (goal: flat).
 // parse    — parse and validate a generated 10 MB scenario file (goal < 1 s).
-// requests — get_file_reputation throughput and p50/p99 latency with 1, 8 and 64 concurrent requesters,
-//            fake TIE vs a Python dxlclient service answering from the same data, same load generator
-//            (goal ≥ 10× Python), and p99 at a paced 1,000 requests/s (goal < 2 ms).
+// requests — get_file_reputation throughput and p50/p99 latency with 1, 8 and 64 concurrent requesters
+//            (--concurrency), fake TIE vs the bare-libmosquitto ceiling (goal ≥ 95 %), a canned DXLClient
+//            service and a Python dxlclient service answering from the same data, same load generator;
+//            p99 at a paced 1,000 requests/s (goal < 2 ms); the fake TIE's own work per request.
 // callbacks — detection events/s delivered to a Swift TieClient callback (dictionary built), beside the
 //            Python dxltieclient DetectionCallback and a raw libmosquitto subscriber, same stream
 //            (goals ≥ 10× Python, ≥ 80 % of raw). The stream batches packets into TLS records;
@@ -17,10 +18,11 @@
 //            Python's dictionary built, per event (not part of "all").
 // store    — load time of 1,000,000 files and lookup time at 1 k, 100 k and 1 M files (goal: flat).
 // plugin   — events through a broker with the DXL broker plugin vs the same broker without it (raw and
-//            player streams, goal ≥ 95 %), the plugin's cost per routed request, and the no-destination
+//            player streams, goal ≥ 95 %; also mosquitto's CPU per event), the plugin's cost per routed request, and the no-destination
 //            error's p99 at a paced 1,000 requests/s (goal < 1 ms).
 // flood    — one requester floods the fake TIE (--rate 10000 --seconds 30; --vary-reply-to) while a probe
 //            sends 100 req/s: the probe's latency idle and under the flood (goal within 5×), RSS (bounded).
+//            Not part of "all".
 // websockets — the same event stream over a broker's TLS listener and its WebSocket listener (goal ≥ 50 %).
 // Each mode lives in a file of its own (PlayerBench.swift, RequestsBench.swift, …).
 import CMosquitto

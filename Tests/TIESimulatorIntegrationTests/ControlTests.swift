@@ -23,6 +23,11 @@ struct ControlTests {
             _ = try fabric.control.load("settings: {unknownHashes: error}\n")
             #expect(fabric.tie.unknownHashBehaviour == .error)
             _ = try fabric.control.load("faults:\n  - request: get_file_reputation\n    drop: true\n")
+            // The fault is in force: the next lookup is dropped (and journaled as a fault).
+            let client = try await fabric.playerClientForTests()
+            client.asyncRequest(.request(topic: TieTopic.getFileReputation, payload: "{}"), timeout: .seconds(1)) { _ in }
+            #expect(await eventually(timeout: .seconds(10)) { fabric.journal.all.contains { $0.kind == .fault && $0.topic == TieTopic.getFileReputation } })
+            await client.disconnect()
         }
     }
 

@@ -221,9 +221,7 @@ struct LifecycleTests {
             for index in 0..<30 {
                 try client.sendEvent(topic: TieTopic.fileDetection, payload: Array("{\"n\": \(index), \"filler\": \"\(filler)\"}".utf8))
             }
-            let clock = ContinuousClock()
-            let deadline = clock.now + .seconds(20)
-            while fabric.journal.all.filter({ $0.kind == .event }).count < 30 && clock.now < deadline { try await Task.sleep(for: .milliseconds(20)) }
+            #expect(await eventually(timeout: .seconds(20)) { fabric.journal.all.filter { $0.kind == .event }.count >= 30 })
             var seen: [Int64] = []
             var since: Double?
             var pages = 0
@@ -345,14 +343,10 @@ struct LifecycleTests {
         try await tiesim.waitForOutput("out of file descriptors", timeout: .seconds(20))
         for descriptor in flood where descriptor >= 0 { close(descriptor) }
         // The listener is still there once descriptors are free again.
-        var status = 0
-        let clock = ContinuousClock()
-        let deadline = clock.now + .seconds(20)
-        while status != 200 && clock.now < deadline {
-            status = try await Self.get("http://127.0.0.1:\(httpPort)/health").status
-            if status != 200 { try await Task.sleep(for: .milliseconds(200)) }
+        let healthy = try await eventually(timeout: .seconds(20), interval: .milliseconds(200)) {
+            try await Self.get("http://127.0.0.1:\(httpPort)/health").status == 200
         }
-        #expect(status == 200, "\(tiesim.output)")
+        #expect(healthy, "\(tiesim.output)")
         #expect(tiesim.process.isRunning)
     }
 

@@ -8,7 +8,7 @@ import Testing
 
 /// A requester that floods the fake TIE, and clients that vanish with a request in flight: the fabric
 /// sheds the flood instead of queueing it without bound, keeps answering everyone else, and never crashes.
-/// (The 30-second, 10,000 requests/s figures are measured by `tiesim-bench flood`; see docs/RELIABILITY.md.)
+/// (The 20-second, 10,000 requests/s figures are measured by `tiesim-bench flood`; see docs/RELIABILITY.md.)
 @Suite("Floods and unclean disconnects", .timeLimit(.minutes(3)))
 struct LoadAndDisconnectTests {
     static let yaml = """

@@ -112,11 +112,9 @@ struct MultiBrokerTests {
             try await service.waitForLine { $0 == "READY" }
             // The registration reached broker 3 first; it crosses the bridges on its own time (as on a real
             // fabric): wait until broker 1, past broker 2 in the chain, lists it.
-            let deadline = ContinuousClock.now + .seconds(10)
-            while try await !fabric.registeredServices().contains(where: { $0.requestChannels.contains("/tiesim/test/bridged-echo") }),
-                  ContinuousClock.now < deadline {
-                try await Task.sleep(for: .milliseconds(20))
-            }
+            #expect(try await eventually(timeout: .seconds(10)) {
+                try await fabric.registeredServices().contains { $0.requestChannels.contains("/tiesim/test/bridged-echo") }
+            })
             let results = try await pythonTieCalls(fabric, [("raw_request", ["topic": "/tiesim/test/bridged-echo", "payload": "ping", "timeout": 10])],
                                                    config: fabric.options.stateDirectory + "/dxlclient-broker-2.config")
             let response = try #require(results[0]["result"] as? [String: Any], "\(results)")

@@ -8,6 +8,7 @@ from dxlclient.message import Message, Request
 from dxltieclient import DetectionCallback, TieClient
 
 import tiesim
+from conftest import SCENARIOS
 
 FILE = """
 files:
@@ -51,10 +52,10 @@ def test_a_failed_expectation_raises_with_tiesims_text(tie_fabric):
     with pytest.raises(AssertionError) as raised:
         result.assert_passed()
     assert "FAIL" in str(raised.value) and "detection" in str(raised.value)
+    assert result.results[0]["message"] and result.results[0]["message"] in str(raised.value)  # tiesim's own words
 
 
-@pytest.mark.tiesim(scenarios=[os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))),
-                                            "scenarios", "reputation-lifecycle.yaml")], no_tie=True)
+@pytest.mark.tiesim(scenarios=[os.path.join(SCENARIOS, "reputation-lifecycle.yaml")], no_tie=True)
 def test_marker_configures_the_fabric_no_tie(tie_fabric):
     client = tie_fabric.client()
     request = Request("/mcafee/service/dxl/svcregistry/query")

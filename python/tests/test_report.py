@@ -1,7 +1,6 @@
 """The HTML report's timeline, loaded in a real browser: Debian's headless Chromium renders the page
 tiesim wrote, and the drawing is checked in the DOM the browser built (after the page's script ran)."""
 import json
-import os
 import re
 import shutil
 import subprocess

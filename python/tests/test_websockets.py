@@ -8,7 +8,6 @@ import threading
 import time
 
 import pytest
-from dxlclient.client import DxlClient
 from dxlclient.client_config import DxlClientConfig
 from dxlclient.message import Event
 from dxlclient.callbacks import EventCallback
