@@ -44,8 +44,10 @@ public final class HTTPControlServer: Sendable {
         public let description: String
     }
 
-    /// The paths served, with their methods.
-    static let routes: [String: [String]] = ["/health": ["GET"], "/journal": ["GET"], "/reset": ["POST"], "/load": ["POST"], "/play": ["POST"], "/verify": ["POST"]]
+    /// The paths served, each with its method, in the order the 404 answer lists them.
+    static let routes: KeyValuePairs<String, String> = ["/health": "GET", "/journal": "GET", "/reset": "POST", "/load": "POST", "/play": "POST", "/verify": "POST"]
+    /// What a request for any other path is told.
+    static let served = "tiesim serves " + routes.map { "\($0.value) \($0.key)" }.joined(separator: ", ")
     /// The reason phrases of the statuses answered.
     static let reasons = [200: "OK", 400: "Bad Request", 403: "Forbidden", 404: "Not Found", 405: "Method Not Allowed", 408: "Request Timeout",
                           411: "Length Required", 413: "Content Too Large", 431: "Request Header Fields Too Large", 503: "Service Unavailable"]
@@ -119,11 +121,11 @@ public final class HTTPControlServer: Sendable {
             return  // closed, or too slow: nothing to answer
         }
         if let refusal = refusal(head, host: host) { return respond(connection, refusal) }
-        guard let methods = Self.routes[head.path] else {
-            return respond(connection, (404, ["error": .string("no \(head.path) here: tiesim serves GET /health, GET /journal, POST /reset, /load, /play and /verify")]))
+        guard let method = Self.routes.first(where: { $0.key == head.path })?.value else {
+            return respond(connection, (404, ["error": .string("no \(head.path) here: \(Self.served)")]))
         }
-        guard methods.contains(head.method) else {
-            return respond(connection, (405, ["error": .string("\(head.path) takes \(methods.joined(separator: ", ")), not \(head.method)")]))
+        guard method == head.method else {
+            return respond(connection, (405, ["error": .string("\(head.path) takes \(method), not \(head.method)")]))
         }
         if head.method == "POST" {
             switch readBody(connection, head: head, start: body) {
