@@ -1,4 +1,5 @@
 import DXL
+import Foundation
 import Testing
 @testable import TIESimulator
 
@@ -64,5 +65,21 @@ struct JournalTests {
         // One entry larger than the bound is still kept (the newest always is).
         journal.record(.request(topic: "/huge", payload: [UInt8](repeating: 0, count: 3 << 20)), kind: .request)
         #expect(journal.all.last?.topic == "/huge")
+    }
+}
+
+@Suite("The report's timeline drawing")
+struct TimelineDrawingTests {
+    @Test("each journal kind is drawn as its own mark; client requests and events in the client's lane, the rest in tiesim's")
+    func marksByKind() {
+        let kinds: [JournalEntry.Kind] = [.request, .event, .step, .errorReply, .fault, .denied]
+        let entries = kinds.enumerated().map { index, kind in
+            JournalEntry(kind: kind, time: Date(), offset: .milliseconds(index), topic: "/acme/\(kind.rawValue)", messageId: "m\(index)",
+                         source: "{app}", payload: .null)
+        }
+        let (lanes, marks) = TimelineDrawing.marks(entries)
+        #expect(marks.map(\.kind.rawValue) == kinds.map(\.rawValue))
+        #expect(lanes == ["tiesim", "{app}"])
+        #expect(marks.map(\.lane) == [1, 1, 0, 0, 0, 0])
     }
 }

@@ -47,28 +47,19 @@ enum TimelineDrawing {
         let notPlainlyAnswered = Set(entries.filter { $0.kind == .fault || $0.kind == .errorReply }.map(\.messageId))
         var marks: [Mark] = []
         for entry in entries.prefix(markLimit) {
-            let payload = entry.payload == .null ? "" : entry.payload.serialized(style: .python)
+            let value = entry.payload  // decoded from the journal's bytes: once
+            let payload = value == .null ? "" : value.serialized(style: .python)
             let detail = [entry.note, "\(entry.kind.rawValue) \(entry.topic)", entry.source.isEmpty ? nil : "from \(entry.source)",
                           entry.messageId.isEmpty ? nil : "message \(entry.messageId)", payload.isEmpty ? nil : payload]
                 .compactMap { $0 }.joined(separator: "\n")
             let title = "+\(Reports.seconds(entry.offset))s \(entry.kind.rawValue) \(entry.topic)" + (entry.note.map { ": \($0)" } ?? "")
-            switch entry.kind {
-            case .request:
-                marks.append(Mark(kind: .request, lane: clientLane(entry.source), offset: entry.offset, title: title, detail: detail))
-                if TieTopic.requestTopics.contains(entry.topic) && !notPlainlyAnswered.contains(entry.messageId) {
-                    marks.append(Mark(kind: .response, lane: 0, offset: entry.offset, title: "+\(Reports.seconds(entry.offset))s response on \(entry.topic)",
-                                      detail: "the fake TIE answered\n" + detail))
-                }
-            case .event:
-                marks.append(Mark(kind: .event, lane: clientLane(entry.source), offset: entry.offset, title: title, detail: detail))
-            case .step:
-                marks.append(Mark(kind: .step, lane: 0, offset: entry.offset, title: title, detail: detail))
-            case .errorReply:
-                marks.append(Mark(kind: .errorReply, lane: 0, offset: entry.offset, title: title, detail: detail))
-            case .fault:
-                marks.append(Mark(kind: .fault, lane: 0, offset: entry.offset, title: title, detail: detail))
-            case .denied:
-                marks.append(Mark(kind: .denied, lane: 0, offset: entry.offset, title: title, detail: detail))
+            // Requests and events in their client's lane; what tiesim did (steps, errors, faults, denials) in its own.
+            let fromClient = entry.kind == .request || entry.kind == .event
+            let kind = MarkKind(rawValue: entry.kind.rawValue) ?? .step
+            marks.append(Mark(kind: kind, lane: fromClient ? clientLane(entry.source) : 0, offset: entry.offset, title: title, detail: detail))
+            if entry.kind == .request && TieTopic.requestTopics.contains(entry.topic) && !notPlainlyAnswered.contains(entry.messageId) {
+                marks.append(Mark(kind: .response, lane: 0, offset: entry.offset, title: "+\(Reports.seconds(entry.offset))s response on \(entry.topic)",
+                                  detail: "the fake TIE answered\n" + detail))
             }
         }
         return (lanes, marks)
