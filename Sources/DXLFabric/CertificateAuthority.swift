@@ -57,15 +57,20 @@ public struct CertificateAuthority: Sendable {
     /// The CA's key, to sign with.
     var signingKey: Certificate.PrivateKey { Certificate.PrivateKey(key) }
 
+    /// The subject of a certificate tiesim makes for `commonName`.
+    static func subject(_ commonName: String) throws -> DistinguishedName {
+        try DistinguishedName {
+            OrganizationName("tiesim")
+            CommonName(commonName)
+        }
+    }
+
     /// Generates a new self-signed CA called `commonName`, valid for `validity`.
     public static func generate(commonName: String = "tiesim test CA", validity: TimeInterval = 10 * 365 * 86_400) throws(PKIError) -> CertificateAuthority {
         do {
             let key = try _RSA.Signing.PrivateKey(keySize: .bits2048)
             let privateKey = Certificate.PrivateKey(key)
-            let name = try DistinguishedName {
-                OrganizationName("tiesim")
-                CommonName(commonName)
-            }
+            let name = try subject(commonName)
             let now = Date()
             let certificate = try Certificate(
                 version: .v3,
@@ -122,11 +127,7 @@ public struct CertificateAuthority: Sendable {
         do {
             let key = try _RSA.Signing.PrivateKey(keySize: .bits2048)
             let privateKey = Certificate.PrivateKey(key)
-            let subject = try DistinguishedName {
-                OrganizationName("tiesim")
-                CommonName(commonName)
-            }
-            let certificate = try signed(publicKey: privateKey.publicKey, subject: subject, role: role, notBefore: notBefore, validity: validity)
+            let certificate = try signed(publicKey: privateKey.publicKey, subject: Self.subject(commonName), role: role, notBefore: notBefore, validity: validity)
             return IssuedCertificate(
                 certificatePEM: try certificate.serializeAsPEM().pemString,
                 privateKeyPEM: key.pkcs8PEMRepresentation,
