@@ -189,7 +189,7 @@ struct SwiftClientTests {
         await service.disconnect()
     }
 
-    @Test("a client with a message limit answers an oversized response with an error and refuses an oversized event", .timeLimit(.minutes(1)))
+    @Test("a client with a message limit answers an oversized response with an error and refuses an oversized event (send and sendEvent)", .timeLimit(.minutes(1)))
     func messageLimit() async throws {
         let fabric = try await TestBroker.start()
         defer { fabric.stop() }
@@ -208,6 +208,13 @@ struct SwiftClientTests {
         #expect(big.normalizedErrorCode == DXLErrorCode.responseTooLarge)
         #expect(big.errorMessage?.contains("larger than the fabric's message limit (2000 bytes)") == true, "\(big.errorMessage ?? "")")
         #expect(throws: DXLError.self) { try service.send(.event(topic: "/tiesim/test/event", payload: [UInt8](repeating: 0x62, count: 5_000))) }
+        // `sendEvent` on a topic the client does not subscribe to takes a path of its own (pre-encoded fields).
+        let tooLarge = #expect(throws: DXLError.self) { try service.sendEvent(topic: "/tiesim/test/event", payload: [UInt8](repeating: 0x62, count: 5_000)) }
+        guard case .messageTooLarge(_, let size, 2_000)? = tooLarge else {
+            Issue.record("sendEvent threw \(String(describing: tooLarge)), not messageTooLarge")
+            return
+        }
+        #expect(size > 5_000)
         // Nothing was sent that would have cost the service its connection: it still answers.
         #expect(service.isConnected)
         #expect(try await requester.request(.request(topic: "/tiesim/test/big", payload: "10"), timeout: .seconds(5)).payload.count == 10)

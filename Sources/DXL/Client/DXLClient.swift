@@ -307,10 +307,8 @@ public final class DXLClient: Sendable {
             state.withLock { $0.sentIds.insert(message.messageId) }
         }
         var bytes = DXLMessageCodec.encode(message)
-        if let limit = config.maxMessageSize, bytes.count > limit {
-            guard message.type == .response else {
-                throw .messageTooLarge(topic: message.destinationTopic, size: bytes.count, limit: limit)
-            }
+        if let limit = config.maxMessageSize, bytes.count > limit, message.type == .response {
+            // Other messages over the limit are refused by `send`.
             logger.warning("a response of \(bytes.count) bytes to \(message.requestMessageId ?? "?") is over the fabric's limit of \(limit) bytes: answered with an error instead")
             var refusal = message
             refusal.type = .errorResponse
@@ -332,7 +330,12 @@ public final class DXLClient: Sendable {
         }
     }
 
+    /// Publishes `bytes` on `topic`; a message over the fabric's limit fails here, as the broker would
+    /// refuse it.
     func send(_ bytes: [UInt8], to topic: String) throws(DXLError) {
+        if let limit = config.maxMessageSize, bytes.count > limit {
+            throw .messageTooLarge(topic: topic, size: bytes.count, limit: limit)
+        }
         do {
             try transport.publish(topic: topic, payload: bytes)
         } catch {
