@@ -157,6 +157,11 @@ public final class BrokerCore {
         if layout.isBridge(clientId) {
             if identity == BrokerLayout.bridgeIdentity {
                 impostors.remove(clientId)
+                // The bridge takes its id back from an ordinary client that held it (mosquitto closes that
+                // connection; its disconnect then finds a bridge's id and is not the client's any more).
+                if let impostor = clients.clients[clientId] {
+                    forget(clientId, connection: impostor.connection, reason: "taken over by the bridge")
+                }
                 return
             }
             impostors.insert(clientId)
@@ -174,9 +179,16 @@ public final class BrokerCore {
     /// Connection `connection` of `clientId` closed.
     public func disconnected(_ clientId: String, connection: UInt) {
         finalizeRoute()
-        guard !isBridge(clientId), clients.disconnect(id: clientId, connection: connection) != nil else { return }
+        guard !isBridge(clientId) else { return }
+        forget(clientId, connection: connection, reason: "its client disconnected")
+    }
+
+    /// Connection `connection` of `clientId` is gone (unless the id belongs to a newer one now): its
+    /// services go, and the fabric hears of it.
+    private func forget(_ clientId: String, connection: UInt, reason: String) {
+        guard clients.disconnect(id: clientId, connection: connection) != nil else { return }
         impostors.remove(clientId)
-        dropServices(of: clientId, reason: "its client disconnected")
+        dropServices(of: clientId, reason: reason)
         publishEvent(BrokerServiceTopic.disconnectEvent, .object(["clientGuid": .string(clientId)]))
         announceDue = true
     }

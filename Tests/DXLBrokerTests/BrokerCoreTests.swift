@@ -315,6 +315,26 @@ struct BrokerCoreTests {
         #expect(received == ["svc", "tiesim-recorder-y"])
     }
 
+    @Test("a bridge taking its id back from an ordinary client: the client's entry and services go")
+    func bridgeTakesIdBack() {
+        let broker = Harness()
+        broker.connect("tiesim-bridge-2-to-1", identity: "client", subscribe: ["/acme/work"])
+        let impostorConnection = broker.connection
+        broker.register("{s}", topics: ["/acme/work"], client: "tiesim-bridge-2-to-1")
+        #expect(broker.core.registry.services["{s}"] != nil)
+        broker.connection += 1
+        broker.core.connected("tiesim-bridge-2-to-1", identity: BrokerLayout.bridgeIdentity, connection: broker.connection)
+        #expect(!broker.core.clients.isConnected("tiesim-bridge-2-to-1"))
+        #expect(broker.core.registry.services["{s}"] == nil)
+        let events = broker.published(broker.core.takeActions()).map(\.topic)
+        #expect(events.contains(BrokerServiceTopic.disconnectEvent))
+        // mosquitto then closes the ordinary client's connection: nothing more happens, the bridge stays one.
+        broker.core.disconnected("tiesim-bridge-2-to-1", connection: impostorConnection)
+        #expect(broker.published(broker.core.takeActions()).isEmpty)
+        broker.connect("asker")
+        #expect(broker.publish(broker.request("/acme/work", from: "asker"), from: "asker", to: []).0 == .drop, "no service left to route to")
+    }
+
     @Test("hostile requests cannot make the broker publish what the next broker refuses: oversized, wildcard reply-to")
     func nothingUnpublishable() {
         let broker = Harness(maxMessageSize: 1_000)
