@@ -112,7 +112,7 @@ func benchRequests() async throws {
     options.requestRateLimitPerClient = 0  // the capacity, not the per-client limit
     let fabric = try await SimulatedFabric.start(options)
     // The same data for the Python service: "md5:<hex>" → reputations list.
-    var data: [String: JSONValue] = [:]
+    var data: JSONObject = [:]
     for file in scenario.files {
         data["md5:\(file.md5)"] = .array(file.reputations.sorted { $0.providerId < $1.providerId }.map(\.json))
     }

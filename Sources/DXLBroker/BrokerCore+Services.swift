@@ -14,14 +14,14 @@ extension BrokerCore {
         case ServiceRegistryTopic.query:
             let guid = body?["serviceGuid"]?.stringValue ?? ""
             let type = body?["serviceType"]?.stringValue ?? ""
-            var services: [String: JSONValue] = [:]
+            var services: JSONObject = [:]
             for record in registry.all where guid.isEmpty ? (type.isEmpty || record.serviceType == type) : record.serviceGuid == guid {
                 services[record.serviceGuid] = record.json(local: record.brokerGuid == me)
             }
             reply(to: request, json: .object(["services": .object(services)]), requesterIsLocal: requesterIsLocal)
         case BrokerServiceTopic.brokerQuery:
             let guid = body?["brokerGuid"]?.stringValue ?? ""
-            var brokers: [String: JSONValue] = [:]
+            var brokers: JSONObject = [:]
             for (index, broker) in layout.brokers.enumerated() where guid.isEmpty || broker.guid == guid {
                 brokers[broker.guid] = brokerState(index)
             }
@@ -123,7 +123,7 @@ extension BrokerCore {
         case .fabric(let expected):
             let complete = expected.allSatisfy { index, session in (remote[index]?.session ?? -1) >= session }
             guard complete || evenIfUnmet else { return false }
-            var heard: [String: JSONValue] = [:]
+            var heard: JSONObject = [:]
             for (index, state) in remote { heard[layout.brokers[index].guid] = .int(state.session) }
             reply(to: query.request, json: .object([
                 "me": .object(["guid": .string(me), "session": .int(session)]), "heard": .object(heard), "complete": .bool(complete),

@@ -113,7 +113,7 @@ public struct BrokerLayout: Sendable, Equatable {
     public var json: JSONValue {
         .object([
             "brokers": .array(brokers.map { broker in
-                var entry: [String: JSONValue] = ["guid": .string(broker.guid), "hostname": .string(broker.hostname), "port": .int(Int64(broker.port))]
+                var entry: JSONObject = ["guid": .string(broker.guid), "hostname": .string(broker.hostname), "port": .int(Int64(broker.port))]
                 if let parent = broker.parent { entry["parent"] = .int(Int64(parent)) }
                 if broker.webSocketPort > 0 { entry["webSocketPort"] = .int(Int64(broker.webSocketPort)) }
                 return .object(entry)

@@ -31,11 +31,11 @@ public struct ServiceRecord: Sendable, Equatable {
 
     /// The registration as `svcregistry/query` lists it and the register event carries it.
     public func json(local: Bool?) -> JSONValue {
-        var object: [String: JSONValue] = [
+        var object: JSONObject = [
             "serviceType": .string(serviceType), "serviceGuid": .string(serviceGuid),
             "clientGuid": .string(clientId), "clientInstanceGuid": .string(clientId), "brokerGuid": .string(brokerGuid),
             "ttlMins": .int(Int64(ttlMinutes)), "registrationTime": .int(registrationTime),
-            "requestChannels": .array(requestChannels.map { .string($0) }), "metaData": .object(metaData.mapValues { .string($0) }),
+            "requestChannels": .array(requestChannels.map { .string($0) }), "metaData": .object(JSONObject(metaData.mapValues { .string($0) })),
             "certificates": .array([]), "managed": false,
         ]
         if let local {

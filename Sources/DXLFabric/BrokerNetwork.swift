@@ -142,7 +142,7 @@ public final class BrokerNetwork: Sendable {
         } catch {
             throw .failedToStart(reason: "could not connect to ask whether the bridges are up: \(error)", log: "")
         }
-        var sessions: [String: JSONValue] = [:]
+        var sessions: JSONObject = [:]
         for client in clients {
             let answer = try await ask(client, .object([:]))
             if let guid = answer["me"]?["guid"]?.stringValue, let session = answer["me"]?["session"] { sessions[guid] = session }

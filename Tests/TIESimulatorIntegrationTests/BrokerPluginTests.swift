@@ -209,7 +209,7 @@ struct BrokerPluginTests {
             // Broker 3 learns the services registered on brokers 1 and 2.
             let client = try DXLClient(config: fabric.clientConfig(client: "swift", brokers: [3]))
             try await client.connect()
-            var listed: [String: JSONValue] = [:]
+            var listed: JSONObject = [:]
             let clock = ContinuousClock()
             let deadline = clock.now + .seconds(10)
             while clock.now < deadline {
@@ -232,7 +232,7 @@ struct BrokerPluginTests {
             let named = try await ask(state + "/dxlclient-broker-3.config", "/acme/spread", count: 10, serviceId: guidsTwo[1])
             #expect(named["answers"] as? [String: Int] == ["1": 10])
             let brokers = try await client.request(.request(topic: "/mcafee/service/dxl/brokerregistry/query", payload: "{}"), timeout: .seconds(5))
-            let registry: [String: JSONValue] = try JSONValue.parse(brokers.payload)["brokers"]?.objectValue ?? [:]
+            let registry: JSONObject = try JSONValue.parse(brokers.payload)["brokers"]?.objectValue ?? [:]
             #expect(Set(registry.keys) == Set(fabric.network.guids))
             // Each broker's WebSocket listener, as a DXL broker reports it, the remote ones too.
             for (index, guid) in fabric.network.guids.enumerated() {

@@ -39,7 +39,8 @@ func tiePeer(_ arguments: [String]) throws -> PythonPeer {
 /// Runs TieClient calls in one Python process; returns one result object per call.
 func pythonTieCalls(_ fabric: SimulatedFabric, _ calls: [(String, [String: Any])], config: String? = nil) async throws -> [[String: Any]] {
     let input = try calls.map { method, kwargs in
-        String(decoding: try JSONSerialization.data(withJSONObject: ["method": method, "kwargs": kwargs]), as: UTF8.self)
+        // Sorted keys: a dict of hashes reaches dxltieclient as md5, sha1, sha256 (the Swift TieClient's order).
+        String(decoding: try JSONSerialization.data(withJSONObject: ["method": method, "kwargs": kwargs], options: [.sortedKeys]), as: UTF8.self)
     }.joined(separator: "\n") + "\n"
     let lines = try await PythonPeer.run(["calls", config ?? fabric.clientConfigPath], script: PythonPeer.tieScript, stdin: input, timeout: .seconds(120))
     let results = try lines.filter { $0.hasPrefix("{") }.map(PythonPeer.json)

@@ -33,6 +33,43 @@ struct PythonTieClientTests {
         }
     }
 
+    @Test("the Swift TieClient writes each request body byte for byte as dxltieclient does: its members, its order")
+    func requestBodiesMatchPython() async throws {
+        try await withFabric("files:\n  A.EXE:\n") { fabric in
+            let md5 = "0123456789abcdef0123456789abcdef", sha1 = "0123456789abcdef0123456789abcdef01234567"
+            let sha256 = String(repeating: "ab", count: 32)
+            let hashes = ["md5": md5, "sha1": sha1, "sha256": sha256]
+            _ = try await pythonTieCalls(fabric, [
+                ("get_file_reputation", ["hashes": hashes]),
+                ("set_file_reputation", ["trust_level": 99, "hashes": hashes, "filename": "A.EXE", "comment": "from a test"]),
+                ("get_file_first_references", ["hashes": hashes, "query_limit": 7]),
+                ("get_certificate_reputation", ["sha1": sha1, "public_key_sha1": sha1]),
+                ("set_certificate_reputation", ["trust_level": 15, "sha1": sha1, "public_key_sha1": sha1, "comment": "c"]),
+                ("get_certificate_first_references", ["sha1": sha1, "public_key_sha1": sha1, "query_limit": 3]),
+            ])
+            let client = try DXLClient(config: fabric.clientConfig())
+            try await client.connect()
+            let tie = TieClient(client)
+            let typed: [HashType: String] = [.md5: md5, .sha1: sha1, .sha256: sha256]
+            _ = try await tie.getFileReputation(hashes: typed)
+            try await tie.setFileReputation(trustLevel: .knownTrusted, hashes: typed, filename: "A.EXE", comment: "from a test")
+            _ = try await tie.getFileFirstReferences(hashes: typed, queryLimit: 7)
+            _ = try await tie.getCertificateReputation(sha1: sha1, publicKeySha1: sha1)
+            try await tie.setCertificateReputation(trustLevel: .mostLikelyMalicious, sha1: sha1, publicKeySha1: sha1, comment: "c")
+            _ = try await tie.getCertificateFirstReferences(sha1: sha1, publicKeySha1: sha1, queryLimit: 3)
+            await client.disconnect()
+            let requests = fabric.journal.all.filter { $0.kind == .request }.map { ($0.topic, String(decoding: $0.rawPayload, as: UTF8.self)) }
+            try #require(requests.count == 12, "\(requests)")
+            for (python, swift) in zip(requests.prefix(6), requests.suffix(6)) {
+                #expect(swift.0 == python.0)
+                #expect(swift.1 == python.1, "\(python.0)")
+            }
+            // Not merely sorted: dxltieclient's order is the order its code builds each dict in.
+            let pythonSet = requests[1].1
+            #expect(pythonSet.hasPrefix(#"{"trustLevel": 99, "providerId": 3, "filename": "A.EXE", "comment": "from a test", "hashes": [{"type": "md5""#), "\(pythonSet)")
+        }
+    }
+
     @Test("hashes of two different files in one request get an error reply")
     func mixedHashes() async throws {
         let yaml = "files:\n  A.EXE:\n  B.EXE:\n"
@@ -92,7 +129,7 @@ struct PythonTieClientTests {
             let change = try jsonValue(try PythonPeer.json(try await listener.waitForLine { $0.hasPrefix("{") })["dict"] as Any)
             #expect(change["oldReputations"]?["3"]?["trustLevel"] == 50)
             #expect(change["newReputations"]?["3"]?["trustLevel"] == 1)
-            #expect(change["hashes"] == .object(Self.notepad.mapValues { .string($0) }))
+            #expect(change["hashes"] == .object(JSONObject(Self.notepad.mapValues { .string($0) })))
             #expect(change["relationships"]?["certificate"]?["hashes"] == ["sha1": "6eae26db8c13182a7947982991b4321732cc3de2"])
         }
     }

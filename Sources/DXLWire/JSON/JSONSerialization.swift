@@ -31,12 +31,12 @@ extension JSONValue {
         try parse(Array(text.utf8))
     }
 
-    /// The value as JSON text.
+    /// The value as JSON text; `sortedKeys: false` writes members in their order (`JSONObject`).
     public func serialized(style: Style = .compact, sortedKeys: Bool = true) -> String {
         String(decoding: serializedBytes(style: style, sortedKeys: sortedKeys), as: UTF8.self)
     }
 
-    /// The value as UTF-8 JSON bytes.
+    /// The value as UTF-8 JSON bytes; `sortedKeys: false` writes members in their order.
     public func serializedBytes(style: Style = .compact, sortedKeys: Bool = true) -> [UInt8] {
         var output: [UInt8] = []
         output.reserveCapacity(256)
@@ -67,7 +67,7 @@ extension JSONValue {
         case .object(let members):
             if members.isEmpty { output.append(contentsOf: "{}".utf8); return }
             output.append(UInt8(ascii: "{"))
-            let keys = sortedKeys ? members.keys.sorted(by: Self.keyOrder) : Array(members.keys)
+            let keys = sortedKeys ? members.keys.sorted(by: Self.keyOrder) : members.keys
             for (index, key) in keys.enumerated() {
                 if index > 0 { output.append(contentsOf: style.itemSeparator.utf8) }
                 style.newline(&output, level: level + 1)
@@ -196,7 +196,7 @@ struct JSONParser {
         skipWhitespace()
         if index < bytes.count, bytes[index] == UInt8(ascii: "}") { index += 1; return .object([:]) }
         // TIE's objects have a handful of members: room for them up front saves rehashing as they come.
-        var members: [String: JSONValue] = Dictionary(minimumCapacity: 8)
+        var members = JSONObject(minimumCapacity: 8)
         while true {
             skipWhitespace()
             guard index < bytes.count, bytes[index] == UInt8(ascii: "\"") else { throw error("expected a string key") }

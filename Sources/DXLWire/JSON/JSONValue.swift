@@ -1,7 +1,7 @@
 /// A JSON value with equality: what TIE payloads are made of, and what callbacks hand to users.
 ///
-/// Integers and floating-point numbers are kept apart (`1` and `1.0` differ, as in Python), and objects
-/// compare without regard to key order. A plain value, safe to share.
+/// Integers and floating-point numbers are kept apart (`1` and `1.0` differ, as in Python); objects keep
+/// their members' order (see `JSONObject`) and compare without regard to it. A plain value, safe to share.
 public enum JSONValue: Sendable, Hashable {
     case null
     case bool(Bool)
@@ -9,7 +9,7 @@ public enum JSONValue: Sendable, Hashable {
     case double(Double)
     case string(String)
     case array([JSONValue])
-    case object([String: JSONValue])
+    case object(JSONObject)
 
     /// The member `key` of an object, or nil.
     public subscript(key: String) -> JSONValue? {
@@ -48,7 +48,7 @@ public enum JSONValue: Sendable, Hashable {
     }
     public var boolValue: Bool? { if case .bool(let value) = self { return value } else { return nil } }
     public var arrayValue: [JSONValue]? { if case .array(let value) = self { return value } else { return nil } }
-    public var objectValue: [String: JSONValue]? { if case .object(let value) = self { return value } else { return nil } }
+    public var objectValue: JSONObject? { if case .object(let value) = self { return value } else { return nil } }
 
     /// The JSON type's name, for error messages ("a string", "an object", …).
     public var kindDescription: String {
@@ -72,7 +72,7 @@ extension JSONValue: ExpressibleByStringLiteral, ExpressibleByIntegerLiteral, Ex
     public init(booleanLiteral value: Bool) { self = .bool(value) }
     public init(arrayLiteral elements: JSONValue...) { self = .array(elements) }
     public init(dictionaryLiteral elements: (String, JSONValue)...) {
-        self = .object(Dictionary(elements, uniquingKeysWith: { _, last in last }))
+        self = .object(JSONObject(elements))
     }
     public init(nilLiteral: ()) { self = .null }
     public init(floatLiteral value: Double) { self = .double(value) }

@@ -105,8 +105,7 @@ public final class TieClient: Sendable {
     public func setExternalFileReputation(trustLevel: TrustLevel, hashes: [HashType: String], fileType: FileType = .none, filename: String = "", comment: String = "") throws(TieError) {
         guard trustLevel != .notSet else { throw .invalidArgument("TrustLevel was not specified") }
         guard !hashes.isEmpty else { throw .invalidArgument("File hashes were not specified") }
-        var hashMap: [String: JSONValue] = [:]
-        for (type, hex) in hashes { hashMap[type.rawValue] = .string(hex) }
+        let hashMap = JSONObject(Self.orderedHashes(hashes).map { ($0.type, JSONValue.string($0.hex)) })
         let body: JSONValue = [
             "file": [
                 "type": .int(fileType.rawValue), "hashes": .object(hashMap),
@@ -116,7 +115,7 @@ public final class TieClient: Sendable {
             "comment": .string(comment),
         ]
         do {
-            try dxlClient.sendEvent(topic: TieTopic.externalFileReport, payload: body.serializedBytes(style: .python))
+            try dxlClient.sendEvent(topic: TieTopic.externalFileReport, payload: body.serializedBytes(style: .python, sortedKeys: false))
         } catch {
             throw .dxl(error)
         }
@@ -128,10 +127,13 @@ public final class TieClient: Sendable {
         return references(try await request(TieTopic.getFileFirstReferences, body))
     }
 
-    func certificateBody(sha1: String, publicKeySha1: String?) throws(TieError) -> JSONValue {
-        var body: JSONValue = ["hashes": [["type": "sha1", "value": .string(try base64(sha1))]]]
+    /// A certificate request's body: `leading` members first, then the hashes and the public key's hash,
+    /// in the order `dxltieclient` writes them.
+    func certificateBody(_ leading: JSONObject = [:], sha1: String, publicKeySha1: String?) throws(TieError) -> JSONValue {
+        var body = leading
+        body["hashes"] = [["type": "sha1", "value": .string(try base64(sha1))]]
         if let publicKeySha1 { body["publicKeySha1"] = .string(try base64(publicKeySha1)) }
-        return body
+        return .object(body)
     }
 
     /// The reputations of a certificate (GTI 2, ENTERPRISE 4).
@@ -142,17 +144,15 @@ public final class TieClient: Sendable {
 
     /// Sets the enterprise reputation of a certificate.
     public func setCertificateReputation(trustLevel: TrustLevel, sha1: String, publicKeySha1: String? = nil, comment: String = "") async throws(TieError) {
-        var body = try certificateBody(sha1: sha1, publicKeySha1: publicKeySha1)
-        body["trustLevel"] = .int(Int64(trustLevel.rawValue))
-        body["providerId"] = .int(Int64(CertProvider.enterprise.rawValue))
-        body["comment"] = .string(comment)
-        _ = try await request(TieTopic.setCertificateReputation, body)
+        let leading: JSONObject = [
+            "trustLevel": .int(Int64(trustLevel.rawValue)), "providerId": .int(Int64(CertProvider.enterprise.rawValue)), "comment": .string(comment),
+        ]
+        _ = try await request(TieTopic.setCertificateReputation, try certificateBody(leading, sha1: sha1, publicKeySha1: publicKeySha1))
     }
 
     /// The agents that first referenced a certificate, at most `queryLimit`.
     public func getCertificateFirstReferences(sha1: String, publicKeySha1: String? = nil, queryLimit: Int = 500) async throws(TieError) -> [TieFirstReference] {
-        var body = try certificateBody(sha1: sha1, publicKeySha1: publicKeySha1)
-        body["queryLimit"] = .int(Int64(queryLimit))
+        let body = try certificateBody(["queryLimit": .int(Int64(queryLimit))], sha1: sha1, publicKeySha1: publicKeySha1)
         return references(try await request(TieTopic.getCertificateFirstReferences, body))
     }
 

@@ -122,6 +122,6 @@ public enum TieError: Error, Sendable, CustomStringConvertible {
     }
 }
 
-extension Dictionary where Key == String, Value == JSONValue {
+extension JSONObject {
     var hexStrings: [String: String] { compactMapValues(\.stringValue) }
 }

@@ -121,7 +121,7 @@ public enum HashEncoding {
     /// `[{"type": T, "value": b64}, …]` → `{T: hex, …}`, as `_transform_hashes`.
     public static func transformHashes(_ list: JSONValue) throws(HashEncodingError) -> JSONValue {
         guard case .array(let entries) = list else { throw .notAHashList(list.kindDescription) }
-        var result: [String: JSONValue] = Dictionary(minimumCapacity: entries.count)
+        var result = JSONObject(minimumCapacity: entries.count)
         for entry in entries {
             guard let type = entry["type"]?.stringValue, let value = entry["value"]?.stringValue else {
                 throw .notBase64(entry.description)

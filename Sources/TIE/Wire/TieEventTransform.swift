@@ -41,7 +41,7 @@ public enum TieEventTransform {
     /// win; certificate `overridden.files[].hashes` become hex).
     public static func reputations(_ list: JSONValue) throws(HashEncodingError) -> JSONValue {
         guard case .array(let entries) = list else { return list }
-        var result: [String: JSONValue] = [:]
+        var result: JSONObject = [:]
         for entry in entries {
             var reputation = entry
             if var overridden = entry["overridden"], case .array(let files)? = overridden["files"] {

@@ -17,7 +17,7 @@ public enum TiePayloads {
     }
 
     /// A detection event, as an endpoint sends it (hashes as a base64 list).
-    public static func detection(hashes: [(type: String, hex: String)], agentGuid: String, detectionTime: Int64, localReputation: Int, name: String, remediationAction: Int, extra: [String: JSONValue] = [:]) -> JSONValue {
+    public static func detection(hashes: [(type: String, hex: String)], agentGuid: String, detectionTime: Int64, localReputation: Int, name: String, remediationAction: Int, extra: JSONObject = [:]) -> JSONValue {
         var members = extra
         members["agentGuid"] = .string(agentGuid)
         members["detectionTime"] = .int(detectionTime)
@@ -29,7 +29,7 @@ public enum TiePayloads {
     }
 
     /// A first-instance event.
-    public static func firstInstance(hashes: [(type: String, hex: String)], agentGuid: String, name: String, extra: [String: JSONValue] = [:]) -> JSONValue {
+    public static func firstInstance(hashes: [(type: String, hex: String)], agentGuid: String, name: String, extra: JSONObject = [:]) -> JSONValue {
         var members = extra
         members["agentGuid"] = .string(agentGuid)
         members["hashes"] = hashList(hashes)
@@ -40,14 +40,14 @@ public enum TiePayloads {
     /// A file reputation-change broadcast with old and new reputations, and the signing certificate
     /// under `relationships` when the file has one.
     public static func fileReputationChange(old: ReputationStore.FileRecord, new: ReputationStore.FileRecord, certificate: ReputationStore.CertificateRecord?, updateTime: Int64) -> JSONValue {
-        var members: [String: JSONValue] = [
+        var members: JSONObject = [
             "hashes": hashList(new.hashes),
             "oldReputations": reputationsBlock(old.reputations, props: ["serverTime": .int(updateTime)]),
             "newReputations": reputationsBlock(new.reputations, props: ["serverTime": .int(updateTime)]),
             "updateTime": .int(updateTime),
         ]
         if let certificate {
-            var certificateMembers: [String: JSONValue] = ["hashes": hashList([("sha1", certificate.sha1)])]
+            var certificateMembers: JSONObject = ["hashes": hashList([("sha1", certificate.sha1)])]
             if let key = certificate.publicKeySha1, let b64 = try? HashEncoding.base64(hex: key) { certificateMembers["publicKeySha1"] = .string(b64) }
             members["relationships"] = ["certificate": .object(certificateMembers)]
         }
@@ -56,7 +56,7 @@ public enum TiePayloads {
 
     /// A certificate reputation-change broadcast.
     public static func certificateReputationChange(old: ReputationStore.CertificateRecord, new: ReputationStore.CertificateRecord, updateTime: Int64) -> JSONValue {
-        var members: [String: JSONValue] = [
+        var members: JSONObject = [
             "hashes": hashList([("sha1", new.sha1)]),
             "oldReputations": reputationsBlock(old.reputations, props: ["serverTime": .int(updateTime)]),
             "newReputations": reputationsBlock(new.reputations, props: ["serverTime": .int(updateTime)]),

@@ -107,7 +107,7 @@ public struct Reputation: Sendable, Equatable {
             "providerId": .int(Int64(providerId)),
             "trustLevel": .int(Int64(trustLevel)),
             "createDate": .int(createDate),
-            "attributes": .object(attributes.mapValues { .string($0) }),
+            "attributes": .object(JSONObject(attributes.mapValues { .string($0) })),
         ])
     }
 }
@@ -218,7 +218,7 @@ public struct DetectionSpec: Sendable {
     /// The `name` field; the file's name when not given.
     public var name: String?
     /// Extra fields copied into the payload as given.
-    public var extra: [String: JSONValue]
+    public var extra: JSONObject
 }
 
 /// A first-instance event.
@@ -226,7 +226,7 @@ public struct FirstInstanceSpec: Sendable {
     public var file: String
     public var agentGuid: String?
     public var name: String?
-    public var extra: [String: JSONValue]
+    public var extra: JSONObject
 }
 
 /// A reputation change of a file or certificate: the new reputation of one provider.

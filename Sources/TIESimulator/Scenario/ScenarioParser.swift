@@ -244,7 +244,7 @@ struct ScenarioParser {
             }
             return .array(elements)
         case .mapping(let mapping):
-            var members: [String: JSONValue] = [:]
+            var members: JSONObject = [:]
             for pair in mapping {
                 let key = pair.key, value = pair.value
                 guard let name = key.string else {

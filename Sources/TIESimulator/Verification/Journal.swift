@@ -48,7 +48,7 @@ public struct JournalEntry: Sendable, Equatable {
 
     /// The entry as one JSON object (a line of `--journal`).
     public var json: JSONValue {
-        var object: [String: JSONValue] = [
+        var object: JSONObject = [
             "kind": .string(kind.rawValue),
             "time": .string(ISO8601DateFormatter.journal.string(from: time)),
             "offsetMs": .double((offset.inSeconds * 1000).rounded()),

@@ -1,0 +1,54 @@
+import DXL
+import Foundation
+import Testing
+
+/// JSON objects keep their members' order as Python's dicts do.
+@Suite("JSON objects: member order")
+struct JSONObjectTests {
+    @Test("members are written in the order they were added unless sorted keys are asked for")
+    func insertionOrder() {
+        var object: JSONObject = ["trustLevel": 99, "providerId": 1]
+        object["filename"] = "A.EXE"
+        object["comment"] = ""
+        let value = JSONValue.object(object)
+        #expect(value.serialized(style: .python, sortedKeys: false) == #"{"trustLevel": 99, "providerId": 1, "filename": "A.EXE", "comment": ""}"#)
+        #expect(value.serialized(style: .python) == #"{"comment": "", "filename": "A.EXE", "providerId": 1, "trustLevel": 99}"#)
+        #expect(object.keys == ["trustLevel", "providerId", "filename", "comment"])
+        #expect(object.map(\.key) == object.keys)
+        #expect(object.values == [99, 1, "A.EXE", ""])
+    }
+
+    @Test("parsing keeps the order it read; a repeated key keeps its first place and its last value, as json.loads")
+    func parsedOrder() throws {
+        let text = #"{"z": 1, "a": {"y": [1, {"q": 2, "b": 3}], "c": null}, "m": "x"}"#
+        #expect(try JSONValue.parse(text).serialized(style: .python, sortedKeys: false) == text)
+        let repeated = try JSONValue.parse(#"{"a": 1, "b": 2, "a": 3}"#)
+        #expect(repeated.serialized(style: .python, sortedKeys: false) == #"{"a": 3, "b": 2}"#)
+        let python = try JSONSerialization.jsonObject(with: Data(#"{"a": 1, "b": 2, "a": 3}"#.utf8)) as? [String: Int]
+        #expect(python?["a"] == repeated["a"]?.intValue.map(Int.init))
+    }
+
+    @Test("removing a member drops its key; adding it again puts it last; replacing keeps its place")
+    func removeAndReplace() {
+        var object: JSONObject = ["a": 1, "b": 2, "c": 3]
+        object["a"] = nil
+        #expect(object.keys == ["b", "c"] && object.count == 2 && object["a"] == nil)
+        object["a"] = 4
+        object["b"] = 5
+        #expect(object.keys == ["b", "c", "a"])
+        #expect(object["b"] == 5)
+        object["missing"] = nil
+        #expect(object.count == 3)
+    }
+
+    @Test("equality and hashing ignore member order; a dictionary becomes sorted keys")
+    func equality() {
+        let one: JSONObject = ["a": 1, "b": [2, 3]]
+        let other: JSONObject = ["b": [2, 3], "a": 1]
+        #expect(one == other)
+        #expect(Set([JSONValue.object(one), .object(other)]).count == 1)
+        #expect(one != ["a": 1, "b": [3, 2]])
+        #expect(JSONObject(["z": 1, "b": 2, "k": 3]).keys == ["b", "k", "z"])
+        #expect(one.mapValues { _ in .null }.keys == ["a", "b"])
+    }
+}
