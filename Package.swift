@@ -116,7 +116,7 @@ let package = Package(
         .testTarget(name: "TIETests", dependencies: ["TIE"]),
         .testTarget(name: "TIESimTestingTests", dependencies: ["TIESimTesting", "TIE", "DXL", "DXLFabric", "TIESimulator", "TestSupport"]),
         .testTarget(name: "TIESimulatorTests", dependencies: ["TIESimulator", "TIE", "DXL", "DXLBroker", "DXLFabric"]),
-        .testTarget(name: "TIESimulatorIntegrationTests", dependencies: ["TIESimulator", "TIE", "DXL", "DXLFabric", "TestSupport", .product(name: "Yams", package: "Yams")], exclude: ["python", "shims"]),
+        .testTarget(name: "TIESimulatorIntegrationTests", dependencies: ["TIESimulator", "TIESimTesting", "TIE", "DXL", "DXLFabric", "TestSupport", .product(name: "Yams", package: "Yams")], exclude: ["python", "shims"]),
     ],
     swiftLanguageModes: [.v6]
 )

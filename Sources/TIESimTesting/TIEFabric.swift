@@ -157,14 +157,27 @@ public func withTIEFabric<T>(
         loaded.append(try ScenarioLoader.load(path: try resolveScenario(name)))
     }
     if let yaml { loaded.append(try ScenarioLoader.parse(text: yaml, file: "inline.yaml")) }
+    return try await withConfiguredFabric(scenarios: loaded, configure: { $0.runsTie = tie }, body)
+}
+
+/// What `withTIEFabric` does once the scenarios are loaded, with the simulator's options open to this
+/// package's own tests (which need clients of their own and settings no user does): a fabric in a
+/// folder of its own with the process's shared certificates, torn down whatever `body` does.
+package func withConfiguredFabric<T>(
+    scenarios: [Scenario],
+    clients: [String] = ["client"],
+    configure: (inout SimulatedFabric.Options) -> Void = { _ in },
+    _ body: (TIEFabric) async throws -> T
+) async throws -> T {
     let directory = NSTemporaryDirectory() + "tiesim-testing-\(getpid())/fabric-\(UUID().uuidString.prefix(8))"
     try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
     // Certificates are made once per test process (RSA key generation is the slow part of a start).
-    _ = try FabricCertificates.processShared(clients: ["client", "tiesim"]).copy(to: directory + "/certs")
+    _ = try FabricCertificates.processShared(clients: clients + ["tiesim"]).copy(to: directory + "/certs")
     var options = SimulatedFabric.Options(stateDirectory: directory)
-    options.scenarios = loaded
-    options.runsTie = tie
-    let fabric = TIEFabric(simulated: try await SimulatedFabric.start(options), scenarios: loaded)
+    options.scenarios = scenarios
+    options.clients = clients
+    configure(&options)
+    let fabric = TIEFabric(simulated: try await SimulatedFabric.start(options), scenarios: scenarios)
     do {
         let result = try await body(fabric)
         await fabric.tearDown()

@@ -2,33 +2,21 @@ import DXL
 import DXLFabric
 import Foundation
 import TIE
+import TIESimTesting
 import TIESimulator
 import TestSupport
 
 let repositoryRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
 
-/// Starts a fabric with the scenario `yaml` (or the files at `paths`), runs `body`, and always stops it.
+/// Starts a fabric with the scenario `yaml` (or the files at `paths`), runs `body`, and always stops it:
+/// `withTIEFabric`'s harness, with the simulator itself in hand.
 func withFabric(_ yaml: String? = nil, paths: [String] = [], configure: (inout SimulatedFabric.Options) -> Void = { _ in },
                 _ body: (SimulatedFabric) async throws -> Void) async throws {
-    let directory = NSTemporaryDirectory() + "tiesim-sim-tests-\(getpid())/fabric-\(UUID().uuidString.prefix(8))"
-    try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
-    _ = try testCertificates.copy(to: directory + "/certs")
     var scenarios = try paths.map { try ScenarioLoader.load(path: $0.hasPrefix("/") ? $0 : repositoryRoot.appendingPathComponent($0).path) }
     if let yaml { scenarios.append(try ScenarioLoader.parse(text: yaml, file: "test.yaml")) }
-    var options = SimulatedFabric.Options(stateDirectory: directory)
-    options.scenarios = scenarios
-    options.clients = ["client", "client2", "swift"]
-    configure(&options)
-    let fabric = try await SimulatedFabric.start(options)
-    do {
-        try await body(fabric)
-    } catch {
-        await fabric.stop()
-        try? FileManager.default.removeItem(atPath: directory)
-        throw error
+    try await withConfiguredFabric(scenarios: scenarios, clients: ["client", "client2", "swift"], configure: configure) { fabric in
+        try await body(fabric.simulated)
     }
-    await fabric.stop()
-    try? FileManager.default.removeItem(atPath: directory)
 }
 
 /// The Python dxltieclient peer.
