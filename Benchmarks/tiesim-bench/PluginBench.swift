@@ -12,8 +12,11 @@ import TIESimulator
 /// `tiesim-bench plugin`: what the DXL broker plugin costs.
 ///
 /// - Events: the same stream through two mosquitto brokers on this machine, one with the plugin and one
-///   without, in alternating rounds: raw libmosquitto publisher → raw subscriber (dxl-bench's stream) and
-///   the scenario player → raw subscriber. Events delivered per second; goal: with ≥ 95 % of without.
+///   without, in alternating rounds: raw libmosquitto publisher → raw subscriber (dxl-bench's stream, with
+///   source ids empty as clients send them, and the same event already as long as the stamp) and the
+///   scenario player → raw subscriber. Events delivered per second, and mosquitto's CPU time per event
+///   (user and kernel); goal: with ≥ 95 % of without. mosquitto runs on a CPU of its own. With
+///   `--same-brokers` neither broker loads the plugin: the ratios are then the benchmark's own spread.
 /// - Routing: the plugin's own work per routed request (decode, registry lookup, stamp, re-encode and
 ///   the recipient check), in-process, no broker.
 /// - No destination: requests to a topic nobody serves, paced at 1,000/s: the ErrorResponse's p50/p99
@@ -26,13 +29,19 @@ func benchPlugin() async throws {
     var plainOptions = LocalBroker.Options()
     plainOptions.dxlBroker = false
     let without = LocalBroker(directory: folder + "/without", certificates: certificates, options: plainOptions)
-    let with = LocalBroker(directory: folder + "/with", certificates: certificates)
+    // `--same-brokers`: the "with" broker loses its plugin too, so that every ratio measures the benchmark's
+    // own spread (an A/A test): how far from 100 % two identical brokers land on this machine.
+    let sameBrokers = CommandLine.arguments.contains("--same-brokers")
+    if sameBrokers { print("plugin: --same-brokers: neither broker loads the plugin (the ratios are the benchmark's noise)") }
+    let with = LocalBroker(directory: folder + "/with", certificates: certificates, options: sameBrokers ? plainOptions : LocalBroker.Options())
     try await without.start()
     try await with.start()
     defer {
         without.stop()
         with.stop()
     }
+    let pinned = pinToLastCPU([without, with].compactMap(\.processIdentifier))
+    print("plugin: mosquitto \(pinned ? "on a CPU of its own, the publisher and subscriber on the others" : "sharing the CPUs (could not pin)")")
     let bytes = Seed.detectionMessage
     // The same event with its source ids already filled in (as long as the broker's stamp): through
     // either broker, subscribers then receive the same number of bytes, so the ratio is the plugin's work
@@ -52,29 +61,35 @@ func benchPlugin() async throws {
             agents: 1000
         """, file: "plugin-bench.yaml")
 
-    /// mosquitto's CPU time per event delivered, in µs, by stream and broker ("raw with", …).
+    /// mosquitto's CPU time per event delivered, in µs, by stream and broker ("raw with", …): in all, and
+    /// in user mode (where the plugin runs) and in the kernel.
     var cpu: [String: [Double]] = [:]
+    var userCPU: [String: [Double]] = [:]
+    var systemCPU: [String: [Double]] = [:]
+    typealias Measured = (rate: Double, cpu: Double, user: Double, system: Double)
     /// Events/s a raw subscriber of `broker` receives while `send` publishes `events` events.
-    func delivered(_ broker: LocalBroker, _ send: () async throws -> Void) async throws -> (rate: Double, cpu: Double) {
+    func delivered(_ broker: LocalBroker, _ send: () async throws -> Void) async throws -> Measured {
         let subscriber = RawSubscriber(certificates: certificates, port: broker.port, topic: TieTopic.fileDetection)
         defer { subscriber.close() }
         let pid = broker.processIdentifier ?? 0
-        let cpuBefore = cpuSeconds(pid: pid)
+        let before = cpuTimes(pid: pid)
         let start = clock.now
         try await send()
         waitForArrivals(events) { subscriber.received.load(ordering: .relaxed) }
         let last = subscriber.lastArrival.withLock { $0 } ?? clock.now
         let received = Double(subscriber.received.load(ordering: .relaxed))
-        return (received / seconds(last - start), (cpuSeconds(pid: pid) - cpuBefore) / received * 1e6)
+        let after = cpuTimes(pid: pid)
+        let user = (after.user - before.user) / received * 1e6, system = (after.system - before.system) / received * 1e6
+        return (received / seconds(last - start), user + system, user, system)
     }
-    func rawStream(_ broker: LocalBroker, _ stream: [UInt8]) async throws -> (rate: Double, cpu: Double) {
+    func rawStream(_ broker: LocalBroker, _ stream: [UInt8]) async throws -> Measured {
         try await delivered(broker) {
             let publisher = RawPublisher(certificates: certificates, port: broker.port)
             _ = publisher.publish(bytes: stream, topic: TieTopic.fileDetection, count: events)
             publisher.close()
         }
     }
-    func playerStream(_ broker: LocalBroker) async throws -> (rate: Double, cpu: Double) {
+    func playerStream(_ broker: LocalBroker) async throws -> Measured {
         // As in tiesim's fabric, the player fills in the source ids the broker stamps.
         var config = broker.clientConfig(client: "tiesim")
         config.stampedBrokerId = with.guid
@@ -94,6 +109,8 @@ func benchPlugin() async throws {
                                        ("player", try await playerStream(broker))] {
                 rates[stream + " " + name, default: []].append(measured.rate)
                 cpu[stream + " " + name, default: []].append(measured.cpu)
+                userCPU[stream + " " + name, default: []].append(measured.user)
+                systemCPU[stream + " " + name, default: []].append(measured.system)
             }
         }
         let last = rates.mapValues { $0.last! }
@@ -109,10 +126,26 @@ func benchPlugin() async throws {
               + "(rounds \(format(ratios.min()!, digits: 1))–\(format(ratios.max()!, digits: 1)) %; goal ≥ 95 %)")
         // mosquitto's own CPU per event: what the plugin costs its one thread, apart from the machine's noise.
         let with = median(cpu[stream + " with"]!), without = median(cpu[stream + " without"]!)
+        let cpuRatios = zip(cpu[stream + " without"]!, cpu[stream + " with"]!).map { 100 * $0 / $1 }
         print("plugin: \(stream) stream, mosquitto's CPU per event (median of \(rounds)): \(format(with, digits: 2)) µs with the plugin, "
-              + "\(format(without, digits: 2)) µs without; without/with \(format(100 * without / with, digits: 1)) %")
+              + "\(format(without, digits: 2)) µs without; without/with \(format(100 * without / with, digits: 1)) % "
+              + "(rounds \(format(cpuRatios.min()!, digits: 1))–\(format(cpuRatios.max()!, digits: 1)) %); user mode \(format(median(userCPU[stream + " with"]!), digits: 2)) µs "
+              + "with, \(format(median(userCPU[stream + " without"]!), digits: 2)) without; kernel \(format(median(systemCPU[stream + " with"]!), digits: 2)) µs with, "
+              + "\(format(median(systemCPU[stream + " without"]!), digits: 2)) without")
     }
 
+    // What the stamp's bytes alone cost, with no plugin at all: the broker without it delivering the
+    // stamped size (same-size stream) against the unstamped one (raw stream).
+    let unstamped = median(cpu["raw without"]!), stampedSize = median(cpu["same-size without"]!)
+    let bytesRatios = zip(cpu["raw without"]!, cpu["same-size without"]!).map { 100 * $0 / $1 }
+    print("plugin: the stamp's \(sameSizeBytes.count - bytes.count) bytes alone, no plugin: mosquitto's CPU per event \(format(unstamped, digits: 2)) µs "
+          + "for \(bytes.count)-byte events, \(format(stampedSize, digits: 2)) µs for \(sameSizeBytes.count)-byte ones; "
+          + "ratio \(format(100 * unstamped / stampedSize, digits: 1)) % (rounds \(format(bytesRatios.min()!, digits: 1))–\(format(bytesRatios.max()!, digits: 1)) %)")
+    // The plugin's cost apart from the bytes it must add: raw stream with it against the stamped size without.
+    let plugged = median(cpu["raw with"]!)
+    print("plugin: raw stream with the plugin against the stamped size without it: CPU without/with \(format(100 * stampedSize / plugged, digits: 1)) %")
+
+    guard !sameBrokers else { return }
     // The plugin's work per routed request, in-process.
     routingCost()
 
@@ -174,8 +207,8 @@ func routingCost() {
         for _ in 0..<count {
             event.withUnsafeBytes { buffer in
                 let name = TopicName(TieTopic.fileDetection)
-                if case .restamp(let range, let values) = core.message(from: "requester", topic: name, payload: buffer) {
-                    DXLHeader.writeRestamped(buffer, range: range, replacement: values, into: output)
+                if case .restamp(let range, let clientId, let brokerId) = core.message(from: "requester", topic: name, payload: buffer) {
+                    DXLHeader.writeRestamped(buffer, range: range, clientId: clientId, brokerId: brokerId, into: output)
                 }
                 if core.mayRead("service-0", topic: name, payload: buffer) { delivered += 1 }
             }

@@ -1,7 +1,7 @@
 // tiesim-bench: the simulator's performance figures, each beside the baseline its issue names,
 // measured in the same run.
 //
-//   swift run -c release tiesim-bench [player|parse|requests|store|callbacks|plugin|websockets|detections|flood|all] [--events N] [--seconds S] [--rounds R]
+//   swift run -c release tiesim-bench [player|parse|requests|store|callbacks|plugin|websockets|detections|flood|all] [--events N] [--seconds S] [--rounds R] [--same-brokers]
 //
 // player   — a timeline of 1,000,000 detection events vs raw libmosquitto publishing the same bytes
 //            (goal ≥ 90 %), and peak RSS after 10 k and after 1 M events (goal: flat).
@@ -70,15 +70,47 @@ func format(_ value: Double, digits: Int = 0) -> String {
 /// The middle value (the upper one of the two middles for an even count).
 func median(_ values: [Double]) -> Double { values.sorted()[values.count / 2] }
 
-/// The CPU time (user and system) process `pid` has used so far, in seconds (10 ms resolution).
-func cpuSeconds(pid: Int32) -> Double {
+/// The CPU time process `pid` has used so far, in seconds (10 ms resolution): in user mode and in the kernel.
+func cpuTimes(pid: Int32) -> (user: Double, system: Double) {
     // /proc/PID/stat: the command name (in parentheses, may hold spaces), then fields; utime and stime
     // are the 12th and 13th after it.
     guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
-          let close = stat.lastIndex(of: ")") else { return 0 }
+          let close = stat.lastIndex(of: ")") else { return (0, 0) }
     let fields = stat[stat.index(after: close)...].split(separator: " ")
-    guard fields.count > 13, let user = Double(fields[11]), let system = Double(fields[12]) else { return 0 }
-    return (user + system) / Double(sysconf(Int32(_SC_CLK_TCK)))
+    guard fields.count > 13, let user = Double(fields[11]), let system = Double(fields[12]) else { return (0, 0) }
+    let ticks = Double(sysconf(Int32(_SC_CLK_TCK)))
+    return (user / ticks, system / ticks)
+}
+
+/// The CPU time (user and system) process `pid` has used so far, in seconds.
+func cpuSeconds(pid: Int32) -> Double {
+    let times = cpuTimes(pid: pid)
+    return times.user + times.system
+}
+
+/// glibc's `sched_setaffinity`, which its Swift module leaves out (it is a GNU extension).
+@_silgen_name("sched_setaffinity")
+func setAffinity(_ pid: Int32, _ size: Int, _ mask: UnsafeRawPointer) -> Int32
+
+/// Runs `pids` on the last CPU and every thread of this process on the others (when there are at least
+/// two): a broker's one thread then has a core to itself instead of taking turns with the publisher and
+/// subscriber it is measured with, which on a small machine swings a round by ±10 %. Returns whether it
+/// could.
+@discardableResult
+func pinToLastCPU(_ pids: [Int32]) -> Bool {
+    let count = Int(sysconf(Int32(_SC_NPROCESSORS_ONLN)))
+    guard count >= 2, count <= 64 else { return false }
+    func set(_ pid: Int32, _ mask: UInt64) -> Bool {
+        var cpus = [UInt64](repeating: 0, count: 16)  // glibc's cpu_set_t: 1,024 bits
+        cpus[0] = mask
+        return cpus.withUnsafeBytes { setAffinity(pid, $0.count, $0.baseAddress!) } == 0
+    }
+    let last: UInt64 = 1 << UInt64(count - 1)
+    var pinned = pids.allSatisfy { set($0, last) }
+    // This process's threads (those made later inherit the mask of the one that makes them).
+    let tasks = (try? FileManager.default.contentsOfDirectory(atPath: "/proc/self/task")) ?? []
+    for task in tasks.compactMap({ Int32($0) }) { pinned = set(task, last - 1) && pinned }
+    return pinned
 }
 
 func peakRSSMegabytes() -> Double {

@@ -28,13 +28,14 @@ extension BrokerCore {
                 return .drop
             }
         }
-        guard let (type, sourceIds) = DXLHeader.scan(buffer) else { return .pass }  // not DXL: passed on untouched
-        let ids = [encodedId(of: clientId), encodedGuid]
+        let publisher = publisher(clientId)
+        if publisher.stampsItself, let type = DXLHeader.quickType(buffer), type == .event || type == .response { return .pass }
+        guard let fields = DXLHeader.scan(buffer) else { return .pass }  // not DXL: passed on untouched
+        let client = publisher.encodedId
         // A client that filled in what the broker stamps (tiesim's own do) keeps its bytes as they are.
-        let stamped = sourceIds.count == ids[0].count + ids[1].count
-            && UnsafeRawBufferPointer(rebasing: buffer[sourceIds]).elementsEqual(ids.joined())
-        let stamp = stamped ? MessageVerdict.pass : .restamp(range: sourceIds, replacement: ids)
-        switch type {
+        let stamp = DXLHeader.isStamped(buffer, range: fields.sourceIdsRange, clientId: client, brokerId: encodedGuid)
+            ? MessageVerdict.pass : .restamp(range: fields.sourceIdsRange, clientId: client, brokerId: encodedGuid)
+        switch fields.type {
         case .request:
             return request(from: clientId, topic: name.string, buffer)
         case .event, .response:

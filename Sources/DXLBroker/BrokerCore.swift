@@ -14,9 +14,9 @@ public enum MessageVerdict: Sendable, Equatable {
     case pass
     /// Delivered with these bytes instead (the broker's stamps).
     case replace([UInt8])
-    /// Delivered with the bytes in `range` replaced by `replacement` (encoded values, written in order):
-    /// the source ids of an event or response, stamped without decoding it.
-    case restamp(range: Range<Int>, replacement: [[UInt8]])
+    /// Delivered with the bytes in `range` replaced by the encoded `clientId` then `brokerId`: the source
+    /// ids of an event or response, stamped without decoding it (see `DXLHeader.writeRestamped`).
+    case restamp(range: Range<Int>, clientId: [UInt8], brokerId: [UInt8])
     /// Not delivered to anyone (answered by the broker, or refused). mosquitto 2.0.11 disconnects a
     /// client whose publish a plugin denies, where the DXL broker drops it silently; so the message is
     /// kept, its payload replaced by `BrokerCore.droppedMarker`, which no broker of the fabric delivers.
@@ -112,13 +112,26 @@ public final class BrokerCore {
 
     /// This broker's GUID as a msgpack string.
     let encodedGuid: [UInt8]
-    /// The last publisher's encoded id (a stream of events mostly comes from one client).
-    var lastPublisher: (id: String, encoded: [UInt8]) = ("", [])
+    /// What the broker needs to know of a publisher for each of its messages.
+    struct Publisher {
+        var id: String
+        /// The id as a msgpack string, as stamped.
+        var encodedId: [UInt8]
+        /// One of tiesim's own clients, which fill in the broker's stamp themselves (`stampedBrokerId`):
+        /// their events and responses are passed on without reading their header.
+        var stampsItself: Bool
+    }
 
-    func encodedId(of clientId: String) -> [UInt8] {
-        if lastPublisher.id == clientId { return lastPublisher.encoded }
-        lastPublisher = (clientId, clients.encodedId(of: clientId))
-        return lastPublisher.encoded
+    /// The last publisher (a stream of events mostly comes from one client); forgotten whenever a client
+    /// connects or disconnects, since a new connection may bring another identity under the same id.
+    var lastPublisher: Publisher?
+
+    func publisher(_ clientId: String) -> Publisher {
+        if let last = lastPublisher, last.id == clientId { return last }
+        let publisher = Publisher(id: clientId, encodedId: clients.encodedId(of: clientId),
+                                  stampsItself: clients.identity(of: clientId) == layout.internalIdentity)
+        lastPublisher = publisher
+        return publisher
     }
 
     /// Whether the last calls asked for any action.
@@ -154,6 +167,7 @@ public final class BrokerCore {
     /// `persistent`: without a clean session (it resumes the subscriptions of its earlier session).
     public func connected(_ clientId: String, identity: String, connection: UInt, persistent: Bool = false) {
         finalizeRoute()
+        lastPublisher = nil
         if layout.isBridge(clientId) {
             if identity == BrokerLayout.bridgeIdentity {
                 impostors.remove(clientId)
@@ -179,6 +193,7 @@ public final class BrokerCore {
     /// Connection `connection` of `clientId` closed.
     public func disconnected(_ clientId: String, connection: UInt) {
         finalizeRoute()
+        lastPublisher = nil
         guard !isBridge(clientId) else { return }
         forget(clientId, connection: connection, reason: "its client disconnected")
     }

@@ -70,8 +70,11 @@ public struct BrokerLayout: Sendable, Equatable {
     }
 
     /// Whether `clientId` is a bridge between two brokers of the fabric (asked for every message and
-    /// recipient: a byte comparison, not `String.hasPrefix`'s Unicode-aware one).
-    public func isBridge(_ clientId: String) -> Bool { clientId.utf8.starts(with: bridgePrefix.utf8) }
+    /// recipient: a byte comparison, not `String.hasPrefix`'s Unicode-aware one, and most ids differ in
+    /// their first byte).
+    public func isBridge(_ clientId: String) -> Bool {
+        clientId.utf8.first == bridgePrefix.utf8.first && clientId.utf8.starts(with: bridgePrefix.utf8)
+    }
 
     /// The broker (0-based) on the far side of the bridge client `clientId` as this broker sees it: the
     /// remote end of an incoming bridge (`<prefix><from>-to-<me>`); nil for other clients.

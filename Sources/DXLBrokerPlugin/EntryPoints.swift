@@ -8,8 +8,17 @@ import Glibc
 // The plugin's C entry points, as mosquitto 2.0 looks them up (plugin API version 5). mosquitto calls
 // every one of them, and every callback, from its one thread: the state below is only touched there.
 
-/// The broker's DXL behaviour; set by `mosquitto_plugin_init`.
-nonisolated(unsafe) private var core: BrokerCore?
+/// The broker's DXL behaviour; set by `mosquitto_plugin_init`, released by `mosquitto_plugin_cleanup`.
+/// Held unmanaged and without exclusivity checks: every callback reaches it, and on mosquitto's one
+/// thread neither a retain per callback nor a runtime access check buys anything.
+@exclusivity(unchecked) nonisolated(unsafe) private var core: Unmanaged<BrokerCore>?
+
+/// Runs `body` with the core (`MOSQ_ERR_SUCCESS` when there is none), without retaining it.
+@inline(__always)
+private func withCore(_ body: (BrokerCore) -> Int32) -> Int32 {
+    guard let core else { return MOSQ_ERR_SUCCESS.rawValue }
+    return core._withUnsafeGuaranteedRef(body)
+}
 /// The password of the broker's internal listener (`plugin_opt_proxy_secret`): the WebSocket listener
 /// tiesim runs in front of the broker connects there on behalf of a client whose certificate it checked,
 /// with that certificate's identity as user name and this secret as password.
@@ -44,7 +53,9 @@ public func mosquittoPluginInit(_ identifier: OpaquePointer?, _ userData: Unsafe
         log(MOSQ_LOG_ERR, "tiesim-broker: \(fabricPath): \(error)")
         return MOSQ_ERR_INVAL.rawValue
     }
-    core = BrokerCore(layout: layout, clock: { milliseconds(CLOCK_REALTIME) }, monotonic: { milliseconds(CLOCK_MONOTONIC) }, maxMessageSize: maxMessageSize)
+    core?.release()
+    core = Unmanaged.passRetained(BrokerCore(layout: layout, clock: { milliseconds(CLOCK_REALTIME) }, monotonic: { milliseconds(CLOCK_MONOTONIC) },
+                                             maxMessageSize: maxMessageSize))
     let events: [(mosquitto_plugin_event, MOSQ_FUNC_generic_callback)] = [
         (MOSQ_EVT_BASIC_AUTH, onConnect), (MOSQ_EVT_ACL_CHECK, onAccessCheck), (MOSQ_EVT_MESSAGE, onMessage),
         (MOSQ_EVT_TICK, onTick), (MOSQ_EVT_DISCONNECT, onDisconnect),
@@ -59,6 +70,7 @@ public func mosquittoPluginInit(_ identifier: OpaquePointer?, _ userData: Unsafe
 
 @_cdecl("mosquitto_plugin_cleanup")
 public func mosquittoPluginCleanup(_ userData: UnsafeMutableRawPointer?, _ options: UnsafeMutablePointer<mosquitto_opt>?, _ optionCount: Int32) -> Int32 {
+    core?.release()
     core = nil
     return MOSQ_ERR_SUCCESS.rawValue
 }
@@ -70,101 +82,114 @@ public func mosquittoPluginCleanup(_ userData: UnsafeMutableRawPointer?, _ optio
 /// A client without a certificate came through the internal listener: only the WebSocket listener may
 /// connect there (with the secret as password), naming the identity it checked as user name.
 private let onConnect: MOSQ_FUNC_generic_callback = { _, data, _ in
-    guard let core, let event = data?.assumingMemoryBound(to: mosquitto_evt_basic_auth.self).pointee, let client = event.client else {
+    withCore { core in
+        guard let event = data?.assumingMemoryBound(to: mosquitto_evt_basic_auth.self).pointee, let client = event.client else {
+            return MOSQ_ERR_SUCCESS.rawValue
+        }
+        var identity = commonName(client)
+        if identity.isEmpty {
+            guard let proxySecret, let password = event.password, let username = event.username,
+                  Array(UnsafeRawBufferPointer(start: password, count: strlen(password))) == proxySecret else {
+                log(MOSQ_LOG_NOTICE, "tiesim-broker: refused a client without a certificate on the internal listener")
+                return MOSQ_ERR_AUTH.rawValue
+            }
+            identity = String(cString: username)
+        }
+        let id = mosquitto_client_id(client).map { String(cString: $0) } ?? ""
+        knownIds.remember(id, for: client)
+        // A client without a clean session gets its subscriptions back from mosquitto without subscribing.
+        core.connected(id, identity: identity, connection: connectionKey(client), persistent: !mosquitto_client_clean_session(client))
+        if core.hasActions { perform(core.takeActions()) }
         return MOSQ_ERR_SUCCESS.rawValue
     }
-    var identity = commonName(client)
-    if identity.isEmpty {
-        guard let proxySecret, let password = event.password, let username = event.username,
-              Array(UnsafeRawBufferPointer(start: password, count: strlen(password))) == proxySecret else {
-            log(MOSQ_LOG_NOTICE, "tiesim-broker: refused a client without a certificate on the internal listener")
-            return MOSQ_ERR_AUTH.rawValue
-        }
-        identity = String(cString: username)
-    }
-    let id = mosquitto_client_id(client).map { String(cString: $0) } ?? ""
-    knownIds[connectionKey(client)] = id
-    // A client without a clean session gets its subscriptions back from mosquitto without subscribing.
-    core.connected(id, identity: identity, connection: connectionKey(client), persistent: !mosquitto_client_clean_session(client))
-    if core.hasActions { perform(core.takeActions()) }
-    return MOSQ_ERR_SUCCESS.rawValue
 }
 
 private let onAccessCheck: MOSQ_FUNC_generic_callback = { _, data, _ in
-    guard let core, let event = data?.assumingMemoryBound(to: mosquitto_evt_acl_check.self).pointee, let client = event.client, let topicPointer = event.topic else {
-        return MOSQ_ERR_SUCCESS.rawValue
+    withCore { core in
+        guard let event = data?.assumingMemoryBound(to: mosquitto_evt_acl_check.self), let client = event.pointee.client,
+              let topicPointer = event.pointee.topic else {
+            return MOSQ_ERR_SUCCESS.rawValue
+        }
+        let access = event.pointee.access
+        if access == MOSQ_ACL_WRITE {
+            return MOSQ_ERR_SUCCESS.rawValue  // decided with the message (mosquitto 2.0.11 disconnects a client whose publish is denied)
+        }
+        var allowed = true
+        switch access {
+        case MOSQ_ACL_READ:
+            let payload = UnsafeRawBufferPointer(start: event.pointee.payload, count: Int(event.pointee.payloadlen))
+            allowed = core.mayRead(knownIds.recipient(client), topic: TopicName(cString: topicPointer), payload: payload)
+        case MOSQ_ACL_SUBSCRIBE:
+            core.subscribed(knownIds.id(of: client), to: String(cString: topicPointer))
+        case MOSQ_ACL_UNSUBSCRIBE:
+            core.unsubscribed(knownIds.id(of: client), from: String(cString: topicPointer))
+        default:
+            break
+        }
+        if core.hasActions { perform(core.takeActions()) }
+        return allowed ? MOSQ_ERR_SUCCESS.rawValue : MOSQ_ERR_ACL_DENIED.rawValue
     }
-    if event.access == MOSQ_ACL_WRITE {
-        return MOSQ_ERR_SUCCESS.rawValue  // decided with the message (mosquitto 2.0.11 disconnects a client whose publish is denied)
-    }
-    let id = clientId(client)
-    var allowed = true
-    switch event.access {
-    case MOSQ_ACL_READ:
-        allowed = core.mayRead(id, topic: TopicName(cString: topicPointer), payload: UnsafeRawBufferPointer(start: event.payload, count: Int(event.payloadlen)))
-    case MOSQ_ACL_SUBSCRIBE:
-        core.subscribed(id, to: String(cString: topicPointer))
-    case MOSQ_ACL_UNSUBSCRIBE:
-        core.unsubscribed(id, from: String(cString: topicPointer))
-    default:
-        break
-    }
-    if core.hasActions { perform(core.takeActions()) }
-    return allowed ? MOSQ_ERR_SUCCESS.rawValue : MOSQ_ERR_ACL_DENIED.rawValue
 }
 
 private let onMessage: MOSQ_FUNC_generic_callback = { _, data, _ in
-    guard let core, let event = data?.assumingMemoryBound(to: mosquitto_evt_message.self), let client = event.pointee.client,
-          let topicPointer = event.pointee.topic else {
+    withCore { core in
+        guard let event = data?.assumingMemoryBound(to: mosquitto_evt_message.self), let client = event.pointee.client,
+              let topicPointer = event.pointee.topic else {
+            return MOSQ_ERR_SUCCESS.rawValue
+        }
+        let payload = UnsafeRawBufferPointer(start: event.pointee.payload, count: Int(event.pointee.payloadlen))
+        let verdict = core.message(from: knownIds.publisher(client), topic: TopicName(cString: topicPointer), payload: payload, qos: Int(event.pointee.qos))
+        if core.hasActions { perform(core.takeActions()) }
+        switch verdict {
+        case .pass:
+            break
+        case .drop:
+            replacePayload(event, count: BrokerCore.droppedMarker.count) { copy in
+                BrokerCore.droppedMarker.withUnsafeBytes { copy.copyMemory(from: $0.baseAddress!, byteCount: $0.count) }
+            }
+        case .replace(let bytes):
+            replacePayload(event, count: bytes.count) { copy in
+                bytes.withUnsafeBytes { if let base = $0.baseAddress { copy.copyMemory(from: base, byteCount: $0.count) } }
+            }
+        case .restamp(let range, let clientId, let brokerId):
+            // Stamped straight into the buffer mosquitto will own.
+            replacePayload(event, count: DXLHeader.restampedCount(payload, range: range, clientId: clientId, brokerId: brokerId)) { copy in
+                DXLHeader.writeRestamped(payload, range: range, clientId: clientId, brokerId: brokerId, into: copy)
+            }
+        }
         return MOSQ_ERR_SUCCESS.rawValue
     }
-    let payload = UnsafeRawBufferPointer(start: event.pointee.payload, count: Int(event.pointee.payloadlen))
-    let verdict = core.message(from: clientId(client), topic: TopicName(cString: topicPointer), payload: payload, qos: Int(event.pointee.qos))
-    if core.hasActions { perform(core.takeActions()) }
-    let replacement: [UInt8]
-    switch verdict {
-    case .pass:
-        return MOSQ_ERR_SUCCESS.rawValue
-    case .drop:
-        replacement = BrokerCore.droppedMarker
-    case .replace(let bytes):
-        replacement = bytes
-    case .restamp(let range, let values):
-        // Stamped straight into the buffer mosquitto will own (it frees the old payload).
-        let count = DXLHeader.restampedCount(payload, range: range, replacement: values)
-        guard let copy = mosquitto_malloc(max(count, 1)) else { return MOSQ_ERR_SUCCESS.rawValue }
-        DXLHeader.writeRestamped(payload, range: range, replacement: values, into: copy)
-        event.pointee.payload = copy
-        event.pointee.payloadlen = UInt32(count)
-        return MOSQ_ERR_SUCCESS.rawValue
-    }
-    // mosquitto frees the old payload and owns the new one (it must come from its allocator).
-    guard let copy = mosquitto_malloc(max(replacement.count, 1)) else { return MOSQ_ERR_SUCCESS.rawValue }
-    replacement.withUnsafeBytes { bytes in
-        if let base = bytes.baseAddress { copy.copyMemory(from: base, byteCount: bytes.count) }
-    }
+}
+
+/// Gives the message `count` new bytes that `write` fills, in a buffer from mosquitto's allocator (it
+/// frees the old payload and owns the new one); left as it was if there is no memory.
+private func replacePayload(_ event: UnsafeMutablePointer<mosquitto_evt_message>, count: Int, _ write: (UnsafeMutableRawPointer) -> Void) {
+    guard let copy = mosquitto_malloc(max(count, 1)) else { return }
+    write(copy)
     event.pointee.payload = copy
-    event.pointee.payloadlen = UInt32(replacement.count)
-    return MOSQ_ERR_SUCCESS.rawValue
+    event.pointee.payloadlen = UInt32(count)
 }
 
 private let onTick: MOSQ_FUNC_generic_callback = { _, _, _ in
-    guard let core else { return MOSQ_ERR_SUCCESS.rawValue }
-    core.tick()
-    if core.hasActions { perform(core.takeActions()) }
-    return MOSQ_ERR_SUCCESS.rawValue
+    withCore { core in
+        core.tick()
+        if core.hasActions { perform(core.takeActions()) }
+        return MOSQ_ERR_SUCCESS.rawValue
+    }
 }
 
 private let onDisconnect: MOSQ_FUNC_generic_callback = { _, data, _ in
-    guard let core, let event = data?.assumingMemoryBound(to: mosquitto_evt_disconnect.self).pointee, let client = event.client,
-          mosquitto_client_id(client) != nil else {
+    withCore { core in
+        guard let event = data?.assumingMemoryBound(to: mosquitto_evt_disconnect.self).pointee, let client = event.client else {
+            return MOSQ_ERR_SUCCESS.rawValue
+        }
+        let id = knownIds.id(of: client)
+        knownIds.forget(client)
+        guard mosquitto_client_id(client) != nil else { return MOSQ_ERR_SUCCESS.rawValue }
+        core.disconnected(id, connection: connectionKey(client))
+        if core.hasActions { perform(core.takeActions()) }
         return MOSQ_ERR_SUCCESS.rawValue
     }
-    let id = clientId(client)
-    knownIds[connectionKey(client)] = nil
-    core.disconnected(id, connection: connectionKey(client))
-    if core.hasActions { perform(core.takeActions()) }
-    return MOSQ_ERR_SUCCESS.rawValue
 }
 
 // MARK: Helpers
@@ -184,15 +209,48 @@ private func perform(_ actions: [BrokerAction]) {
 }
 
 /// The ids of connected clients by connection, so that a message's checks do not make a `String` from
-/// the client's C string each time (filled on connect, emptied on disconnect).
-nonisolated(unsafe) private var knownIds: [UInt: String] = [:]
+/// the client's C string each time (filled on connect, emptied on disconnect); the last publisher's and
+/// the last recipient's are kept apart as well (a stream mostly comes from one client and goes to a few),
+/// so that most lookups are one comparison.
+private struct KnownIds {
+    var ids: [UInt: String] = [:]
+    var lastPublisher: (key: UInt, id: String) = (0, "")
+    var lastRecipient: (key: UInt, id: String) = (0, "")
+
+    mutating func remember(_ id: String, for client: OpaquePointer) {
+        ids[connectionKey(client)] = id
+        lastPublisher = (0, "")
+        lastRecipient = (0, "")
+    }
+
+    /// Forgets `client` (mosquitto may reuse its address for another connection).
+    mutating func forget(_ client: OpaquePointer) {
+        ids[connectionKey(client)] = nil
+        lastPublisher = (0, "")
+        lastRecipient = (0, "")
+    }
+
+    func id(of client: OpaquePointer) -> String {
+        if let known = ids[connectionKey(client)] { return known }
+        return mosquitto_client_id(client).map { String(cString: $0) } ?? ""
+    }
+
+    mutating func publisher(_ client: OpaquePointer) -> String {
+        let key = connectionKey(client)
+        if lastPublisher.key != key { lastPublisher = (key, id(of: client)) }
+        return lastPublisher.id
+    }
+
+    mutating func recipient(_ client: OpaquePointer) -> String {
+        let key = connectionKey(client)
+        if lastRecipient.key != key { lastRecipient = (key, id(of: client)) }
+        return lastRecipient.id
+    }
+}
+
+@exclusivity(unchecked) nonisolated(unsafe) private var knownIds = KnownIds()
 
 private func connectionKey(_ client: OpaquePointer) -> UInt { UInt(bitPattern: Int(bitPattern: UnsafeRawPointer(client))) }
-
-private func clientId(_ client: OpaquePointer) -> String {
-    if let known = knownIds[connectionKey(client)] { return known }
-    return mosquitto_client_id(client).map { String(cString: $0) } ?? ""
-}
 
 private func commonName(_ client: OpaquePointer) -> String {
     var buffer = [CChar](repeating: 0, count: 256)

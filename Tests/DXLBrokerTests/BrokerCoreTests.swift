@@ -43,8 +43,8 @@ final class Harness {
         case .pass: delivered = bytes
         case .replace(let replaced): delivered = replaced
         case .drop: delivered = BrokerCore.droppedMarker
-        case .restamp(let range, let values):
-            delivered = restamped(bytes, range, values)
+        case .restamp(let range, let clientId, let brokerId):
+            delivered = restamped(bytes, range, clientId, brokerId)
         }
         let received = recipients.filter { recipient in
             delivered.withUnsafeBytes { core.mayRead(recipient, topic: message.destinationTopic, payload: $0) }
@@ -77,10 +77,10 @@ final class Harness {
 }
 
 /// What mosquitto delivers after a `.restamp` verdict.
-func restamped(_ bytes: [UInt8], _ range: Range<Int>, _ values: [[UInt8]]) -> [UInt8] {
+func restamped(_ bytes: [UInt8], _ range: Range<Int>, _ clientId: [UInt8], _ brokerId: [UInt8]) -> [UInt8] {
     bytes.withUnsafeBytes { buffer in
-        [UInt8](unsafeUninitializedCapacity: DXLHeader.restampedCount(buffer, range: range, replacement: values)) { memory, count in
-            DXLHeader.writeRestamped(buffer, range: range, replacement: values, into: UnsafeMutableRawPointer(memory.baseAddress!))
+        [UInt8](unsafeUninitializedCapacity: DXLHeader.restampedCount(buffer, range: range, clientId: clientId, brokerId: brokerId)) { memory, count in
+            DXLHeader.writeRestamped(buffer, range: range, clientId: clientId, brokerId: brokerId, into: UnsafeMutableRawPointer(memory.baseAddress!))
             count = memory.count
         }
     }
@@ -268,9 +268,9 @@ struct BrokerCoreTests {
         var event = DXLMessage.event(topic: "/e", payload: "hello")
         event.otherFields = [.init("k", "v")]
         let (verdict, _) = broker.publish(event, from: "pub", to: [])
-        guard case .restamp(let range, let values) = verdict else { Issue.record("not stamped"); return }
+        guard case .restamp(let range, let clientId, let brokerId) = verdict else { Issue.record("not stamped"); return }
         let original = DXLMessageCodec.encode(event)
-        let bytes = restamped(original, range, values)
+        let bytes = restamped(original, range, clientId, brokerId)
         var expected = event
         expected.sourceClientId = "pub"
         expected.sourceBrokerId = "{b1}"
@@ -280,6 +280,29 @@ struct BrokerCoreTests {
         var forged = expected
         forged.sourceClientId = "someone-else"
         guard case .restamp = broker.publish(forged, from: "pub", to: []).0 else { Issue.record("a forged source was kept"); return }
+    }
+
+    @Test("tiesim's own clients stamp their events themselves; an id that changes hands is stamped again")
+    func selfStamping() {
+        let broker = Harness()
+        broker.connect("player", identity: "tiesim")
+        var event = DXLMessage.event(topic: "/e", payload: "x")
+        event.sourceClientId = "player"
+        event.sourceBrokerId = "{b1}"
+        #expect(broker.publish(event, from: "player", to: []).0 == .pass)
+        // The same id, now an ordinary client's: the broker reads and stamps its events.
+        broker.core.disconnected("player", connection: broker.connection)
+        broker.connect("player", identity: "client")
+        var forged = event
+        forged.sourceBrokerId = "{elsewhere}"
+        guard case .restamp = broker.publish(forged, from: "player", to: []).0 else { Issue.record("an ordinary client's forged stamp was kept"); return }
+        // Requests of tiesim's clients are still routed (read and stamped with the service).
+        broker.connect("svc", subscribe: ["/acme/work"])
+        broker.register("{s}", topics: ["/acme/work"], client: "svc")
+        broker.connect("tiesim-asker", identity: "tiesim")
+        guard case .replace = broker.publish(broker.request("/acme/work", from: "tiesim-asker"), from: "tiesim-asker", to: ["svc"]).0 else {
+            Issue.record("a request from tiesim's client was not routed"); return
+        }
     }
 
     @Test("authorisation: a refused send reaches no one, a refused recipient does not receive")

@@ -1,3 +1,9 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
 /// The first fields of an encoded DXL message, read without decoding the rest: what a broker needs to
 /// route most messages (the type and the id), and where the source ids sit so they can be replaced
 /// by copying bytes around them.
@@ -13,56 +19,75 @@ public struct DXLHeader: Sendable, Equatable {
 
     /// Reads the header of `buffer`; nil when it is not a DXL message.
     public static func read(_ buffer: UnsafeRawBufferPointer) -> DXLHeader? {
-        walk(buffer, readingId: true).map { DXLHeader(version: $0.version, type: $0.type, messageId: $0.id ?? "", sourceIdsRange: $0.sourceIds) }
+        guard let fields = scan(buffer) else { return nil }
+        var reader = MessagePackReader(UnsafeRawBufferPointer(rebasing: buffer[fields.messageIdStart...]))
+        guard let id = try? reader.readString() else { return nil }
+        return DXLHeader(version: fields.version, type: fields.type, messageId: id, sourceIdsRange: fields.sourceIdsRange)
+    }
+
+    /// The first fields of a message as `scan` finds them, nothing copied.
+    public struct Fields {
+        public var version: Int
+        public var type: DXLMessageType
+        /// Where the encoded message id starts.
+        public var messageIdStart: Int
+        /// Where `source_client_id` and `source_broker_id` are, together.
+        public var sourceIdsRange: Range<Int>
     }
 
     /// The type of `buffer` and where its source ids are, read without copying anything (what a broker
-    /// needs to stamp an event); nil when it is not a DXL message.
-    public static func scan(_ buffer: UnsafeRawBufferPointer) -> (type: DXLMessageType, sourceIdsRange: Range<Int>)? {
-        walk(buffer, readingId: false).map { ($0.type, $0.sourceIds) }
-    }
-
-    /// The fields up to the source ids; the message id is made a `String` only when asked for.
-    private static func walk(_ buffer: UnsafeRawBufferPointer, readingId: Bool) -> (version: Int, type: DXLMessageType, id: String?, sourceIds: Range<Int>)? {
+    /// needs to stamp an event); nil when it is not a DXL message. Called for every message a broker
+    /// passes on: concrete types only, no `String`.
+    public static func scan(_ buffer: UnsafeRawBufferPointer) -> Fields? {
         guard !buffer.isEmpty else { return nil }
         var reader = MessagePackReader(buffer)
         do throws(MessagePackError) {
             let version = try reader.readInt()
             let code = try reader.readInt()
             guard version >= 0, version <= Int64(Int32.max), code >= 0, code <= 3, let type = DXLMessageType(rawValue: UInt8(code)) else { return nil }
-            var id: String?
-            if readingId { id = try reader.readString() } else { try reader.skipRaw() }
+            let idStart = reader.offset
+            try reader.skipRaw()
             let start = reader.offset
             try reader.skipRaw()
             try reader.skipRaw()
-            return (Int(version), type, id, start..<reader.offset)
+            return Fields(version: Int(version), type: type, messageIdStart: idStart, sourceIdsRange: start..<reader.offset)
         } catch {
             return nil
         }
     }
 
-    /// The length of `buffer` with the bytes in `range` replaced by `replacement` (encoded values).
-    public static func restampedCount(_ buffer: UnsafeRawBufferPointer, range: Range<Int>, replacement: [[UInt8]]) -> Int {
-        buffer.count - range.count + replacement.reduce(0) { $0 + $1.count }
+    /// Whether the bytes in `range` of `buffer` are `clientId` then `brokerId` (encoded): stamped already.
+    public static func isStamped(_ buffer: UnsafeRawBufferPointer, range: Range<Int>, clientId: [UInt8], brokerId: [UInt8]) -> Bool {
+        guard range.count == clientId.count + brokerId.count, let base = buffer.baseAddress else { return false }
+        return clientId.withUnsafeBytes { client in
+            brokerId.withUnsafeBytes { broker in
+                memcmp(base + range.lowerBound, client.baseAddress!, client.count) == 0
+                    && memcmp(base + range.lowerBound + client.count, broker.baseAddress!, broker.count) == 0
+            }
+        }
     }
 
-    /// Writes `buffer` with the bytes in `range` replaced by the encoded values `replacement` into
+    /// The length of `buffer` with the bytes in `range` replaced by the encoded `clientId` and `brokerId`.
+    public static func restampedCount(_ buffer: UnsafeRawBufferPointer, range: Range<Int>, clientId: [UInt8], brokerId: [UInt8]) -> Int {
+        buffer.count - range.count + clientId.count + brokerId.count
+    }
+
+    /// Writes `buffer` with the bytes in `range` replaced by the encoded `clientId` and `brokerId` into
     /// `destination` (of `restampedCount` bytes): a broker's stamp, copied straight into its own buffer.
-    public static func writeRestamped(_ buffer: UnsafeRawBufferPointer, range: Range<Int>, replacement: [[UInt8]], into destination: UnsafeMutableRawPointer) {
+    public static func writeRestamped(_ buffer: UnsafeRawBufferPointer, range: Range<Int>, clientId: [UInt8], brokerId: [UInt8], into destination: UnsafeMutableRawPointer) {
+        guard let base = buffer.baseAddress else { return }
         var position = destination
-        if let base = buffer.baseAddress, range.lowerBound > 0 {
-            position.copyMemory(from: base, byteCount: range.lowerBound)
-            position += range.lowerBound
-        }
-        for value in replacement {
+        position.copyMemory(from: base, byteCount: range.lowerBound)
+        position += range.lowerBound
+        func append(_ value: [UInt8]) {
             value.withUnsafeBytes { bytes in
-                if let base = bytes.baseAddress { position.copyMemory(from: base, byteCount: bytes.count) }
+                if let address = bytes.baseAddress { position.copyMemory(from: address, byteCount: bytes.count) }
             }
             position += value.count
         }
-        if let base = buffer.baseAddress, range.upperBound < buffer.count {
-            position.copyMemory(from: base + range.upperBound, byteCount: buffer.count - range.upperBound)
-        }
+        append(clientId)
+        append(brokerId)
+        position.copyMemory(from: base + range.upperBound, byteCount: buffer.count - range.upperBound)
     }
 
     /// `value` encoded as a msgpack string.
