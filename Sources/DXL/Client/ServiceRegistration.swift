@@ -1,4 +1,4 @@
-import Foundation
+import DXLWire
 
 /// A service this client offers: its type, the request topics it answers and how, as in `dxlclient`'s
 /// `ServiceRegistrationInfo`.
@@ -36,20 +36,21 @@ public struct ServiceRegistrationInfo: Sendable {
     /// The request topics.
     public var topics: [String] { requestHandlers.keys.sorted() }
 
-    /// The JSON body of a `/mcafee/service/dxl/svcregistry/register` request, as dxlclient sends it.
+    /// The JSON body of a `/mcafee/service/dxl/svcregistry/register` request, as dxlclient writes it
+    /// (its members, its order, `json.dumps`' separators).
     public var registerPayload: [UInt8] {
-        let body: [String: Any] = [
-            "serviceType": serviceType,
-            "metaData": metadata,
-            "requestChannels": topics,
-            "ttlMins": ttlMinutes,
-            "serviceGuid": serviceGuid,
+        let body: JSONObject = [
+            "serviceType": .string(serviceType),
+            "metaData": .object(JSONObject(metadata.mapValues { .string($0) })),
+            "requestChannels": .array(topics.map { .string($0) }),
+            "ttlMins": .int(Int64(ttlMinutes)),
+            "serviceGuid": .string(serviceGuid),
         ]
-        return (try? JSONSerialization.data(withJSONObject: body, options: [.sortedKeys])).map { Array($0) } ?? []
+        return JSONValue.object(body).serializedBytes(style: .python, sortedKeys: false)
     }
 
     /// The JSON body of an unregister request.
     public var unregisterPayload: [UInt8] {
-        Array("{\"serviceGuid\": \"\(serviceGuid)\"}".utf8)
+        JSONValue.object(["serviceGuid": .string(serviceGuid)]).serializedBytes(style: .python, sortedKeys: false)
     }
 }
