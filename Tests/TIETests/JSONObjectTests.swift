@@ -41,6 +41,26 @@ struct JSONObjectTests {
         #expect(object.count == 3)
     }
 
+    @Test("a large object (past the size where keys are compared in turn) keeps order, lookups and removals")
+    func largeObject() throws {
+        let keys = (0..<200).map { "k\($0)" }.shuffled()
+        var object = JSONObject(keys.enumerated().map { ($0.element, JSONValue.int(Int64($0.offset))) })
+        #expect(object.keys == keys)
+        for (offset, key) in keys.enumerated() { #expect(object[key] == .int(Int64(offset))) }
+        object[keys[3]] = nil
+        object[keys[0]] = "replaced"
+        object[keys[3]] = "again"
+        #expect(object.count == 200 && object.keys.last == keys[3] && object.keys.first == keys[0])
+        #expect(object[keys[4]] == .int(4) && object[keys[0]] == "replaced")
+        let text = JSONValue.object(object).serialized(sortedKeys: false)
+        #expect(try JSONValue.parse(text).objectValue?.keys == object.keys)
+        #expect(JSONObject(object.reversed().map { ($0.key, $0.value) }) == object)
+        // Repeated keys in a large parsed object: first place, last value.
+        let repeated = "{" + (keys + keys).enumerated().map { "\"\($0.element)\": \($0.offset)" }.joined(separator: ", ") + "}"
+        let parsed = try #require(try JSONValue.parse(repeated).objectValue)
+        #expect(parsed.keys == keys && parsed[keys[0]] == .int(200))
+    }
+
     @Test("equality and hashing ignore member order; a dictionary becomes sorted keys")
     func equality() {
         let one: JSONObject = ["a": 1, "b": [2, 3]]

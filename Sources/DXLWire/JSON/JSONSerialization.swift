@@ -67,13 +67,19 @@ extension JSONValue {
         case .object(let members):
             if members.isEmpty { output.append(contentsOf: "{}".utf8); return }
             output.append(UInt8(ascii: "{"))
-            let keys = sortedKeys ? members.keys.sorted(by: Self.keyOrder) : members.keys
-            for (index, key) in keys.enumerated() {
-                if index > 0 { output.append(contentsOf: style.itemSeparator.utf8) }
+            var first = true
+            func write(_ key: String, _ value: JSONValue) {
+                if !first { output.append(contentsOf: style.itemSeparator.utf8) }
+                first = false
                 style.newline(&output, level: level + 1)
                 Self.writeString(key, to: &output)
                 output.append(contentsOf: style.keySeparator.utf8)
-                members[key]?.write(to: &output, style: style, sortedKeys: sortedKeys, level: level + 1)
+                value.write(to: &output, style: style, sortedKeys: sortedKeys, level: level + 1)
+            }
+            if sortedKeys {
+                for member in members.sorted(by: { Self.keyOrder($0.key, $1.key) }) { write(member.key, member.value) }
+            } else {
+                for member in members { write(member.key, member.value) }
             }
             style.newline(&output, level: level)
             output.append(UInt8(ascii: "}"))
