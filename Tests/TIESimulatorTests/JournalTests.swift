@@ -35,6 +35,26 @@ struct JournalTests {
         #expect(complete.journalDropped == 0 && !complete.summary.contains("dropped"))
     }
 
+    @Test("reading page by page after an offset gives every kept entry once, in order")
+    func pages() {
+        let journal = Journal(limit: 500)
+        for index in 0..<1_200 { journal.record(.event(topic: "/p", payload: Array("\(index)".utf8)), kind: .event) }
+        var read: [JournalEntry] = []
+        var after: Double?
+        while true {
+            let (page, matching) = journal.entries(afterMs: after, count: 37)
+            #expect(matching == 500 - read.count)
+            read += page
+            guard page.count < matching, let last = page.last else { break }
+            after = last.offset.inSeconds * 1000
+        }
+        #expect(read.map(\.rawPayload) == journal.all.map(\.rawPayload))
+        #expect(read.first?.rawPayload == Array("700".utf8))
+        let (beyond, none) = journal.entries(afterMs: (journal.all.last?.offset.inSeconds ?? 0) * 1000, count: 10)
+        #expect(beyond.isEmpty && none == 0)
+        #expect(journal.entries(afterMs: -1, count: 0).matching == 500)
+    }
+
     @Test("entries recorded from many threads at once stand in the order of their offsets")
     func orderUnderConcurrency() async {
         let journal = Journal()

@@ -100,11 +100,9 @@ public final class FabricControl: Sendable {
 
     /// The journal (entries after `sinceMs` milliseconds, when given).
     public func journal(sinceMs: Double? = nil, maxBytes: Int? = nil) -> JSONValue {
-        let entries = journalStore.all.filter { entry in
-            guard let sinceMs else { return true }
-            return entry.offset.inSeconds * 1000 > sinceMs
-        }
         // A page: as many entries as fit in `maxBytes` (at least one), and where the next page starts.
+        // Every entry takes more than 64 bytes in the reply, so no more than that many are read.
+        let (entries, matching) = journalStore.entries(afterMs: sinceMs, count: maxBytes.map { max($0 / 64, 1) } ?? Int.max)
         var page: [JSONValue] = []
         var size = 64
         for entry in entries {
@@ -116,12 +114,12 @@ public final class FabricControl: Sendable {
             }
             page.append(json)
         }
-        var reply: JSONValue = ["entries": .array(page), "more": .bool(page.count < entries.count),
+        var reply: JSONValue = ["entries": .array(page), "more": .bool(page.count < matching),
                                 // Notes the brokers left out past their per-second limit: the journal is partial when this is not 0.
                                 "notesLeftOut": .int(Int64(services.notesLeftOut)),
                                 // The oldest entries the journal's bounds dropped since the start (or the last reset).
                                 "entriesDropped": .int(Int64(journalStore.droppedCount))]
-        if page.count < entries.count {
+        if page.count < matching {
             reply["nextSinceMs"] = .double(entries[page.count - 1].offset.inSeconds * 1000)
         }
         return reply

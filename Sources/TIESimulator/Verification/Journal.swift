@@ -157,6 +157,25 @@ public final class Journal: Sendable {
     /// All entries kept (at most `limit`, within `byteLimit`), oldest first.
     public var all: [JournalEntry] { kept.withLock { Array($0.entries.suffix(limit)) } }
 
+    /// The first `count` entries (at most) whose offset is past `afterMs` milliseconds (nil: from the
+    /// oldest kept), and how many such entries there are in all. Offsets grow with the entries' order
+    /// (they are taken under the lock), so the first is found by bisection: reading a long journal page
+    /// by page copies each page, not the journal each time.
+    public func entries(afterMs: Double?, count: Int) -> (entries: [JournalEntry], matching: Int) {
+        kept.withLock { kept in
+            let entries = kept.entries.suffix(limit)
+            var low = entries.startIndex, high = entries.endIndex
+            if let afterMs {
+                while low < high {
+                    let middle = low + (high - low) / 2
+                    if entries[middle].offset.inSeconds * 1000 > afterMs { high = middle } else { low = middle + 1 }
+                }
+            }
+            let matching = entries.endIndex - low
+            return (Array(entries[low..<(low + min(max(count, 0), matching))]), matching)
+        }
+    }
+
     /// Bytes of entries kept now.
     public var keptBytes: Int { kept.withLock { $0.bytes } }
 
