@@ -28,10 +28,8 @@ extension BrokerCore {
                 return .drop
             }
         }
-        let publisher = publisher(clientId)
-        if publisher.stampsItself, let type = DXLHeader.quickType(buffer), type == .event || type == .response { return .pass }
         guard let fields = DXLHeader.scan(buffer) else { return .pass }  // not DXL: passed on untouched
-        let client = publisher.encodedId
+        let client = encodedId(of: clientId)
         // A client that filled in what the broker stamps (tiesim's own do) keeps its bytes as they are.
         let stamp = DXLHeader.isStamped(buffer, range: fields.sourceIdsRange, clientId: client, brokerId: encodedGuid)
             ? MessageVerdict.pass : .restamp(range: fields.sourceIdsRange, clientId: client, brokerId: encodedGuid)

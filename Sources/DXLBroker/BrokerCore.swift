@@ -112,26 +112,19 @@ public final class BrokerCore {
 
     /// This broker's GUID as a msgpack string.
     let encodedGuid: [UInt8]
-    /// What the broker needs to know of a publisher for each of its messages.
+    /// The last publisher's encoded id (a stream of events mostly comes from one client); forgotten
+    /// whenever a client connects or disconnects.
+    var lastPublisher = Publisher(id: "", encoded: nil)
     struct Publisher {
         var id: String
-        /// The id as a msgpack string, as stamped.
-        var encodedId: [UInt8]
-        /// One of tiesim's own clients, which fill in the broker's stamp themselves (`stampedBrokerId`):
-        /// their events and responses are passed on without reading their header.
-        var stampsItself: Bool
+        var encoded: [UInt8]?
     }
 
-    /// The last publisher (a stream of events mostly comes from one client); forgotten whenever a client
-    /// connects or disconnects, since a new connection may bring another identity under the same id.
-    var lastPublisher: Publisher?
-
-    func publisher(_ clientId: String) -> Publisher {
-        if let last = lastPublisher, last.id == clientId { return last }
-        let publisher = Publisher(id: clientId, encodedId: clients.encodedId(of: clientId),
-                                  stampsItself: clients.identity(of: clientId) == layout.internalIdentity)
-        lastPublisher = publisher
-        return publisher
+    func encodedId(of clientId: String) -> [UInt8] {
+        if let encoded = lastPublisher.encoded, lastPublisher.id == clientId { return encoded }
+        let encoded = clients.encodedId(of: clientId)
+        lastPublisher = Publisher(id: clientId, encoded: encoded)
+        return encoded
     }
 
     /// Whether the last calls asked for any action.
@@ -167,7 +160,7 @@ public final class BrokerCore {
     /// `persistent`: without a clean session (it resumes the subscriptions of its earlier session).
     public func connected(_ clientId: String, identity: String, connection: UInt, persistent: Bool = false) {
         finalizeRoute()
-        lastPublisher = nil
+        lastPublisher.encoded = nil
         if layout.isBridge(clientId) {
             if identity == BrokerLayout.bridgeIdentity {
                 impostors.remove(clientId)
@@ -176,6 +169,8 @@ public final class BrokerCore {
                 if let impostor = clients.clients[clientId] {
                     forget(clientId, connection: impostor.connection, reason: "taken over by the bridge")
                 }
+                // Bridges connect with a clean session: mosquitto drops a persistent session the id had.
+                clients.discardSession(clientId)
                 return
             }
             impostors.insert(clientId)
@@ -193,7 +188,7 @@ public final class BrokerCore {
     /// Connection `connection` of `clientId` closed.
     public func disconnected(_ clientId: String, connection: UInt) {
         finalizeRoute()
-        lastPublisher = nil
+        lastPublisher.encoded = nil
         guard !isBridge(clientId) else { return }
         forget(clientId, connection: connection, reason: "its client disconnected")
     }

@@ -63,6 +63,12 @@ public struct ClientTable: Sendable {
         return client
     }
 
+    /// Forgets the persistent session of `id` kept while its client is away (mosquitto cleaned it: a
+    /// clean-session connection took the id).
+    public mutating func discardSession(_ id: String) {
+        awaySessions[id] = nil
+    }
+
     public mutating func subscribe(_ id: String, _ filter: String) {
         guard clients[id] != nil, clients[id]!.filters.count < filterLimit else { return }
         clients[id]!.filters.insert(filter)

@@ -282,26 +282,53 @@ struct BrokerCoreTests {
         guard case .restamp = broker.publish(forged, from: "pub", to: []).0 else { Issue.record("a forged source was kept"); return }
     }
 
-    @Test("tiesim's own clients stamp their events themselves; an id that changes hands is stamped again")
-    func selfStamping() {
+    @Test("every publisher's stamp is checked, tiesim's own clients' too; a right one passes without a copy")
+    func stampsChecked() {
         let broker = Harness()
         broker.connect("player", identity: "tiesim")
         var event = DXLMessage.event(topic: "/e", payload: "x")
         event.sourceClientId = "player"
         event.sourceBrokerId = "{b1}"
         #expect(broker.publish(event, from: "player", to: []).0 == .pass)
-        // The same id, now an ordinary client's: the broker reads and stamps its events.
-        broker.core.disconnected("player", connection: broker.connection)
-        broker.connect("player", identity: "client")
-        var forged = event
-        forged.sourceBrokerId = "{elsewhere}"
-        guard case .restamp = broker.publish(forged, from: "player", to: []).0 else { Issue.record("an ordinary client's forged stamp was kept"); return }
-        // Requests of tiesim's clients are still routed (read and stamped with the service).
-        broker.connect("svc", subscribe: ["/acme/work"])
-        broker.register("{s}", topics: ["/acme/work"], client: "svc")
-        broker.connect("tiesim-asker", identity: "tiesim")
-        guard case .replace = broker.publish(broker.request("/acme/work", from: "tiesim-asker"), from: "tiesim-asker", to: ["svc"]).0 else {
-            Issue.record("a request from tiesim's client was not routed"); return
+        for (clientId, brokerId) in [("player", "{elsewhere}"), ("someone", "{b1}"), ("", "")] {
+            var forged = event
+            forged.sourceClientId = clientId
+            forged.sourceBrokerId = brokerId
+            let (verdict, _) = broker.publish(forged, from: "player", to: [])
+            guard case .restamp(let range, let client, let stamp) = verdict else {
+                Issue.record("a stamp of (\(clientId), \(brokerId)) from tiesim's client was kept")
+                continue
+            }
+            #expect(restamped(DXLMessageCodec.encode(forged), range, client, stamp) == DXLMessageCodec.encode(event))
+        }
+    }
+
+    @Test("the header scan for what clients write agrees with the full msgpack reader on every message and every cut")
+    func quickScanAgrees() {
+        var messages: [DXLMessage] = [.event(topic: "/e", payload: "x"), .request(topic: "/r", payload: "{}"), DXLMessage.event(topic: "/e", payload: [])]
+        var long = DXLMessage.event(topic: "/e", payload: "y")
+        long.sourceClientId = String(repeating: "c", count: 40)
+        long.sourceBrokerId = "{" + String(repeating: "b", count: 36) + "}"
+        messages.append(long)
+        var response = DXLMessage.response(to: messages[1], payload: "ok")
+        response.messageId = String(repeating: "m", count: 31)
+        messages.append(response)
+        for message in messages {
+            let bytes = DXLMessageCodec.encode(message)
+            for cut in 0...bytes.count {
+                let prefix = Array(bytes[..<cut])
+                prefix.withUnsafeBytes { buffer in
+                    #expect(DXLHeader.scan(buffer) == DXLHeader.scanWithReader(buffer), "cut at \(cut) of \(bytes.count)")
+                }
+            }
+        }
+        // Encodings the quick scan leaves to the reader: nil and bin source ids, a uint8 version.
+        let odd: [[UInt8]] = [[0x03, 0x02, 0xa1, 0x61, 0xc0, 0xa0], [0x03, 0x02, 0xa1, 0x61, 0xc4, 0x01, 0x62, 0xa0], [0xcc, 0x03, 0x02, 0xa1, 0x61, 0xa0, 0xa0]]
+        for bytes in odd {
+            bytes.withUnsafeBytes { buffer in
+                #expect(DXLHeader.scan(buffer) != nil)
+                #expect(DXLHeader.scan(buffer) == DXLHeader.scanWithReader(buffer))
+            }
         }
     }
 
@@ -356,6 +383,14 @@ struct BrokerCoreTests {
         #expect(broker.published(broker.core.takeActions()).isEmpty)
         broker.connect("asker")
         #expect(broker.publish(broker.request("/acme/work", from: "asker"), from: "asker", to: []).0 == .drop, "no service left to route to")
+        // A persistent impostor's session (here, away when the bridge comes) goes too: a later ordinary
+        // client with that id and no clean session does not get its subscriptions.
+        broker.connect("tiesim-bridge-3-to-1", identity: "client", subscribe: ["/kept"], persistent: true)
+        broker.core.disconnected("tiesim-bridge-3-to-1", connection: broker.connection)
+        #expect(broker.core.clients.awaySessions["tiesim-bridge-3-to-1"] != nil)
+        broker.connection += 1
+        broker.core.connected("tiesim-bridge-3-to-1", identity: BrokerLayout.bridgeIdentity, connection: broker.connection)
+        #expect(broker.core.clients.awaySessions["tiesim-bridge-3-to-1"] == nil)
     }
 
     @Test("hostile requests cannot make the broker publish what the next broker refuses: oversized, wildcard reply-to")

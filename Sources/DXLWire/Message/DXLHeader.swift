@@ -26,7 +26,7 @@ public struct DXLHeader: Sendable, Equatable {
     }
 
     /// The first fields of a message as `scan` finds them, nothing copied.
-    public struct Fields {
+    public struct Fields: Equatable {
         public var version: Int
         public var type: DXLMessageType
         /// Where the encoded message id starts.
@@ -39,6 +39,36 @@ public struct DXLHeader: Sendable, Equatable {
     /// needs to stamp an event); nil when it is not a DXL message. Called for every message a broker
     /// passes on: concrete types only, no `String`.
     public static func scan(_ buffer: UnsafeRawBufferPointer) -> Fields? {
+        quickScan(buffer) ?? scanWithReader(buffer)
+    }
+
+    /// `scan` for the encoding every DXL client writes: version and type as positive fixints, the message
+    /// id and the source ids as fixstr or str8, read byte by byte; nil when the bytes are encoded
+    /// otherwise (or are too short), and the full reader decides.
+    @inline(__always)
+    static func quickScan(_ buffer: UnsafeRawBufferPointer) -> Fields? {
+        let count = buffer.count
+        guard count >= 5, buffer[0] < 0x80, let type = DXLMessageType(rawValue: buffer[1]) else { return nil }
+        /// Where the string at `offset` ends.
+        func stringEnd(_ offset: Int) -> Int? {
+            guard offset < count else { return nil }
+            let marker = buffer[offset]
+            let end: Int
+            if marker & 0xe0 == 0xa0 {
+                end = offset + 1 + Int(marker & 0x1f)
+            } else if marker == 0xd9, offset + 1 < count {
+                end = offset + 2 + Int(buffer[offset + 1])
+            } else {
+                return nil
+            }
+            return end <= count ? end : nil
+        }
+        guard let idEnd = stringEnd(2), let clientEnd = stringEnd(idEnd), let brokerEnd = stringEnd(clientEnd) else { return nil }
+        return Fields(version: Int(buffer[0]), type: type, messageIdStart: 2, sourceIdsRange: idEnd..<brokerEnd)
+    }
+
+    /// `scan` through the msgpack reader, for every encoding msgpack allows.
+    package static func scanWithReader(_ buffer: UnsafeRawBufferPointer) -> Fields? {
         guard !buffer.isEmpty else { return nil }
         var reader = MessagePackReader(buffer)
         do throws(MessagePackError) {
