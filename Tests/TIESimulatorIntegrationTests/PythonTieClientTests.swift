@@ -46,6 +46,7 @@ struct PythonTieClientTests {
                 ("get_certificate_reputation", ["sha1": sha1, "public_key_sha1": sha1]),
                 ("set_certificate_reputation", ["trust_level": 15, "sha1": sha1, "public_key_sha1": sha1, "comment": "c"]),
                 ("get_certificate_first_references", ["sha1": sha1, "public_key_sha1": sha1, "query_limit": 3]),
+                ("get_certificate_reputation", ["sha1": sha1, "public_key_sha1": ""]),
             ])
             let client = try DXLClient(config: fabric.clientConfig())
             try await client.connect()
@@ -57,10 +58,11 @@ struct PythonTieClientTests {
             _ = try await tie.getCertificateReputation(sha1: sha1, publicKeySha1: sha1)
             try await tie.setCertificateReputation(trustLevel: .mostLikelyMalicious, sha1: sha1, publicKeySha1: sha1, comment: "c")
             _ = try await tie.getCertificateFirstReferences(sha1: sha1, publicKeySha1: sha1, queryLimit: 3)
+            _ = try await tie.getCertificateReputation(sha1: sha1, publicKeySha1: "")
             await client.disconnect()
             let requests = fabric.journal.all.filter { $0.kind == .request }.map { ($0.topic, String(decoding: $0.rawPayload, as: UTF8.self)) }
-            try #require(requests.count == 12, "\(requests)")
-            for (python, swift) in zip(requests.prefix(6), requests.suffix(6)) {
+            try #require(requests.count == 14, "\(requests)")
+            for (python, swift) in zip(requests.prefix(7), requests.suffix(7)) {
                 #expect(swift.0 == python.0)
                 #expect(swift.1 == python.1, "\(python.0)")
             }

@@ -61,6 +61,55 @@ struct JSONObjectTests {
         #expect(parsed.keys == keys && parsed[keys[0]] == .int(200))
     }
 
+    @Test("removing many members of a large object stays linear and keeps order", .timeLimit(.minutes(1)))
+    func manyRemovals() {
+        let keys = (0..<200_000).map { "key\($0)" }
+        var object = JSONObject(keys.map { ($0, JSONValue.bool(true)) })
+        func removed(_ position: Int) -> Bool { position < 150_000 && (position % 10 == 7 || position % 10 == 3 || position % 4 == 0) }
+        for (position, key) in keys.enumerated() where removed(position) { object[key] = nil }
+        let kept = keys.enumerated().filter { !removed($0.offset) }.map(\.element)
+        #expect(object.count == kept.count)
+        #expect(object.keys == kept)
+        #expect(object["key7"] == nil && object["key199999"] == .bool(true))
+        object["key7"] = .int(7)
+        #expect(object.keys.last == "key7" && object.count == kept.count + 1)
+    }
+
+    @Test("random sets and removals agree with a model (an ordered key list and a dictionary), small and indexed")
+    func againstModel() {
+        var generator = SystemRandomNumberGenerator()
+        for pool in [8, 40, 400] {
+            var object = JSONObject()
+            var order: [String] = []
+            var model: [String: JSONValue] = [:]
+            for step in 0..<20_000 {
+                let key = "k\(Int.random(in: 0..<pool, using: &generator))"
+                if Bool.random(using: &generator) {
+                    object[key] = .int(Int64(step))
+                    if model[key] == nil { order.append(key) }
+                    model[key] = .int(Int64(step))
+                } else {
+                    object[key] = nil
+                    if model.removeValue(forKey: key) != nil { order.removeAll { $0 == key } }
+                }
+                if step % 97 == 0 {
+                    #expect(object.keys == order)
+                    #expect(object.count == model.count)
+                    #expect(object.dictionary == model)
+                }
+            }
+            #expect(object.keys == order && order.allSatisfy { object[$0] == model[$0] })
+        }
+    }
+
+    @Test("sorted keys: integers by value and before text, text by code point; equal objects print alike")
+    func sortedKeyOrder() {
+        let one: JSONObject = ["10": 1, "9": 2, "1a": 3, "05": 4, "-1": 5]
+        let other: JSONObject = ["1a": 3, "05": 4, "9": 2, "-1": 5, "10": 1]
+        #expect(JSONValue.object(one).serialized() == JSONValue.object(other).serialized())
+        #expect(JSONValue.object(one).serialized() == #"{"-1":5,"9":2,"10":1,"05":4,"1a":3}"#)
+    }
+
     @Test("equality and hashing ignore member order; a dictionary becomes sorted keys")
     func equality() {
         let one: JSONObject = ["a": 1, "b": [2, 3]]

@@ -37,7 +37,8 @@ public struct ServiceRegistrationInfo: Sendable {
     public var topics: [String] { requestHandlers.keys.sorted() }
 
     /// The JSON body of a `/mcafee/service/dxl/svcregistry/register` request, as dxlclient writes it
-    /// (its members, its order, `json.dumps`' separators).
+    /// (its members, its order, `json.dumps`' separators). The topics and metadata, kept in dictionaries
+    /// here, go sorted; dxlclient writes them in the order they were added.
     public var registerPayload: [UInt8] {
         let body: JSONObject = [
             "serviceType": .string(serviceType),

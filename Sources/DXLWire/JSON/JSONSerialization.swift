@@ -87,10 +87,21 @@ extension JSONValue {
     }
 
     /// Key order of `sort_keys=True`: Python dicts keyed by ints (reputations by provider id) sort
-    /// numerically, string keys by code point.
+    /// numerically, string keys by code point. Python cannot sort a mix of the two; here integers come
+    /// first, so that the order is total and equal objects print alike.
     static func keyOrder(_ a: String, _ b: String) -> Bool {
-        if let x = Int(a), let y = Int(b) { return x < y }
-        return a < b
+        switch (integerKey(a), integerKey(b)) {
+        case let (x?, y?): return x < y
+        case (.some, nil): return true
+        case (nil, .some): return false
+        case (nil, nil): return a.unicodeScalars.lexicographicallyPrecedes(b.unicodeScalars)
+        }
+    }
+
+    /// The integer `key` spells as Python's `str(int)` writes one ("5", "-3"; not "05" or "+5").
+    static func integerKey(_ key: String) -> Int? {
+        guard let value = Int(key), String(value) == key else { return nil }
+        return value
     }
 
     static func formatDouble(_ value: Double) -> String {

@@ -85,6 +85,9 @@ public final class TieClient: Sendable {
         }
     }
 
+    // Hashes go in the order md5, sha1, sha256 (dxltieclient writes its caller's dict in that dict's
+    // order: the bodies match byte for byte when the caller lists them so).
+
     /// The reputations of the file with `hashes` (type → hex), keyed by provider.
     public func getFileReputation(hashes: [HashType: String]) async throws(TieError) -> TieReputations {
         let body: JSONValue = ["hashes": try hashList(hashes), "scanType": 3]
@@ -132,7 +135,8 @@ public final class TieClient: Sendable {
     func certificateBody(_ leading: JSONObject = [:], sha1: String, publicKeySha1: String?) throws(TieError) -> JSONValue {
         var body = leading
         body["hashes"] = [["type": "sha1", "value": .string(try base64(sha1))]]
-        if let publicKeySha1 { body["publicKeySha1"] = .string(try base64(publicKeySha1)) }
+        // dxltieclient leaves an empty public key hash out (`if public_key_sha1:`).
+        if let publicKeySha1, !publicKeySha1.isEmpty { body["publicKeySha1"] = .string(try base64(publicKeySha1)) }
         return .object(body)
     }
 
