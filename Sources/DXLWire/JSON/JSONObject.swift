@@ -9,11 +9,13 @@
 /// removals stay linear in all however many members hostile input brings.
 public struct JSONObject: Sendable, Hashable, Sequence, ExpressibleByDictionaryLiteral {
     public typealias Member = (key: String, value: JSONValue)
-    /// The members in order; nil for a removed member of an indexed object (a gap).
-    private var slots: [Member?] = []
-    /// Members present (slots less gaps).
+    /// The members in order, with the removed members of an indexed object still in place (see `gaps`).
+    private var members: [Member] = []
+    /// Which of `members` are removed; only once a member of an indexed object was removed.
+    private var gaps: [Bool]?
+    /// Members present.
     public private(set) var count = 0
-    /// Slot by key; only for objects that grew past `indexThreshold` members.
+    /// Position by key; only for objects that grew past `indexThreshold` members.
     private var index: [String: Int]?
     static let indexThreshold = 12
 
@@ -35,72 +37,76 @@ public struct JSONObject: Sendable, Hashable, Sequence, ExpressibleByDictionaryL
 
     /// Room for `capacity` members without growing.
     public init(minimumCapacity capacity: Int) {
-        slots.reserveCapacity(capacity)
+        members.reserveCapacity(capacity)
     }
 
-    private func slot(of key: String) -> Int? {
+    private func position(of key: String) -> Int? {
         if let index { return index[key] }
-        return slots.firstIndex { $0?.key == key }
+        return members.firstIndex { $0.key == key }
     }
 
     /// The member `key`; setting nil removes it (a new key goes last, an existing one keeps its place).
     public subscript(key: String) -> JSONValue? {
-        get { slot(of: key).flatMap { slots[$0]?.value } }
+        get { position(of: key).map { members[$0].value } }
         set {
-            let found = slot(of: key)
+            let found = position(of: key)
             switch (found, newValue) {
-            case (let slot?, let value?):
-                slots[slot]!.value = value
+            case (let position?, let value?):
+                members[position].value = value
             case (nil, let value?):
-                slots.append((key, value))
+                members.append((key, value))
+                gaps?.append(false)
                 count += 1
                 if index != nil {
-                    index![key] = slots.count - 1
+                    index![key] = members.count - 1
                 } else if count > Self.indexThreshold {
                     reindex()
                 }
-            case (let slot?, nil):
+            case (let position?, nil):
                 count -= 1
-                if index == nil {
-                    slots.remove(at: slot)
-                } else {
-                    slots[slot] = nil
-                    index![key] = nil
-                    if slots.count - count > slots.count / 2 { compact() }
+                guard index != nil else {
+                    members.remove(at: position)
+                    return
                 }
+                // An indexed object leaves a gap (closed once gaps are half the members), so that
+                // removals do not shift and renumber every later member.
+                if gaps == nil { gaps = Array(repeating: false, count: members.count) }
+                gaps![position] = true
+                members[position].value = .null
+                index![key] = nil
+                if members.count - count > members.count / 2 { compact() }
             case (nil, nil):
                 break
             }
         }
     }
 
-    /// Closes the gaps and indexes the members again.
+    /// Drops the gaps and indexes the members again.
     private mutating func compact() {
-        slots = slots.filter { $0 != nil }
+        if let gaps { members = zip(members, gaps).compactMap { $1 ? nil : $0 } }
+        gaps = nil
         reindex()
     }
 
     private mutating func reindex() {
-        var positions: [String: Int] = Dictionary(minimumCapacity: slots.count)
-        for (position, member) in slots.enumerated() { if let member { positions[member.key] = position } }
+        var positions: [String: Int] = Dictionary(minimumCapacity: members.count)
+        for (position, member) in members.enumerated() { positions[member.key] = position }
         index = positions
     }
 
     public var isEmpty: Bool { count == 0 }
     /// The keys, in order.
-    public var keys: [String] { slots.compactMap { $0?.key } }
+    public var keys: [String] { map(\.key) }
     /// The values, in the keys' order.
-    public var values: [JSONValue] { slots.compactMap { $0?.value } }
+    public var values: [JSONValue] { map(\.value) }
     /// The members as a dictionary (order dropped).
-    public var dictionary: [String: JSONValue] {
-        Dictionary(slots.compactMap { $0.map { ($0.key, $0.value) } }, uniquingKeysWith: { _, last in last })
-    }
+    public var dictionary: [String: JSONValue] { Dictionary(map { ($0.key, $0.value) }, uniquingKeysWith: { _, last in last }) }
 
     /// The same keys in the same order, each value transformed.
     public func mapValues(_ transform: (JSONValue) throws -> JSONValue) rethrows -> JSONObject {
         var result = self
-        for slot in result.slots.indices where result.slots[slot] != nil {
-            result.slots[slot]!.value = try transform(result.slots[slot]!.value)
+        for position in result.members.indices where result.gaps?[position] != true {
+            result.members[position].value = try transform(result.members[position].value)
         }
         return result
     }
@@ -113,14 +119,20 @@ public struct JSONObject: Sendable, Hashable, Sequence, ExpressibleByDictionaryL
     }
 
     public struct Iterator: IteratorProtocol {
-        fileprivate var slots: IndexingIterator<[Member?]>
+        fileprivate let members: [Member]
+        fileprivate let gaps: [Bool]?
+        fileprivate var position = 0
         public mutating func next() -> Member? {
-            while let slot = slots.next() { if let member = slot { return member } }
-            return nil
+            if let gaps {
+                while position < members.count, gaps[position] { position += 1 }
+            }
+            guard position < members.count else { return nil }
+            defer { position += 1 }
+            return members[position]
         }
     }
 
-    public func makeIterator() -> Iterator { Iterator(slots: slots.makeIterator()) }
+    public func makeIterator() -> Iterator { Iterator(members: members, gaps: gaps) }
     public var underestimatedCount: Int { count }
 
     public static func == (a: JSONObject, b: JSONObject) -> Bool {
