@@ -108,6 +108,9 @@ struct JSONObjectTests {
         let other: JSONObject = ["1a": 3, "05": 4, "9": 2, "-1": 5, "10": 1]
         #expect(JSONValue.object(one).serialized() == JSONValue.object(other).serialized())
         #expect(JSONValue.object(one).serialized() == #"{"-1":5,"9":2,"10":1,"05":4,"1a":3}"#)
+        // Text by code point, as Python's sorted() (not by Unicode collation): "Z" < "a" < "é" < "𝔸".
+        let text: JSONObject = ["𝔸": 1, "é": 2, "a": 3, "Z": 4, "ab": 5]
+        #expect(JSONValue.object(text).serialized(style: .compact) == #"{"Z":4,"a":3,"ab":5,"\u00e9":2,"\ud835\udd38":1}"#)
     }
 
     @Test("equality and hashing ignore member order; a dictionary becomes sorted keys")

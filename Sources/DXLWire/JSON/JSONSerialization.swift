@@ -1,3 +1,9 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
 /// Why bytes are not a JSON value; `offset` is the byte where reading stopped.
 public struct JSONParseError: Error, Equatable, Sendable, CustomStringConvertible {
     public let offset: Int
@@ -77,7 +83,11 @@ extension JSONValue {
                 value.write(to: &output, style: style, sortedKeys: sortedKeys, level: level + 1)
             }
             if sortedKeys {
-                for member in members.sorted(by: { Self.keyOrder($0.key, $1.key) }) { write(member.key, member.value) }
+                // Each key read as an integer once, not at every comparison.
+                let keyed = members.map { (number: Self.integerKey($0.key), member: $0) }
+                for entry in keyed.sorted(by: { Self.keyOrder($0.number, $0.member.key, $1.number, $1.member.key) }) {
+                    write(entry.member.key, entry.member.value)
+                }
             } else {
                 for member in members { write(member.key, member.value) }
             }
@@ -90,18 +100,44 @@ extension JSONValue {
     /// numerically, string keys by code point. Python cannot sort a mix of the two; here integers come
     /// first, so that the order is total and equal objects print alike.
     static func keyOrder(_ a: String, _ b: String) -> Bool {
-        switch (integerKey(a), integerKey(b)) {
+        keyOrder(integerKey(a), a, integerKey(b), b)
+    }
+
+    /// `keyOrder` with the keys' integers (`integerKey`) already read.
+    static func keyOrder(_ x: Int?, _ a: String, _ y: Int?, _ b: String) -> Bool {
+        switch (x, y) {
         case let (x?, y?): return x < y
         case (.some, nil): return true
         case (nil, .some): return false
-        case (nil, nil): return a.unicodeScalars.lexicographicallyPrecedes(b.unicodeScalars)
+        case (nil, nil): return precedesByCodePoint(a, b)
         }
     }
 
-    /// The integer `key` spells as Python's `str(int)` writes one ("5", "-3"; not "05" or "+5").
+    /// Whether `a` sorts before `b` by code point, as Python compares strings: their UTF-8 bytes compared
+    /// (UTF-8's byte order is its code points' order).
+    static func precedesByCodePoint(_ a: String, _ b: String) -> Bool {
+        var a = a, b = b
+        return a.withUTF8 { x in
+            b.withUTF8 { y in
+                let shared = min(x.count, y.count)
+                let order = shared == 0 ? 0 : memcmp(x.baseAddress!, y.baseAddress!, shared)
+                return order != 0 ? order < 0 : x.count < y.count
+            }
+        }
+    }
+
+    /// The integer `key` spells as Python's `str(int)` writes one ("5", "-3"; not "05", "-0" or "+5").
     static func integerKey(_ key: String) -> Int? {
-        guard let value = Int(key), String(value) == key else { return nil }
-        return value
+        var bytes = key.utf8.makeIterator()
+        guard var first = bytes.next() else { return nil }
+        if first == UInt8(ascii: "-") {
+            guard let next = bytes.next() else { return nil }
+            first = next
+            if first == UInt8(ascii: "0") { return nil }
+        }
+        guard first >= UInt8(ascii: "0"), first <= UInt8(ascii: "9") else { return nil }
+        if first == UInt8(ascii: "0") { return key == "0" ? 0 : nil }
+        return Int(key)
     }
 
     static func formatDouble(_ value: Double) -> String {
