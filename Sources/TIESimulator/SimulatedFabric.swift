@@ -134,7 +134,11 @@ public final class SimulatedFabric: Sendable {
             started.withLock { $0.append { services.stop() } }
             try await services.start()
             started.withLock { $0.append { tie.stop() } }
-            if options.runsTie { try await tie.start() }
+            if options.runsTie {
+                try await tie.start()
+                // Ready means every broker routes to it: the registration reaches the others over the bridges.
+                if network.brokers.count > 1 { try await Self.waitUntilListed(tie.serviceGuid, brokers: network.guids, client: serviceClient) }
+            }
             let watcher = SubscriptionWatcher(client: playerClients[0], ignoring: [Self.ownIdentity])
             let configPath = directory + "/dxlclient.config"
             let advertise = { @Sendable (config: DXLClientConfig) -> DXLClientConfig in
@@ -253,6 +257,24 @@ public final class SimulatedFabric: Sendable {
     @discardableResult
     public func play(_ scenarios: [Scenario]? = nil) async throws -> [ScenarioPlayer.StepResult] {
         try await player().play(scenarios ?? options.scenarios)
+    }
+
+    /// Waits until the registry of each broker in `brokers` (GUIDs) lists service `guid`, asking each
+    /// broker's own registry (a broker service request naming that broker); fails after `timeout`.
+    static func waitUntilListed(_ guid: String, brokers: [String], client: DXLClient, timeout: Duration = .seconds(15)) async throws {
+        let deadline = ContinuousClock.now + timeout
+        for broker in brokers {
+            while true {
+                var query = DXLMessage.request(topic: ServiceRegistryTopic.query, payload: JSONValue.object(["serviceGuid": .string(guid)]).serializedBytes())
+                query.brokerIds = [broker]
+                let reply = try await client.request(query, timeout: .seconds(5))
+                if reply.type == .response, (try? JSONValue.parse(reply.payload))?["services"]?[guid] != nil { break }
+                guard ContinuousClock.now < deadline else {
+                    throw StartError.failed("broker \(broker) did not list the fake TIE service within \(timeout) (is its bridge up?)")
+                }
+                try await Task.sleep(for: .milliseconds(20))  // the next announcement is at most 200 ms away
+            }
+        }
     }
 
     /// The services registered on the fabric, as broker 1's registry lists them (tiesim's own — the fake

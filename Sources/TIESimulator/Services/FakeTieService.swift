@@ -84,12 +84,16 @@ public final class FakeTieService: Sendable {
     /// The service type a TIE server registers.
     public static let serviceType = "/mcafee/service/tie"
 
+    /// The id it registers under.
+    public let serviceGuid = DXLMessage.makeMessageId()
+
     /// Registers as the TIE service (its six request topics), like a TIE server, so requests reach it
     /// through the broker's routing, and subscribes to the external report topic.
     public func start() async throws {
         var handlers: [String: @Sendable (DXLMessage) -> Void] = [:]
         for topic in Self.servedTopics { handlers[topic] = { [weak self] request in self?.handle(request) } }
-        try await client.registerService(ServiceRegistrationInfo(serviceType: Self.serviceType, metadata: ["server": "tiesim"], requestHandlers: handlers))
+        try await client.registerService(ServiceRegistrationInfo(serviceType: Self.serviceType, serviceGuid: serviceGuid, metadata: ["server": "tiesim"],
+                                                                 requestHandlers: handlers))
         var added: [DXLClient.CallbackToken] = []
         added.append(try await client.addEventCallback(topic: TieTopic.externalFileReport) { [weak self] event in self?.handleExternalReport(event) })
         tokens.withLock { $0 += added }
