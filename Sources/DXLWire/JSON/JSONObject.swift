@@ -94,6 +94,12 @@ public struct JSONObject: Sendable, Hashable, Sequence, ExpressibleByDictionaryL
         index = positions
     }
 
+    /// The members in order (without copying them when the object has no gaps).
+    var orderedMembers: [Member] {
+        guard let gaps else { return members }
+        return zip(members, gaps).compactMap { $1 ? nil : $0 }
+    }
+
     public var isEmpty: Bool { count == 0 }
     /// The keys, in order.
     public var keys: [String] { map(\.key) }

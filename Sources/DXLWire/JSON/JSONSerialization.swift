@@ -83,11 +83,11 @@ extension JSONValue {
                 value.write(to: &output, style: style, sortedKeys: sortedKeys, level: level + 1)
             }
             if sortedKeys {
-                // Each key read as an integer once, not at every comparison.
-                let keyed = members.map { (number: Self.integerKey($0.key), member: $0) }
-                for entry in keyed.sorted(by: { Self.keyOrder($0.number, $0.member.key, $1.number, $1.member.key) }) {
-                    write(entry.member.key, entry.member.value)
-                }
+                // Each key read as an integer once, not at every comparison; positions sorted, not members.
+                let list = members.orderedMembers
+                let numbers = list.map { Self.integerKey($0.key) }
+                let order = list.indices.sorted { Self.keyOrder(numbers[$0], list[$0].key, numbers[$1], list[$1].key) }
+                for position in order { write(list[position].key, list[position].value) }
             } else {
                 for member in members { write(member.key, member.value) }
             }
