@@ -297,12 +297,16 @@ public final class LocalBroker: Sendable {
     }
 
     /// Restarts mosquitto on the same port (for tests of reconnects).
-    public func restart() async throws(BrokerError) {
+    /// The port may be held for a moment by someone else's probe for a free port (the kernel hands out a
+    /// port just freed): a taken port is tried again for up to `portWait` before the restart fails.
+    public func restart(portWait: Duration = .seconds(5)) async throws(BrokerError) {
         let port = self.port
         await endBroker()
         let plugin = options.dxlBroker ? try Self.pluginPath() : nil
-        if case .portTaken(let error) = try await launch(binary: try Self.mosquittoPath(), plugin: plugin, port: port, timeout: .seconds(10)) {
-            throw error
+        let deadline = ContinuousClock.now + portWait
+        while case .portTaken(let error) = try await launch(binary: try Self.mosquittoPath(), plugin: plugin, port: port, timeout: .seconds(10)) {
+            guard ContinuousClock.now < deadline else { throw error }
+            try? await Task.sleep(for: .milliseconds(100))
         }
     }
 
