@@ -65,12 +65,21 @@ extension FabricCertificates {
     /// Certificates shared by every fabric this process starts — test suites start many, and RSA key
     /// generation is the slow part of a start: made once (one CA), with a certificate for each of
     /// `clients`, added when a later caller names more. Thread-safe.
+    /// The folder is removed when the process exits (each test run would otherwise leave one behind).
     public static func processShared(clients: [String]) throws(PKIError) -> FabricCertificates {
         try shared.withLock { shared throws(PKIError) -> FabricCertificates in
+            let first = shared.clients.isEmpty
             let files = try prepare(in: shared.folder, clients: Array(shared.clients.union(clients)).sorted())
             shared.clients.formUnion(clients)
+            if first { atexit { FabricCertificates.removeSharedFolder() } }
             return files
         }
+    }
+
+    /// Removes the shared folder (at exit).
+    static func removeSharedFolder() {
+        let folder = shared.withLock { $0.folder }
+        try? FileManager.default.removeItem(atPath: folder)
     }
 
     /// Copies the files into `directory` (a fabric's own folder, which it may add to); returns the copy.

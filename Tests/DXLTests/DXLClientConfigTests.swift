@@ -3,8 +3,12 @@ import Testing
 @testable import DXL
 
 @Suite("dxlclient.config files")
-struct DXLClientConfigTests {
+final class DXLClientConfigTests {
     let folder: String
+
+    deinit {
+        try? FileManager.default.removeItem(atPath: folder)
+    }
 
     init() throws {
         folder = NSTemporaryDirectory() + "tiesim-config-\(UUID().uuidString)"
