@@ -112,8 +112,8 @@ public final class BrokerCore {
 
     /// This broker's GUID as a msgpack string.
     let encodedGuid: [UInt8]
-    /// The last publisher's encoded id (a stream of events mostly comes from one client); forgotten
-    /// whenever a client connects or disconnects.
+    /// The last publisher's encoded id (a stream of events mostly comes from one client). The encoding
+    /// depends on the id alone, so nothing makes it stale.
     var lastPublisher = Publisher(id: "", encoded: nil)
     struct Publisher {
         var id: String
@@ -160,7 +160,6 @@ public final class BrokerCore {
     /// `persistent`: without a clean session (it resumes the subscriptions of its earlier session).
     public func connected(_ clientId: String, identity: String, connection: UInt, persistent: Bool = false) {
         finalizeRoute()
-        lastPublisher.encoded = nil
         if layout.isBridge(clientId) {
             if identity == BrokerLayout.bridgeIdentity {
                 impostors.remove(clientId)
@@ -188,7 +187,6 @@ public final class BrokerCore {
     /// Connection `connection` of `clientId` closed.
     public func disconnected(_ clientId: String, connection: UInt) {
         finalizeRoute()
-        lastPublisher.encoded = nil
         guard !isBridge(clientId) else { return }
         forget(clientId, connection: connection, reason: "its client disconnected")
     }
