@@ -59,8 +59,8 @@ public struct FabricCertificates: Sendable {
 
 extension FabricCertificates {
     /// The folder of the certificates shared by the fabrics of this process, with the clients made so far.
-    private static let shared = Mutex<(folder: String, clients: Set<String>)>(
-        (NSTemporaryDirectory() + "tiesim-certificates-\(getpid())", []))
+    private static let shared = Mutex<(folder: String, clients: Set<String>, removedAtExit: Bool)>(
+        (NSTemporaryDirectory() + "tiesim-certificates-\(getpid())", [], false))
 
     /// Certificates shared by every fabric this process starts — test suites start many, and RSA key
     /// generation is the slow part of a start: made once (one CA), with a certificate for each of
@@ -68,10 +68,12 @@ extension FabricCertificates {
     /// The folder is removed when the process exits (each test run would otherwise leave one behind).
     public static func processShared(clients: [String]) throws(PKIError) -> FabricCertificates {
         try shared.withLock { shared throws(PKIError) -> FabricCertificates in
-            let first = shared.clients.isEmpty
             let files = try prepare(in: shared.folder, clients: Array(shared.clients.union(clients)).sorted())
             shared.clients.formUnion(clients)
-            if first { atexit { FabricCertificates.removeSharedFolder() } }
+            if !shared.removedAtExit {
+                shared.removedAtExit = true
+                atexit { FabricCertificates.removeSharedFolder() }
+            }
             return files
         }
     }
