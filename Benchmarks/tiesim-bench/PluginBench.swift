@@ -61,12 +61,13 @@ func benchPlugin() async throws {
             agents: 1000
         """, file: "plugin-bench.yaml")
 
-    /// mosquitto's CPU time per event delivered, in µs, by stream and broker ("raw with", …): in all, and
-    /// in user mode (where the plugin runs) and in the kernel.
-    var cpu: [String: [Double]] = [:]
-    var userCPU: [String: [Double]] = [:]
-    var systemCPU: [String: [Double]] = [:]
+    /// Events/s, and mosquitto's CPU time per event delivered in µs (in all, in user mode where the plugin
+    /// runs, and in the kernel), one per round, by stream and broker ("raw with", …).
     typealias Measured = (rate: Double, cpu: Double, user: Double, system: Double)
+    var measured: [String: [Measured]] = [:]
+    func series(_ key: String, _ pick: (Measured) -> Double) -> [Double] { measured[key, default: []].map(pick) }
+    func rates(_ key: String) -> [Double] { series(key) { $0.rate } }
+    func cpu(_ key: String) -> [Double] { series(key) { $0.cpu } }
     /// Events/s a raw subscriber of `broker` receives while `send` publishes `events` events.
     func delivered(_ broker: LocalBroker, _ send: () async throws -> Void) async throws -> Measured {
         let subscriber = RawSubscriber(certificates: certificates, port: broker.port, topic: TieTopic.fileDetection)
@@ -100,49 +101,45 @@ func benchPlugin() async throws {
         return try await delivered(broker) { _ = try await player.play([timeline]) }
     }
 
-    var rates: [String: [Double]] = [:]
     for round in 1...rounds {
         // The brokers take turns going first, so that neither always inherits the machine's state.
         let order = round % 2 == 1 ? [("with", with), ("without", without)] : [("without", without), ("with", with)]
         for (name, broker) in order {
-            for (stream, measured) in [("raw", try await rawStream(broker, bytes)), ("same-size", try await rawStream(broker, sameSizeBytes)),
+            for (stream, result) in [("raw", try await rawStream(broker, bytes)), ("same-size", try await rawStream(broker, sameSizeBytes)),
                                        ("player", try await playerStream(broker))] {
-                rates[stream + " " + name, default: []].append(measured.rate)
-                cpu[stream + " " + name, default: []].append(measured.cpu)
-                userCPU[stream + " " + name, default: []].append(measured.user)
-                systemCPU[stream + " " + name, default: []].append(measured.system)
+                measured[stream + " " + name, default: []].append(result)
             }
         }
-        let last = rates.mapValues { $0.last! }
+        let last = measured.mapValues { $0.last!.rate }
         print("plugin: round \(round): " + ["raw", "same-size", "player"].map { stream in
             "\(stream) \(format(last[stream + " with"]!)) ev/s with, \(format(last[stream + " without"]!)) without "
                 + "(\(format(100 * last[stream + " with"]! / last[stream + " without"]!, digits: 1)) %)"
         }.joined(separator: "; "))
     }
     for stream in ["raw", "same-size", "player"] {
-        let ratios = zip(rates[stream + " with"]!, rates[stream + " without"]!).map { 100 * $0 / $1 }
-        print("plugin: \(stream) stream, median of \(rounds): \(format(median(rates[stream + " with"]!))) ev/s with the plugin, "
-              + "\(format(median(rates[stream + " without"]!))) without; median ratio \(format(median(ratios), digits: 1)) % "
+        let ratios = zip(rates(stream + " with"), rates(stream + " without")).map { 100 * $0 / $1 }
+        print("plugin: \(stream) stream, median of \(rounds): \(format(median(rates(stream + " with")))) ev/s with the plugin, "
+              + "\(format(median(rates(stream + " without")))) without; median ratio \(format(median(ratios), digits: 1)) % "
               + "(rounds \(format(ratios.min()!, digits: 1))–\(format(ratios.max()!, digits: 1)) %; goal ≥ 95 %)")
         // mosquitto's own CPU per event: what the plugin costs its one thread, apart from the machine's noise.
-        let with = median(cpu[stream + " with"]!), without = median(cpu[stream + " without"]!)
-        let cpuRatios = zip(cpu[stream + " without"]!, cpu[stream + " with"]!).map { 100 * $0 / $1 }
+        let with = median(cpu(stream + " with")), without = median(cpu(stream + " without"))
+        let cpuRatios = zip(cpu(stream + " without"), cpu(stream + " with")).map { 100 * $0 / $1 }
         print("plugin: \(stream) stream, mosquitto's CPU per event (median of \(rounds)): \(format(with, digits: 2)) µs with the plugin, "
               + "\(format(without, digits: 2)) µs without; without/with \(format(100 * without / with, digits: 1)) % "
-              + "(rounds \(format(cpuRatios.min()!, digits: 1))–\(format(cpuRatios.max()!, digits: 1)) %); user mode \(format(median(userCPU[stream + " with"]!), digits: 2)) µs "
-              + "with, \(format(median(userCPU[stream + " without"]!), digits: 2)) without; kernel \(format(median(systemCPU[stream + " with"]!), digits: 2)) µs with, "
-              + "\(format(median(systemCPU[stream + " without"]!), digits: 2)) without")
+              + "(rounds \(format(cpuRatios.min()!, digits: 1))–\(format(cpuRatios.max()!, digits: 1)) %); user mode \(format(median(series(stream + " with") { $0.user }), digits: 2)) µs "
+              + "with, \(format(median(series(stream + " without") { $0.user }), digits: 2)) without; kernel \(format(median(series(stream + " with") { $0.system }), digits: 2)) µs with, "
+              + "\(format(median(series(stream + " without") { $0.system }), digits: 2)) without")
     }
 
     // What the stamp's bytes alone cost, with no plugin at all: the broker without it delivering the
     // stamped size (same-size stream) against the unstamped one (raw stream).
-    let unstamped = median(cpu["raw without"]!), stampedSize = median(cpu["same-size without"]!)
-    let bytesRatios = zip(cpu["raw without"]!, cpu["same-size without"]!).map { 100 * $0 / $1 }
+    let unstamped = median(cpu("raw without")), stampedSize = median(cpu("same-size without"))
+    let bytesRatios = zip(cpu("raw without"), cpu("same-size without")).map { 100 * $0 / $1 }
     print("plugin: the stamp's \(sameSizeBytes.count - bytes.count) bytes alone, no plugin: mosquitto's CPU per event \(format(unstamped, digits: 2)) µs "
           + "for \(bytes.count)-byte events, \(format(stampedSize, digits: 2)) µs for \(sameSizeBytes.count)-byte ones; "
           + "ratio \(format(100 * unstamped / stampedSize, digits: 1)) % (rounds \(format(bytesRatios.min()!, digits: 1))–\(format(bytesRatios.max()!, digits: 1)) %)")
     // The plugin's cost apart from the bytes it must add: raw stream with it against the stamped size without.
-    let plugged = median(cpu["raw with"]!)
+    let plugged = median(cpu("raw with"))
     print("plugin: raw stream with the plugin against the stamped size without it: CPU without/with \(format(100 * stampedSize / plugged, digits: 1)) %")
 
     guard !sameBrokers else { return }
