@@ -100,7 +100,7 @@ let package = Package(
             name: "tiesim-bench",
             dependencies: ["DXL", "DXLBroker", "DXLFabric", "TIE", "TIESimulator", "CMosquitto", .product(name: "Logging", package: "swift-log"), .product(name: "Yams", package: "Yams")],
             path: "Benchmarks/tiesim-bench",
-            exclude: ["python_tie_service.py", "python_detection_counter.py"]
+            exclude: ["python_tie_service.py", "python_detection_counter.py", "floor_plugin.c"]
         ),
         // Seeded mutation fuzzing of the codec and the scenario parser: `swift run -c release tiesim-fuzz`.
         .executableTarget(

@@ -12,11 +12,16 @@ import TIESimulator
 /// `tiesim-bench plugin`: what the DXL broker plugin costs.
 ///
 /// - Events: the same stream through two mosquitto brokers on this machine, one with the plugin and one
-///   without, in alternating rounds: raw libmosquitto publisher → raw subscriber (dxl-bench's stream, with
-///   source ids empty as clients send them, and the same event already as long as the stamp) and the
-///   scenario player → raw subscriber. Events delivered per second, and mosquitto's CPU time per event
-///   (user and kernel); goal: with ≥ 95 % of without. mosquitto runs on a CPU of its own. With
-///   `--same-brokers` neither broker loads the plugin: the ratios are then the benchmark's own spread.
+///   without, in rounds that take turns: raw libmosquitto publisher → raw subscriber (dxl-bench's stream,
+///   with source ids empty as clients send them, and the same event already as long as the stamp) and
+///   the scenario player → raw subscriber. Saturated: events delivered per second, and mosquitto's CPU
+///   time per event (user and kernel); goal: with ≥ 95 % of without. mosquitto runs on a CPU of its own.
+///   Paced (`--paced`, 50,000 ev/s by default; 0: not run): the raw and player streams at a rate every
+///   broker keeps up with, mosquitto's CPU time per event — the capacity each leaves.
+/// - The floor: a third broker whose C plugin (`floor_plugin.c`, built with clang at run time) only gives
+///   each event a buffer 80 bytes longer, as any stamp must, takes the raw stream too: what stamping
+///   costs before any DXL work.
+/// - With `--same-brokers` neither broker loads a plugin: the ratios are then the benchmark's own spread.
 /// - Routing: the plugin's own work per routed request (decode, registry lookup, stamp, re-encode and
 ///   the recipient check), in-process, no broker.
 /// - No destination: requests to a topic nobody serves, paced at 1,000/s: the ErrorResponse's p50/p99
@@ -24,6 +29,9 @@ import TIESimulator
 func benchPlugin() async throws {
     let events = option("--events", 300_000)
     let rounds = option("--rounds", 3)
+    // `--streams raw,player`: only those streams (all three by default).
+    let allStreams = ["raw", "same-size", "player"]
+    let streams = optionList("--streams")?.filter(allStreams.contains) ?? allStreams
     let folder = workFolder + "/plugin"
     let certificates = try FabricCertificates.prepare(in: folder + "/certs", clients: ["client", "tiesim"])
     var plainOptions = LocalBroker.Options()
@@ -34,13 +42,17 @@ func benchPlugin() async throws {
     let sameBrokers = CommandLine.arguments.contains("--same-brokers")
     if sameBrokers { print("plugin: --same-brokers: neither broker loads the plugin (the ratios are the benchmark's noise)") }
     let with = LocalBroker(directory: folder + "/with", certificates: certificates, options: sameBrokers ? plainOptions : LocalBroker.Options())
-    try await without.start()
-    try await with.start()
-    defer {
-        without.stop()
-        with.stop()
+    // The floor: mosquitto with a C plugin that does only what stamping requires (a buffer 80 bytes
+    // longer for each message), through which the raw stream runs too.
+    let floor = (sameBrokers ? nil : buildFloorPlugin(in: folder)).map { path in
+        var options = plainOptions
+        options.extraConfiguration = ["plugin \(path)"]
+        return LocalBroker(directory: folder + "/floor", certificates: certificates, options: options)
     }
-    let pinned = pinToLastCPU([without, with].compactMap(\.processIdentifier))
+    let brokers = [with, without] + (floor.map { [$0] } ?? [])
+    for broker in brokers { try await broker.start() }
+    defer { for broker in brokers { broker.stop() } }
+    let pinned = pinToLastCPU(brokers.compactMap(\.processIdentifier))
     print("plugin: mosquitto \(pinned ? "on a CPU of its own, the publisher and subscriber on the others" : "sharing the CPUs (could not pin)")")
     let bytes = Seed.detectionMessage
     // The same event with its source ids already filled in (as long as the broker's stamp): through
@@ -50,38 +62,44 @@ func benchPlugin() async throws {
     prestamped.sourceClientId = "{" + UUID().uuidString.lowercased() + "}"
     prestamped.sourceBrokerId = with.guid
     let sameSizeBytes = DXLMessageCodec.encode(prestamped)
-    let timeline = try ScenarioLoader.parse(text: """
-        settings: {waitForSubscribers: false}
-        files:
-          FOCUS_MALWARE2.EXE:
-            md5: eb5e2b9dc51817a086d7b97eb52410ab
-        timeline:
-          - detection: {file: FOCUS_MALWARE2.EXE, localReputation: KNOWN_MALICIOUS, remediationAction: 5}
-            repeat: \(events)
-            agents: 1000
-        """, file: "plugin-bench.yaml")
+    /// The player's scenario: `count` detections, at `rate` events/s (nil: as fast as it can).
+    func timeline(_ count: Int, rate: Int? = nil) throws -> Scenario {
+        try ScenarioLoader.parse(text: """
+            settings: {waitForSubscribers: false}
+            files:
+              FOCUS_MALWARE2.EXE:
+                md5: eb5e2b9dc51817a086d7b97eb52410ab
+            timeline:
+              - detection: {file: FOCUS_MALWARE2.EXE, localReputation: KNOWN_MALICIOUS, remediationAction: 5}
+                repeat: \(count)
+                agents: 1000\(rate.map { "\n    rate: \($0)/s" } ?? "")
+            """, file: "plugin-bench.yaml")
+    }
+    let saturated = try timeline(events)
 
     /// Events/s, and mosquitto's CPU time per event delivered in µs (in all, in user mode where the plugin
     /// runs, and in the kernel), one per round, by stream and broker ("raw with", …).
-    typealias Measured = (rate: Double, cpu: Double, user: Double, system: Double)
+    typealias Measured = (rate: Double, cpu: Double, user: Double, system: Double, busy: Double)
     var measured: [String: [Measured]] = [:]
     func series(_ key: String, _ pick: (Measured) -> Double) -> [Double] { measured[key, default: []].map(pick) }
     func rates(_ key: String) -> [Double] { series(key) { $0.rate } }
     func cpu(_ key: String) -> [Double] { series(key) { $0.cpu } }
-    /// Events/s a raw subscriber of `broker` receives while `send` publishes `events` events.
-    func delivered(_ broker: LocalBroker, _ send: () async throws -> Void) async throws -> Measured {
+    /// Events/s a raw subscriber of `broker` receives while `send` publishes `count` events. mosquitto's
+    /// CPU time in all is taken to the nanosecond (schedstat); its user/kernel split in clock ticks.
+    func delivered(_ broker: LocalBroker, count: Int = events, _ send: () async throws -> Void) async throws -> Measured {
         let subscriber = RawSubscriber(certificates: certificates, port: broker.port, topic: TieTopic.fileDetection)
         defer { subscriber.close() }
         let pid = broker.processIdentifier ?? 0
-        let before = cpuTimes(pid: pid)
+        let before = cpuTimes(pid: pid), ranBefore = runSeconds(pid: pid)
         let start = clock.now
         try await send()
-        waitForArrivals(events) { subscriber.received.load(ordering: .relaxed) }
+        waitForArrivals(count) { subscriber.received.load(ordering: .relaxed) }
         let last = subscriber.lastArrival.withLock { $0 } ?? clock.now
         let received = Double(subscriber.received.load(ordering: .relaxed))
-        let after = cpuTimes(pid: pid)
+        let after = cpuTimes(pid: pid), ran = runSeconds(pid: pid) - ranBefore
+        let elapsed = seconds(clock.now - start)
         let user = (after.user - before.user) / received * 1e6, system = (after.system - before.system) / received * 1e6
-        return (received / seconds(last - start), user + system, user, system)
+        return (received / seconds(last - start), ran / received * 1e6, user, system, ran / elapsed)
     }
     func rawStream(_ broker: LocalBroker, _ stream: [UInt8]) async throws -> Measured {
         try await delivered(broker) {
@@ -90,7 +108,7 @@ func benchPlugin() async throws {
             publisher.close()
         }
     }
-    func playerStream(_ broker: LocalBroker) async throws -> Measured {
+    func playerStream(_ broker: LocalBroker, _ timeline: Scenario) async throws -> Measured {
         // As in tiesim's fabric, the player fills in the source ids the broker stamps.
         var config = broker.clientConfig(client: "tiesim")
         config.stampedBrokerId = with.guid
@@ -98,25 +116,32 @@ func benchPlugin() async throws {
         try await client.connect()
         defer { Task { await client.disconnect() } }
         let player = ScenarioPlayer(client: client, store: ReputationStore(scenarios: [timeline]), watcher: nil, logger: Logger(label: "bench"))
-        return try await delivered(broker) { _ = try await player.play([timeline]) }
+        return try await delivered(broker, count: timeline.timeline.reduce(0) { $0 + $1.count }) { _ = try await player.play([timeline]) }
     }
 
     for round in 1...rounds {
         // The brokers take turns going first, so that neither always inherits the machine's state.
-        let order = round % 2 == 1 ? [("with", with), ("without", without)] : [("without", without), ("with", with)]
+        var order = [("with", with), ("without", without)] + (floor.map { [("floor", $0)] } ?? [])
+        for _ in 0..<(round - 1) % order.count { order.append(order.removeFirst()) }
         for (name, broker) in order {
-            for (stream, result) in [("raw", try await rawStream(broker, bytes)), ("same-size", try await rawStream(broker, sameSizeBytes)),
-                                       ("player", try await playerStream(broker))] {
+            for stream in streams where name != "floor" || stream == "raw" {
+                let result = switch stream {
+                case "raw": try await rawStream(broker, bytes)
+                case "same-size": try await rawStream(broker, sameSizeBytes)
+                default: try await playerStream(broker, saturated)
+                }
                 measured[stream + " " + name, default: []].append(result)
             }
         }
-        let last = measured.mapValues { $0.last!.rate }
-        print("plugin: round \(round): " + ["raw", "same-size", "player"].map { stream in
-            "\(stream) \(format(last[stream + " with"]!)) ev/s with, \(format(last[stream + " without"]!)) without "
-                + "(\(format(100 * last[stream + " with"]! / last[stream + " without"]!, digits: 1)) %)"
+        let last = measured.mapValues { $0.last! }
+        print("plugin: round \(round): " + streams.map { stream in
+            let with = last[stream + " with"]!, without = last[stream + " without"]!
+            let floorPart = last[stream + " floor"].map { ", floor \(format($0.rate)) (\(format(100 * $0.rate / without.rate, digits: 1)) %)" } ?? ""
+            return "\(stream) \(format(with.rate)) ev/s with, \(format(without.rate)) without (\(format(100 * with.rate / without.rate, digits: 1)) %)\(floorPart), "
+                + "mosquitto busy \(format(100 * with.busy)) / \(format(100 * without.busy)) %"
         }.joined(separator: "; "))
     }
-    for stream in ["raw", "same-size", "player"] {
+    for stream in streams {
         let ratios = zip(rates(stream + " with"), rates(stream + " without")).map { 100 * $0 / $1 }
         print("plugin: \(stream) stream, median of \(rounds): \(format(median(rates(stream + " with")))) ev/s with the plugin, "
               + "\(format(median(rates(stream + " without")))) without; median ratio \(format(median(ratios), digits: 1)) % "
@@ -131,16 +156,71 @@ func benchPlugin() async throws {
               + "\(format(median(series(stream + " without") { $0.system }), digits: 2)) without")
     }
 
+    // Paced: the raw and player streams at a rate every broker keeps up with. Saturated, a broker a little slower
+    // leaves its subscriber idle more often and pays for waking it (an IPI on this VM) on more events,
+    // which can tip a whole round into a costlier regime; paced, every broker wakes its subscriber for
+    // every burst, so mosquitto's CPU time per event is each broker's cost in the same regime — the
+    // capacity the plugin leaves (without/with).
+    let pacedRate = option("--paced", 50_000)
+    if pacedRate > 0 {
+        let pacedEvents = pacedRate * option("--paced-seconds", 4)
+        let pacedTimeline = try timeline(pacedEvents, rate: pacedRate)
+        var paced: [String: [Double]] = [:]
+        for round in 1...rounds {
+            var order = [("with", with), ("without", without)] + (floor.map { [("floor", $0)] } ?? [])
+            for _ in 0..<(round - 1) % order.count { order.append(order.removeFirst()) }
+            for (name, broker) in order {
+                for stream in ["raw", "player"] where name != "floor" || stream == "raw" {
+                    let result = if stream == "player" {
+                        try await playerStream(broker, pacedTimeline)
+                    } else {
+                        try await delivered(broker, count: pacedEvents) {
+                            let publisher = RawPublisher(certificates: certificates, port: broker.port)
+                            _ = publisher.publish(bytes: bytes, topic: TieTopic.fileDetection, count: pacedEvents, rate: Double(pacedRate))
+                            publisher.close()
+                        }
+                    }
+                    paced[stream + " " + name, default: []].append(result.cpu)
+                }
+            }
+        }
+        for stream in ["raw", "player"] {
+            let with = paced[stream + " with"]!, without = paced[stream + " without"]!
+            let ratios = zip(without, with).map { 100 * $0 / $1 }
+            var line = "plugin: \(stream) stream paced at \(format(Double(pacedRate))) ev/s: mosquitto's CPU per event (median of \(rounds)) "
+                + "\(format(median(with), digits: 2)) µs with the plugin, \(format(median(without), digits: 2)) µs without; capacity without/with "
+                + "\(format(median(ratios), digits: 1)) % (rounds \(format(ratios.min()!, digits: 1))–\(format(ratios.max()!, digits: 1)) %; goal ≥ 95 %)"
+            if let floor = paced[stream + " floor"] {
+                let floorRatios = zip(without, floor).map { 100 * $0 / $1 }
+                line += "; the floor \(format(median(floor), digits: 2)) µs, without/floor \(format(median(floorRatios), digits: 1)) % "
+                    + "(rounds \(format(floorRatios.min()!, digits: 1))–\(format(floorRatios.max()!, digits: 1)) %)"
+            }
+            print(line)
+        }
+    }
+
+    if floor != nil && streams.contains("raw") {
+        let floorRatios = zip(rates("raw floor"), rates("raw without")).map { 100 * $0 / $1 }
+        let aboveFloor = zip(rates("raw with"), rates("raw floor")).map { 100 * $0 / $1 }
+        print("plugin: raw stream through the floor (a C plugin that only copies each event into a buffer 80 bytes longer): "
+              + "median \(format(median(rates("raw floor")))) ev/s, floor/without \(format(median(floorRatios), digits: 1)) % "
+              + "(rounds \(format(floorRatios.min()!, digits: 1))–\(format(floorRatios.max()!, digits: 1)) %); with/floor \(format(median(aboveFloor), digits: 1)) % "
+              + "(rounds \(format(aboveFloor.min()!, digits: 1))–\(format(aboveFloor.max()!, digits: 1)) %); mosquitto's CPU per event through the floor "
+              + "\(format(median(cpu("raw floor")), digits: 2)) µs")
+    }
+
     // What the stamp's bytes alone cost, with no plugin at all: the broker without it delivering the
     // stamped size (same-size stream) against the unstamped one (raw stream).
-    let unstamped = median(cpu("raw without")), stampedSize = median(cpu("same-size without"))
-    let bytesRatios = zip(cpu("raw without"), cpu("same-size without")).map { 100 * $0 / $1 }
-    print("plugin: the stamp's \(sameSizeBytes.count - bytes.count) bytes alone, no plugin: mosquitto's CPU per event \(format(unstamped, digits: 2)) µs "
-          + "for \(bytes.count)-byte events, \(format(stampedSize, digits: 2)) µs for \(sameSizeBytes.count)-byte ones; "
-          + "ratio \(format(100 * unstamped / stampedSize, digits: 1)) % (rounds \(format(bytesRatios.min()!, digits: 1))–\(format(bytesRatios.max()!, digits: 1)) %)")
-    // The plugin's cost apart from the bytes it must add: raw stream with it against the stamped size without.
-    let plugged = median(cpu("raw with"))
-    print("plugin: raw stream with the plugin against the stamped size without it: CPU without/with \(format(100 * stampedSize / plugged, digits: 1)) %")
+    if streams.contains("raw") && streams.contains("same-size") {
+        let unstamped = median(cpu("raw without")), stampedSize = median(cpu("same-size without"))
+        let bytesRatios = zip(cpu("raw without"), cpu("same-size without")).map { 100 * $0 / $1 }
+        print("plugin: the stamp's \(sameSizeBytes.count - bytes.count) bytes alone, no plugin: mosquitto's CPU per event \(format(unstamped, digits: 2)) µs "
+              + "for \(bytes.count)-byte events, \(format(stampedSize, digits: 2)) µs for \(sameSizeBytes.count)-byte ones; "
+              + "ratio \(format(100 * unstamped / stampedSize, digits: 1)) % (rounds \(format(bytesRatios.min()!, digits: 1))–\(format(bytesRatios.max()!, digits: 1)) %)")
+        // The plugin's cost apart from the bytes it must add: raw stream with it against the stamped size without.
+        let plugged = median(cpu("raw with"))
+        print("plugin: raw stream with the plugin against the stamped size without it: CPU without/with \(format(100 * stampedSize / plugged, digits: 1)) %")
+    }
 
     guard !sameBrokers else { return }
     // The plugin's work per routed request, in-process.
@@ -216,4 +296,27 @@ func routingCost() {
     print("plugin: an event (message check, stamp, one recipient check), in-process: \(format(eventBest * 1000, digits: 0)) ns per event, best of 3 × \(count)")
     print("plugin: routing a request (message check + ten recipient checks), in-process: \(format(best, digits: 2)) µs per request, best of 3 × \(count) "
           + "(\(delivered == 6 * count ? "each delivered once" : "DELIVERY MISMATCH \(delivered)"))")
+}
+
+/// Compiles `floor_plugin.c` (beside this file) into `folder` with the toolchain's clang; nil, with the
+/// reason printed, when that cannot be done (the floor is then left out).
+func buildFloorPlugin(in folder: String) -> String? {
+    let source = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("floor_plugin.c").path
+    let output = folder + "/libfloor.so"
+    try? FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+    let compiler = Process()
+    compiler.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+    compiler.arguments = ["clang", "-O2", "-shared", "-fPIC", "-o", output, source]
+    do {
+        try compiler.run()
+        compiler.waitUntilExit()
+    } catch {
+        print("plugin: no floor: could not run clang (\(error))")
+        return nil
+    }
+    guard compiler.terminationStatus == 0 else {
+        print("plugin: no floor: clang could not build \(source) (exit \(compiler.terminationStatus))")
+        return nil
+    }
+    return output
 }

@@ -14,9 +14,12 @@ import Yams
 /// own network thread.
 class RawClient: @unchecked Sendable {
     let mosq: OpaquePointer
+    /// Its MQTT client id (the id the broker stamps on what it publishes).
+    let id: String
 
     init(name: String, certificates: FabricCertificates, certificate: String = "client") {
-        mosq = mosquitto_new("raw-\(name)-\(UUID())", true, nil)!
+        id = "raw-\(name)-\(UUID())"
+        mosq = mosquitto_new(id, true, nil)!
         mosquitto_user_data_set(mosq, Unmanaged.passUnretained(self).toOpaque())
         mosquitto_tls_set(mosq, certificates.caCertificate, nil, certificates.clientCertificate(certificate), certificates.clientKey(certificate), nil)
         mosquitto_tls_insecure_set(mosq, true)
@@ -60,7 +63,8 @@ final class RawPublisher: RawClient, @unchecked Sendable {
 
     /// Publishes `count` copies with the player's flow control (nil: none) — past `window` unwritten
     /// messages, sleep until half of them are written, woken by the publish callback — returns events/s.
-    func publish(bytes: [UInt8], topic: String, count: Int, window: Int? = 5_000) -> Double {
+    /// With `rate`, at that many events/s at most, 16 at a time.
+    func publish(bytes: [UInt8], topic: String, count: Int, window: Int? = 5_000, rate: Double? = nil) -> Double {
         let start = clock.now
         func waitUntilWritten(_ target: Int) {
             waitingFor.store(target, ordering: .sequentiallyConsistent)
@@ -71,6 +75,11 @@ final class RawPublisher: RawClient, @unchecked Sendable {
         }
         bytes.withUnsafeBytes { buffer in
             for index in 0..<count {
+                if let rate, index % 16 == 0 {
+                    let due = start + .nanoseconds(Int64(Double(index) / rate * 1e9))
+                    let early = due - clock.now
+                    if early > .zero { usleep(UInt32(seconds(early) * 1e6)) }
+                }
                 mosquitto_publish(mosq, nil, topic, Int32(buffer.count), buffer.baseAddress, 0, false)
                 if let window, index % 512 == 0, index - written.load(ordering: .relaxed) > window {
                     waitUntilWritten(index + 1 - window / 2)

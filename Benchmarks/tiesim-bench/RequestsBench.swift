@@ -161,8 +161,7 @@ func benchRequests() async throws {
     // each compares two moments, not two services); Python once, for scale.
     let rounds = option("--rounds", 5)
     let roundLength = Duration.seconds(max(1, option("--round-seconds", 2)))
-    let concurrencies = (CommandLine.arguments.firstIndex(of: "--concurrency").flatMap { index in
-        CommandLine.arguments.dropFirst(index + 1).first?.split(separator: ",").compactMap { Int($0) } }) ?? [1, 8, 64]
+    let concurrencies = optionList("--concurrency")?.compactMap { Int($0) } ?? [1, 8, 64]
     for concurrency in concurrencies {
         var ties: [LatencyResult] = [], raws: [LatencyResult] = [], dxls: [LatencyResult] = []
         for round in 0..<rounds {

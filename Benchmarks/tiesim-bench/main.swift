@@ -47,6 +47,11 @@ func option(_ name: String, _ fallback: Int) -> Int {
     guard let index = arguments.firstIndex(of: name), index + 1 < arguments.count, let value = Int(arguments[index + 1]) else { return fallback }
     return value
 }
+/// `--name a,b,c`: the comma-separated values after `name`, or nil when it is not given.
+func optionList(_ name: String) -> [String]? {
+    guard let index = arguments.firstIndex(of: name), index + 1 < arguments.count else { return nil }
+    return arguments[index + 1].split(separator: ",").map(String.init)
+}
 let clock = ContinuousClock()
 
 func seconds(_ duration: Duration) -> Double {
@@ -80,6 +85,14 @@ func cpuTimes(pid: Int32) -> (user: Double, system: Double) {
     guard fields.count > 13, let user = Double(fields[11]), let system = Double(fields[12]) else { return (0, 0) }
     let ticks = Double(sysconf(Int32(_SC_CLK_TCK)))
     return (user / ticks, system / ticks)
+}
+
+/// The time the main thread of process `pid` has spent on a CPU so far, in seconds, to the nanosecond
+/// (`/proc/PID/schedstat`; `/proc/PID/stat` counts in clock ticks of 10 ms).
+func runSeconds(pid: Int32) -> Double {
+    guard let text = try? String(contentsOfFile: "/proc/\(pid)/schedstat", encoding: .utf8),
+          let first = text.split(separator: " ").first, let nanoseconds = Double(first) else { return 0 }
+    return nanoseconds / 1e9
 }
 
 /// The CPU time (user and system) process `pid` has used so far, in seconds.

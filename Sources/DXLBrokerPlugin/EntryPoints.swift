@@ -54,7 +54,7 @@ public func mosquittoPluginInit(_ identifier: OpaquePointer?, _ userData: Unsafe
         return MOSQ_ERR_INVAL.rawValue
     }
     core?.release()
-    core = Unmanaged.passRetained(BrokerCore(layout: layout, clock: { milliseconds(CLOCK_REALTIME) }, monotonic: { milliseconds(CLOCK_MONOTONIC) },
+    core = Unmanaged.passRetained(BrokerCore(layout: layout, clock: { milliseconds(CLOCK_REALTIME) }, monotonic: { milliseconds(CLOCK_MONOTONIC_COARSE) },
                                              maxMessageSize: maxMessageSize))
     let events: [(mosquitto_plugin_event, MOSQ_FUNC_generic_callback)] = [
         (MOSQ_EVT_BASIC_AUTH, onConnect), (MOSQ_EVT_ACL_CHECK, onAccessCheck), (MOSQ_EVT_MESSAGE, onMessage),
@@ -263,7 +263,10 @@ private func log(_ level: Int32, _ text: String) {
     tiesim_broker_log(level, text)
 }
 
-/// Clock `clock` (wall or monotonic) in milliseconds.
+/// Clock `clock` (wall or monotonic) in milliseconds. The monotonic one is the coarse clock (a few ms
+/// apart at most, as the kernel's tick): mosquitto ticks the plugin at every turn of its loop, once per
+/// message under load, and what the time decides there (announcements, TTLs, held queries) is measured
+/// in hundreds of milliseconds.
 private func milliseconds(_ clock: clockid_t) -> Int64 {
     var time = timespec()
     clock_gettime(clock, &time)
