@@ -123,4 +123,26 @@ struct JSONObjectTests {
         #expect(JSONObject(["z": 1, "b": 2, "k": 3]).keys == ["b", "k", "z"])
         #expect(one.mapValues { _ in .null }.keys == ["a", "b"])
     }
+
+    @Test("keys are told apart by code point, as Python's: canonically equivalent keys stay two members")
+    func keysByCodePoint() throws {
+        let composed = "\u{e9}", decomposed = "e\u{301}"
+        #expect(composed == decomposed, "Swift's String equality, which the keys must not use")
+        var object: JSONObject = [composed: 1]
+        object[decomposed] = 2
+        #expect(object.count == 2 && object[composed] == 1 && object[decomposed] == 2)
+        #expect(object != [decomposed: 2, composed: 2])
+        #expect(JSONObject([composed: 1]) != JSONObject([decomposed: 1]))
+        // Parsed as json.loads reads it, written as json.dumps writes it (checked against Python 3).
+        let parsed = try JSONValue.parse(#"{"\#(composed)": 1, "\#(decomposed)": 2}"#)
+        #expect(parsed.serialized(style: .python, sortedKeys: false) == #"{"\u00e9": 1, "e\u0301": 2}"#)
+        #expect(parsed.serialized(style: .python) == #"{"e\u0301": 2, "\u00e9": 1}"#)
+        // The same past the size where an object keeps an index by key.
+        var large = JSONObject((0..<20).map { ("k\($0)", JSONValue.int(Int64($0))) })
+        large[composed] = "composed"
+        large[decomposed] = "decomposed"
+        #expect(large.count == 22 && large[composed] == "composed" && large[decomposed] == "decomposed")
+        large[composed] = nil
+        #expect(large.count == 21 && large[composed] == nil && large[decomposed] == "decomposed")
+    }
 }

@@ -1,7 +1,12 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+
 /// A JSON object's members in the order they were added, as Python's dicts keep them: a payload built
 /// member by member is written in that order (unless sorted keys are asked for), and one parsed keeps the
 /// order it came in. Two objects are equal when they have the same members, whatever their order. A
-/// repeated key keeps its first place and its last value (as `json.loads`).
+/// repeated key keeps its first place and its last value (as `json.loads`). Keys are told apart by their
+/// code points, as Python's are: "é" and "e" followed by U+0301, one `String` to Swift's `==`, are two keys.
 ///
 /// TIE's objects have a handful of members: up to `indexThreshold` they are found by comparing keys in
 /// order, which is faster than hashing them; a larger object also keeps an index by key, and a member
@@ -16,7 +21,7 @@ public struct JSONObject: Sendable, Hashable, Sequence, ExpressibleByDictionaryL
     /// Members present.
     public private(set) var count = 0
     /// Position by key; only for objects that grew past `indexThreshold` members.
-    private var index: [String: Int]?
+    private var index: [ExactKey: Int]?
     static let indexThreshold = 12
 
     public init() {}
@@ -41,8 +46,8 @@ public struct JSONObject: Sendable, Hashable, Sequence, ExpressibleByDictionaryL
     }
 
     private func position(of key: String) -> Int? {
-        if let index { return index[key] }
-        return members.firstIndex { $0.key == key }
+        if let index { return index[ExactKey(key)] }
+        return members.firstIndex { ExactKey.same($0.key, key) }
     }
 
     /// The member `key`; setting nil removes it (a new key goes last, an existing one keeps its place).
@@ -58,7 +63,7 @@ public struct JSONObject: Sendable, Hashable, Sequence, ExpressibleByDictionaryL
                 gaps?.append(false)
                 count += 1
                 if index != nil {
-                    index![key] = members.count - 1
+                    index![ExactKey(key)] = members.count - 1
                 } else if count > Self.indexThreshold {
                     reindex()
                 }
@@ -73,7 +78,7 @@ public struct JSONObject: Sendable, Hashable, Sequence, ExpressibleByDictionaryL
                 if gaps == nil { gaps = Array(repeating: false, count: members.count) }
                 gaps![position] = true
                 members[position].value = .null
-                index![key] = nil
+                index![ExactKey(key)] = nil
                 if members.count - count > members.count / 2 { compact() }
             case (nil, nil):
                 break
@@ -89,8 +94,8 @@ public struct JSONObject: Sendable, Hashable, Sequence, ExpressibleByDictionaryL
     }
 
     private mutating func reindex() {
-        var positions: [String: Int] = Dictionary(minimumCapacity: members.count)
-        for (position, member) in members.enumerated() { positions[member.key] = position }
+        var positions: [ExactKey: Int] = Dictionary(minimumCapacity: members.count)
+        for (position, member) in members.enumerated() { positions[ExactKey(member.key)] = position }
         index = positions
     }
 
@@ -105,7 +110,8 @@ public struct JSONObject: Sendable, Hashable, Sequence, ExpressibleByDictionaryL
     public var keys: [String] { map(\.key) }
     /// The values, in the keys' order.
     public var values: [JSONValue] { map(\.value) }
-    /// The members as a dictionary (order dropped).
+    /// The members as a dictionary (order dropped; keys that differ only by Unicode normalization, which
+    /// a Swift dictionary holds as one, keep the last value).
     public var dictionary: [String: JSONValue] { Dictionary(map { ($0.key, $0.value) }, uniquingKeysWith: { _, last in last }) }
 
     /// The same keys in the same order, each value transformed.
@@ -157,5 +163,33 @@ public struct JSONObject: Sendable, Hashable, Sequence, ExpressibleByDictionaryL
         }
         hasher.combine(count)
         hasher.combine(sum)
+    }
+
+    /// A key as Python tells keys apart: by its UTF-8 bytes (its code points). Swift's `String` compares
+    /// and hashes canonically equivalent texts as one.
+    struct ExactKey: Hashable {
+        let text: String
+        init(_ text: String) { self.text = text }
+
+        static func == (a: ExactKey, b: ExactKey) -> Bool { same(a.text, b.text) }
+
+        func hash(into hasher: inout Hasher) {
+            let hashed: Void? = text.utf8.withContiguousStorageIfAvailable { hasher.combine(bytes: UnsafeRawBufferPointer($0)) }
+            if hashed == nil { for byte in text.utf8 { hasher.combine(byte) } }
+        }
+
+        /// Whether `a` and `b` have the same UTF-8 bytes.
+        @inline(__always)
+        static func same(_ a: String, _ b: String) -> Bool {
+            let x = a.utf8, y = b.utf8
+            guard x.count == y.count else { return false }
+            let compared: Bool?? = x.withContiguousStorageIfAvailable { first in
+                y.withContiguousStorageIfAvailable { second in
+                    first.isEmpty || memcmp(first.baseAddress!, second.baseAddress!, first.count) == 0
+                }
+            }
+            if let compared, let compared { return compared }
+            return x.elementsEqual(y)
+        }
     }
 }
