@@ -315,11 +315,21 @@ struct BrokerCoreTests {
         messages.append(response)
         for message in messages {
             let bytes = DXLMessageCodec.encode(message)
+            // Whole, what this codec and dxlclient write (ids of 32 bytes and more as raw16) takes the quick path.
+            bytes.withUnsafeBytes { buffer in #expect(DXLHeader.quickScan(buffer) != nil, "\(message.messageId.utf8.count)-byte id: the quick scan gave up") }
             for cut in 0...bytes.count {
                 let prefix = Array(bytes[..<cut])
                 prefix.withUnsafeBytes { buffer in
                     #expect(DXLHeader.scan(buffer) == DXLHeader.scanWithReader(buffer), "cut at \(cut) of \(bytes.count)")
                 }
+            }
+        }
+        // str8 and raw16 ids, as other msgpack writers may send them: the quick path, in agreement.
+        let strings: [[UInt8]] = [[0x03, 0x02, 0xd9, 0x01, 0x61, 0xa0, 0xd9, 0x00], [0x03, 0x02, 0xda, 0x00, 0x01, 0x61, 0xda, 0x00, 0x00, 0xa0]]
+        for bytes in strings {
+            bytes.withUnsafeBytes { buffer in
+                #expect(DXLHeader.quickScan(buffer) != nil)
+                #expect(DXLHeader.quickScan(buffer) == DXLHeader.scanWithReader(buffer))
             }
         }
         // Encodings the quick scan leaves to the reader: nil and bin source ids, a uint8 version.

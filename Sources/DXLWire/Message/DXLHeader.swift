@@ -43,10 +43,11 @@ public struct DXLHeader: Sendable, Equatable {
     }
 
     /// `scan` for the encoding every DXL client writes: version and type as positive fixints, the message
-    /// id and the source ids as fixstr or str8, read byte by byte; nil when the bytes are encoded
+    /// id and the source ids as fixstr, str8 or str16 (raw16: msgpack's old raw, which dxlclient and this
+    /// codec write for ids of 32 bytes and more), read byte by byte; nil when the bytes are encoded
     /// otherwise (or are too short), and the full reader decides.
     @inline(__always)
-    static func quickScan(_ buffer: UnsafeRawBufferPointer) -> Fields? {
+    package static func quickScan(_ buffer: UnsafeRawBufferPointer) -> Fields? {
         let count = buffer.count
         guard count >= 5, buffer[0] < 0x80, let type = DXLMessageType(rawValue: buffer[1]) else { return nil }
         /// Where the string at `offset` ends.
@@ -56,6 +57,8 @@ public struct DXLHeader: Sendable, Equatable {
             let end: Int
             if marker & 0xe0 == 0xa0 {
                 end = offset + 1 + Int(marker & 0x1f)
+            } else if marker == 0xda, offset + 2 < count {
+                end = offset + 3 + (Int(buffer[offset + 1]) << 8 | Int(buffer[offset + 2]))
             } else if marker == 0xd9, offset + 1 < count {
                 end = offset + 2 + Int(buffer[offset + 1])
             } else {
