@@ -3,6 +3,7 @@ import DXL
 import DXLFabric
 import DXLBroker
 import Foundation
+import Synchronization
 import Logging
 import TIE
 import TIESimulator
@@ -12,9 +13,10 @@ import TIESimulator
 /// `tiesim-bench plugin`: what the DXL broker plugin costs.
 ///
 /// - Events: the same stream through two mosquitto brokers on this machine, one with the plugin and one
-///   without, in rounds that take turns: raw libmosquitto publisher → raw subscriber (dxl-bench's stream,
-///   with source ids empty as clients send them, and the same event already as long as the stamp) and
-///   the scenario player → raw subscriber. Saturated: events delivered per second, and mosquitto's CPU
+///   without, in rounds that take turns: dxl-bench's two streams — raw libmosquitto publisher → raw
+///   subscriber, and `DXLClient.sendEvent` → a `DXLClient` subscriber's callback, source ids empty as
+///   clients send them — the raw stream's event already as long as the stamp, and the scenario player →
+///   raw subscriber. Saturated: events delivered per second, and mosquitto's CPU
 ///   time per event (user and kernel); goal: with ≥ 95 % of without. mosquitto runs on a CPU of its own.
 ///   Paced (`--paced`, 50,000 ev/s by default; 0: not run): the raw and player streams at a rate every
 ///   broker keeps up with, mosquitto's CPU time per event — the capacity each leaves.
@@ -29,8 +31,8 @@ import TIESimulator
 func benchPlugin() async throws {
     let events = option("--events", 300_000)
     let rounds = option("--rounds", 3)
-    // `--streams raw,player`: only those streams (all three by default).
-    let allStreams = ["raw", "same-size", "player"]
+    // `--streams raw,player`: only those streams (all four by default).
+    let allStreams = ["raw", "dxlclient", "same-size", "player"]
     let streams = optionList("--streams")?.filter(allStreams.contains) ?? allStreams
     let folder = workFolder + "/plugin"
     let certificates = try FabricCertificates.prepare(in: folder + "/certs", clients: ["client", "tiesim"])
@@ -55,6 +57,7 @@ func benchPlugin() async throws {
     let pinned = pinToLastCPU(brokers.compactMap(\.processIdentifier))
     print("plugin: mosquitto \(pinned ? "on a CPU of its own, the publisher and subscriber on the others" : "sharing the CPUs (could not pin)")")
     let bytes = Seed.detectionMessage
+    let payload = try DXLMessageCodec.decode(bytes, topic: TieTopic.fileDetection).payload
     // The same event with its source ids already filled in (as long as the broker's stamp): through
     // either broker, subscribers then receive the same number of bytes, so the ratio is the plugin's work
     // alone. With `bytes`, the plugin's stamp also adds 76 bytes to every event delivered.
@@ -84,22 +87,43 @@ func benchPlugin() async throws {
     func series(_ key: String, _ pick: (Measured) -> Double) -> [Double] { measured[key, default: []].map(pick) }
     func rates(_ key: String) -> [Double] { series(key) { $0.rate } }
     func cpu(_ key: String) -> [Double] { series(key) { $0.cpu } }
-    /// Events/s a raw subscriber of `broker` receives while `send` publishes `count` events. mosquitto's
-    /// CPU time in all is taken to the nanosecond (schedstat); its user/kernel split in clock ticks.
-    func delivered(_ broker: LocalBroker, count: Int = events, _ send: () async throws -> Void) async throws -> Measured {
-        let subscriber = RawSubscriber(certificates: certificates, port: broker.port, topic: TieTopic.fileDetection)
-        defer { subscriber.close() }
+    /// Events/s a subscriber of `broker` receives (`arrivals`: how many so far, and when the last came)
+    /// while `send` publishes `count` events. mosquitto's CPU time in all is taken to the nanosecond
+    /// (schedstat); its user/kernel split in clock ticks.
+    func delivered(_ broker: LocalBroker, count: Int, arrivals: () -> (count: Int, last: ContinuousClock.Instant?),
+                   _ send: () async throws -> Void) async throws -> Measured {
         let pid = broker.processIdentifier ?? 0
         let before = cpuTimes(pid: pid), ranBefore = runSeconds(pid: pid)
         let start = clock.now
         try await send()
-        waitForArrivals(count) { subscriber.received.load(ordering: .relaxed) }
-        let last = subscriber.lastArrival.withLock { $0 } ?? clock.now
-        let received = Double(subscriber.received.load(ordering: .relaxed))
+        waitForArrivals(count) { arrivals().count }
+        let (arrived, lastArrival) = arrivals()
+        let received = Double(arrived), last = lastArrival ?? clock.now
         let after = cpuTimes(pid: pid), ran = runSeconds(pid: pid) - ranBefore
         let elapsed = seconds(clock.now - start)
         let user = (after.user - before.user) / received * 1e6, system = (after.system - before.system) / received * 1e6
         return (received / seconds(last - start), ran / received * 1e6, user, system, ran / elapsed)
+    }
+    /// `delivered` to a raw libmosquitto subscriber.
+    func delivered(_ broker: LocalBroker, count: Int = events, _ send: () async throws -> Void) async throws -> Measured {
+        let subscriber = RawSubscriber(certificates: certificates, port: broker.port, topic: TieTopic.fileDetection)
+        defer { subscriber.close() }
+        return try await delivered(broker, count: count, arrivals: { (subscriber.received.load(ordering: .relaxed), subscriber.lastArrival.withLock { $0 }) }, send)
+    }
+    /// dxl-bench's other stream: `DXLClient.sendEvent` to a `DXLClient` subscriber's event callback.
+    func clientStream(_ broker: LocalBroker) async throws -> Measured {
+        let arrivals = Arrivals()
+        let subscriber = try DXLClient(config: broker.clientConfig())
+        try await subscriber.connect()
+        _ = try await subscriber.addEventCallback(topic: TieTopic.fileDetection) { _ in arrivals.arrived() }
+        let publisher = try DXLClient(config: broker.clientConfig())
+        try await publisher.connect()
+        let result = try await delivered(broker, count: events, arrivals: { (arrivals.count.load(ordering: .relaxed), arrivals.last.withLock { $0 }) }) {
+            for _ in 0..<events { try publisher.sendEvent(topic: TieTopic.fileDetection, payload: payload) }
+        }
+        await publisher.disconnect()
+        await subscriber.disconnect()
+        return result
     }
     func rawStream(_ broker: LocalBroker, _ stream: [UInt8]) async throws -> Measured {
         try await delivered(broker) {
@@ -128,6 +152,7 @@ func benchPlugin() async throws {
                 let result = switch stream {
                 case "raw": try await rawStream(broker, bytes)
                 case "same-size": try await rawStream(broker, sameSizeBytes)
+                case "dxlclient": try await clientStream(broker)
                 default: try await playerStream(broker, saturated)
                 }
                 measured[stream + " " + name, default: []].append(result)
@@ -319,4 +344,15 @@ func buildFloorPlugin(in folder: String) -> String? {
         return nil
     }
     return output
+}
+
+/// Events a subscriber's callback counted, and when the last came.
+final class Arrivals: Sendable {
+    let count = Atomic<Int>(0)
+    let last = Mutex<ContinuousClock.Instant?>(nil)
+
+    func arrived() {
+        count.add(1, ordering: .relaxed)
+        last.withLock { $0 = clock.now }
+    }
 }
