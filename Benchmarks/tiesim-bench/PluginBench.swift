@@ -24,6 +24,7 @@ import TIESimulator
 ///   each event a buffer 80 bytes longer, as any stamp must, takes the raw stream too: what stamping
 ///   costs before any DXL work.
 /// - With `--same-brokers` neither broker loads a plugin: the ratios are then the benchmark's own spread.
+/// - Every round restarts the brokers (`--same-processes`: not).
 /// - Routing: the plugin's own work per routed request (decode, registry lookup, stamp, re-encode and
 ///   the recipient check), in-process, no broker.
 /// - No destination: requests to a topic nobody serves, paced at 1,000/s: the ErrorResponse's p50/p99
@@ -143,7 +144,17 @@ func benchPlugin() async throws {
         return try await delivered(broker, count: timeline.timeline.reduce(0) { $0 + $1.count }) { _ = try await player.play([timeline]) }
     }
 
+    // Every round on new mosquitto processes (`--same-processes`: the first ones throughout), so that
+    // what one process's memory layout costs or saves is drawn again each round instead of biasing a
+    // whole run: with the same processes throughout, the A/A medians of three runs landed 4 points apart
+    // on either side of 100 %; restarted, its raw stream's rounds stayed within 96.9–102.7 %.
+    let fresh = !CommandLine.arguments.contains("--same-processes")
+    func restartBrokers() async throws {
+        for broker in brokers { try await broker.restart() }
+        _ = pinToLastCPU(brokers.compactMap(\.processIdentifier))
+    }
     for round in 1...rounds {
+        if fresh && round > 1 { try await restartBrokers() }
         // The brokers take turns going first, so that neither always inherits the machine's state.
         var order = [("with", with), ("without", without)] + (floor.map { [("floor", $0)] } ?? [])
         for _ in 0..<(round - 1) % order.count { order.append(order.removeFirst()) }
@@ -192,6 +203,7 @@ func benchPlugin() async throws {
         let pacedTimeline = try timeline(pacedEvents, rate: pacedRate)
         var paced: [String: [Double]] = [:]
         for round in 1...rounds {
+            if fresh { try await restartBrokers() }
             var order = [("with", with), ("without", without)] + (floor.map { [("floor", $0)] } ?? [])
             for _ in 0..<(round - 1) % order.count { order.append(order.removeFirst()) }
             for (name, broker) in order {
