@@ -21,8 +21,8 @@ import TIESimulator
 ///   Paced (`--paced`, 50,000 ev/s by default; 0: not run): the raw and player streams at a rate every
 ///   broker keeps up with, mosquitto's CPU time per event — the capacity each leaves.
 /// - The floor: a third broker whose C plugin (`floor_plugin.c`, built with clang at run time) only gives
-///   each event a buffer 80 bytes longer, as any stamp must, takes the raw stream too: what stamping
-///   costs before any DXL work.
+///   each event a buffer as many bytes longer as the stamp adds (80 with GUID ids), takes the raw
+///   stream too: what stamping costs before any DXL work.
 /// - With `--same-brokers` neither broker loads a plugin: the ratios are then the benchmark's own spread.
 /// - Every round restarts the brokers (`--same-processes`: not).
 /// - Routing: the plugin's own work per routed request (decode, registry lookup, stamp, re-encode and
@@ -32,9 +32,14 @@ import TIESimulator
 func benchPlugin() async throws {
     let events = option("--events", 300_000)
     let rounds = option("--rounds", 3)
-    // `--streams raw,player`: only those streams (all four by default).
+    // `--streams raw,player`: only those streams in the saturated rounds (all four by default; the paced
+    // ones are always raw and player).
     let allStreams = ["raw", "dxlclient", "same-size", "player"]
-    let streams = optionList("--streams")?.filter(allStreams.contains) ?? allStreams
+    let streams = optionList("--streams") ?? allStreams
+    if let unknown = streams.first(where: { !allStreams.contains($0) }) {
+        print("plugin: no stream \(unknown) (the streams are \(allStreams.joined(separator: ", ")))")
+        return
+    }
     let folder = workFolder + "/plugin"
     let certificates = try FabricCertificates.prepare(in: folder + "/certs", clients: ["client", "tiesim"])
     var plainOptions = LocalBroker.Options()
@@ -45,11 +50,22 @@ func benchPlugin() async throws {
     let sameBrokers = CommandLine.arguments.contains("--same-brokers")
     if sameBrokers { print("plugin: --same-brokers: neither broker loads the plugin (the ratios are the benchmark's noise)") }
     let with = LocalBroker(directory: folder + "/with", certificates: certificates, options: sameBrokers ? plainOptions : LocalBroker.Options())
-    // The floor: mosquitto with a C plugin that does only what stamping requires (a buffer 80 bytes
+    let bytes = Seed.detectionMessage
+    let payload = try DXLMessageCodec.decode(bytes, topic: TieTopic.fileDetection).payload
+    // The same event with its source ids already filled in, as long as the broker's stamp (the raw
+    // clients' ids are GUIDs, as DXL clients' are): through either broker, subscribers then receive the
+    // same number of bytes, so the ratio is the plugin's work alone. With `bytes`, the plugin's stamp
+    // also adds `stampBytes` to every event delivered.
+    var prestamped = try DXLMessageCodec.decode(bytes, topic: TieTopic.fileDetection)
+    prestamped.sourceClientId = "{" + UUID().uuidString.lowercased() + "}"
+    prestamped.sourceBrokerId = with.guid
+    let sameSizeBytes = DXLMessageCodec.encode(prestamped)
+    let stampBytes = sameSizeBytes.count - bytes.count
+    // The floor: mosquitto with a C plugin that does only what stamping requires (a buffer `stampBytes`
     // longer for each message), through which the raw stream runs too.
     let floor = (sameBrokers ? nil : buildFloorPlugin(in: folder)).map { path in
         var options = plainOptions
-        options.extraConfiguration = ["plugin \(path)"]
+        options.extraConfiguration = ["plugin \(path)", "plugin_opt_grow \(stampBytes)"]
         return LocalBroker(directory: folder + "/floor", certificates: certificates, options: options)
     }
     let brokers = [with, without] + (floor.map { [$0] } ?? [])
@@ -57,15 +73,6 @@ func benchPlugin() async throws {
     defer { for broker in brokers { broker.stop() } }
     let pinned = pinToLastCPU(brokers.compactMap(\.processIdentifier))
     print("plugin: mosquitto \(pinned ? "on a CPU of its own, the publisher and subscriber on the others" : "sharing the CPUs (could not pin)")")
-    let bytes = Seed.detectionMessage
-    let payload = try DXLMessageCodec.decode(bytes, topic: TieTopic.fileDetection).payload
-    // The same event with its source ids already filled in (as long as the broker's stamp): through
-    // either broker, subscribers then receive the same number of bytes, so the ratio is the plugin's work
-    // alone. With `bytes`, the plugin's stamp also adds 76 bytes to every event delivered.
-    var prestamped = try DXLMessageCodec.decode(bytes, topic: TieTopic.fileDetection)
-    prestamped.sourceClientId = "{" + UUID().uuidString.lowercased() + "}"
-    prestamped.sourceBrokerId = with.guid
-    let sameSizeBytes = DXLMessageCodec.encode(prestamped)
     /// The player's scenario: `count` detections, at `rate` events/s (nil: as fast as it can).
     func timeline(_ count: Int, rate: Int? = nil) throws -> Scenario {
         try ScenarioLoader.parse(text: """
@@ -81,8 +88,10 @@ func benchPlugin() async throws {
     }
     let saturated = try timeline(events)
 
-    /// Events/s, and mosquitto's CPU time per event delivered in µs (in all, in user mode where the plugin
-    /// runs, and in the kernel), one per round, by stream and broker ("raw with", …).
+    /// Events/s; mosquitto's CPU time per event delivered in µs: in all (its thread's schedstat, to the
+    /// nanosecond), in user mode where the plugin runs and in the kernel (the process's clock ticks; the
+    /// two add up to the first only roughly); and the share of the round it was on a CPU (`busy`). One
+    /// per round, by stream and broker ("raw with", …).
     typealias Measured = (rate: Double, cpu: Double, user: Double, system: Double, busy: Double)
     var measured: [String: [Measured]] = [:]
     func series(_ key: String, _ pick: (Measured) -> Double) -> [Double] { measured[key, default: []].map(pick) }
@@ -113,23 +122,30 @@ func benchPlugin() async throws {
     }
     /// dxl-bench's other stream: `DXLClient.sendEvent` to a `DXLClient` subscriber's event callback.
     func clientStream(_ broker: LocalBroker) async throws -> Measured {
-        let arrivals = Arrivals()
+        let arrivals = ArrivalCounter()
         let subscriber = try DXLClient(config: broker.clientConfig())
-        try await subscriber.connect()
-        _ = try await subscriber.addEventCallback(topic: TieTopic.fileDetection) { _ in arrivals.arrived() }
         let publisher = try DXLClient(config: broker.clientConfig())
-        try await publisher.connect()
-        let result = try await delivered(broker, count: events, arrivals: { (arrivals.count.load(ordering: .relaxed), arrivals.last.withLock { $0 }) }) {
-            for _ in 0..<events { try publisher.sendEvent(topic: TieTopic.fileDetection, payload: payload) }
+        do {
+            try await subscriber.connect()
+            _ = try await subscriber.addEventCallback(topic: TieTopic.fileDetection) { _ in arrivals.arrived() }
+            try await publisher.connect()
+            let result = try await delivered(broker, count: events, arrivals: { (arrivals.count.load(ordering: .relaxed), arrivals.last.withLock { $0 }) }) {
+                for _ in 0..<events { try publisher.sendEvent(topic: TieTopic.fileDetection, payload: payload) }
+            }
+            await publisher.disconnect()
+            await subscriber.disconnect()
+            return result
+        } catch {
+            await publisher.disconnect()
+            await subscriber.disconnect()
+            throw error
         }
-        await publisher.disconnect()
-        await subscriber.disconnect()
-        return result
     }
-    func rawStream(_ broker: LocalBroker, _ stream: [UInt8]) async throws -> Measured {
-        try await delivered(broker) {
+    /// `count` copies of `stream` from a raw publisher (at `rate` events/s; nil: as fast as it can).
+    func rawStream(_ broker: LocalBroker, _ stream: [UInt8], count: Int = events, rate: Double? = nil) async throws -> Measured {
+        try await delivered(broker, count: count) {
             let publisher = RawPublisher(certificates: certificates, port: broker.port)
-            _ = publisher.publish(bytes: stream, topic: TieTopic.fileDetection, count: events)
+            _ = publisher.publish(bytes: stream, topic: TieTopic.fileDetection, count: count, rate: rate)
             publisher.close()
         }
     }
@@ -138,27 +154,38 @@ func benchPlugin() async throws {
         var config = broker.clientConfig(client: "tiesim")
         config.stampedBrokerId = with.guid
         let client = try DXLClient(config: config)
-        try await client.connect()
-        defer { Task { await client.disconnect() } }
-        let player = ScenarioPlayer(client: client, store: ReputationStore(scenarios: [timeline]), watcher: nil, logger: Logger(label: "bench"))
-        return try await delivered(broker, count: timeline.timeline.reduce(0) { $0 + $1.count }) { _ = try await player.play([timeline]) }
+        // Disconnected before the next round restarts the brokers, not left to reconnect to the new ones.
+        do {
+            try await client.connect()
+            let player = ScenarioPlayer(client: client, store: ReputationStore(scenarios: [timeline]), watcher: nil, logger: Logger(label: "bench"))
+            let result = try await delivered(broker, count: timeline.timeline.reduce(0) { $0 + $1.count }) { _ = try await player.play([timeline]) }
+            await client.disconnect()
+            return result
+        } catch {
+            await client.disconnect()
+            throw error
+        }
     }
 
     // Every round on new mosquitto processes (`--same-processes`: the first ones throughout), so that
     // what one process's memory layout costs or saves is drawn again each round instead of biasing a
-    // whole run: with the same processes throughout, the A/A medians of three runs landed 4 points apart
-    // on either side of 100 %; restarted, its raw stream's rounds stayed within 96.9–102.7 %.
+    // whole run: with the same processes throughout, the A/A medians of three runs landed up to 4 points
+    // either side of 100 %; restarted, two A/A runs put the raw stream at 101.9 % and 100.4 %.
     let fresh = !CommandLine.arguments.contains("--same-processes")
     func restartBrokers() async throws {
         for broker in brokers { try await broker.restart() }
         _ = pinToLastCPU(brokers.compactMap(\.processIdentifier))
     }
-    for round in 1...rounds {
-        if fresh && round > 1 { try await restartBrokers() }
-        // The brokers take turns going first, so that neither always inherits the machine's state.
+    /// The brokers by name, in the order round `round` takes them: they take turns going first, so that
+    /// none always inherits the machine's state.
+    func order(_ round: Int) -> [(String, LocalBroker)] {
         var order = [("with", with), ("without", without)] + (floor.map { [("floor", $0)] } ?? [])
         for _ in 0..<(round - 1) % order.count { order.append(order.removeFirst()) }
-        for (name, broker) in order {
+        return order
+    }
+    for round in 1...rounds {
+        if fresh && round > 1 { try await restartBrokers() }
+        for (name, broker) in order(round) {
             for stream in streams where name != "floor" || stream == "raw" {
                 let result = switch stream {
                 case "raw": try await rawStream(broker, bytes)
@@ -204,18 +231,12 @@ func benchPlugin() async throws {
         var paced: [String: [Double]] = [:]
         for round in 1...rounds {
             if fresh { try await restartBrokers() }
-            var order = [("with", with), ("without", without)] + (floor.map { [("floor", $0)] } ?? [])
-            for _ in 0..<(round - 1) % order.count { order.append(order.removeFirst()) }
-            for (name, broker) in order {
+            for (name, broker) in order(round) {
                 for stream in ["raw", "player"] where name != "floor" || stream == "raw" {
                     let result = if stream == "player" {
                         try await playerStream(broker, pacedTimeline)
                     } else {
-                        try await delivered(broker, count: pacedEvents) {
-                            let publisher = RawPublisher(certificates: certificates, port: broker.port)
-                            _ = publisher.publish(bytes: bytes, topic: TieTopic.fileDetection, count: pacedEvents, rate: Double(pacedRate))
-                            publisher.close()
-                        }
+                        try await rawStream(broker, bytes, count: pacedEvents, rate: Double(pacedRate))
                     }
                     paced[stream + " " + name, default: []].append(result.cpu)
                 }
@@ -239,7 +260,7 @@ func benchPlugin() async throws {
     if floor != nil && streams.contains("raw") {
         let floorRatios = zip(rates("raw floor"), rates("raw without")).map { 100 * $0 / $1 }
         let aboveFloor = zip(rates("raw with"), rates("raw floor")).map { 100 * $0 / $1 }
-        print("plugin: raw stream through the floor (a C plugin that only copies each event into a buffer 80 bytes longer): "
+        print("plugin: raw stream through the floor (a C plugin that only copies each event into a buffer \(stampBytes) bytes longer): "
               + "median \(format(median(rates("raw floor")))) ev/s, floor/without \(format(median(floorRatios), digits: 1)) % "
               + "(rounds \(format(floorRatios.min()!, digits: 1))–\(format(floorRatios.max()!, digits: 1)) %); with/floor \(format(median(aboveFloor), digits: 1)) % "
               + "(rounds \(format(aboveFloor.min()!, digits: 1))–\(format(aboveFloor.max()!, digits: 1)) %); mosquitto's CPU per event through the floor "
@@ -335,8 +356,9 @@ func routingCost() {
           + "(\(delivered == 6 * count ? "each delivered once" : "DELIVERY MISMATCH \(delivered)"))")
 }
 
-/// Compiles `floor_plugin.c` (beside this file) into `folder` with the toolchain's clang; nil, with the
-/// reason printed, when that cannot be done (the floor is then left out).
+/// Compiles `floor_plugin.c` (beside this file) into `folder` with the `clang` on PATH (the Swift
+/// toolchain's, on a machine that builds tiesim); nil, with the reason printed, when that cannot be done
+/// (the floor is then left out).
 func buildFloorPlugin(in folder: String) -> String? {
     let source = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("floor_plugin.c").path
     let output = folder + "/libfloor.so"
@@ -356,15 +378,4 @@ func buildFloorPlugin(in folder: String) -> String? {
         return nil
     }
     return output
-}
-
-/// Events a subscriber's callback counted, and when the last came.
-final class Arrivals: Sendable {
-    let count = Atomic<Int>(0)
-    let last = Mutex<ContinuousClock.Instant?>(nil)
-
-    func arrived() {
-        count.add(1, ordering: .relaxed)
-        last.withLock { $0 = clock.now }
-    }
 }

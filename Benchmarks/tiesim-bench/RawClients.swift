@@ -14,11 +14,11 @@ import Yams
 /// own network thread.
 class RawClient: @unchecked Sendable {
     let mosq: OpaquePointer
-    /// Its MQTT client id (the id the broker stamps on what it publishes).
-    let id: String
+    /// Its MQTT client id, a GUID in braces as DXL clients' ids are (the broker stamps it on what the
+    /// client publishes, so its length is the stamp's).
+    let id = "{" + UUID().uuidString.lowercased() + "}"
 
-    init(name: String, certificates: FabricCertificates, certificate: String = "client") {
-        id = "raw-\(name)-\(UUID())"
+    init(certificates: FabricCertificates, certificate: String = "client") {
         mosq = mosquitto_new(id, true, nil)!
         mosquitto_user_data_set(mosq, Unmanaged.passUnretained(self).toOpaque())
         mosquitto_tls_set(mosq, certificates.caCertificate, nil, certificates.clientCertificate(certificate), certificates.clientKey(certificate), nil)
@@ -48,7 +48,7 @@ final class RawPublisher: RawClient, @unchecked Sendable {
     let drained = DispatchSemaphore(value: 0)
 
     init(certificates: FabricCertificates, port: Int) {
-        super.init(name: "publisher", certificates: certificates)
+        super.init(certificates: certificates)
         mosquitto_max_inflight_messages_set(mosq, 0)
         mosquitto_connect_callback_set(mosq) { _, userdata, _ in
             Unmanaged<RawPublisher>.fromOpaque(userdata!).takeUnretainedValue().connected.store(true, ordering: .releasing)
@@ -121,7 +121,7 @@ final class RawSubscriber: RawClient, @unchecked Sendable {
 
     init(certificates: FabricCertificates, port: Int, topic: String) {
         self.topic = topic
-        super.init(name: "subscriber", certificates: certificates)
+        super.init(certificates: certificates)
         mosquitto_connect_callback_set(mosq) { mosq, userdata, _ in
             let me = Unmanaged<RawSubscriber>.fromOpaque(userdata!).takeUnretainedValue()
             mosquitto_subscribe(mosq, nil, me.topic, 0)
@@ -151,7 +151,7 @@ final class RawResponder: RawClient, @unchecked Sendable {
         self.topic = topic
         // tiesim's own certificate, as the fake TIE has: the broker journals neither's requests, so the
         // ceiling pays for nothing the fake TIE does not.
-        super.init(name: "responder", certificates: certificates, certificate: "tiesim")
+        super.init(certificates: certificates, certificate: "tiesim")
         mosquitto_int_option(mosq, MOSQ_OPT_TCP_NODELAY, 1)
         mosquitto_connect_callback_set(mosq) { mosq, userdata, _ in
             let me = Unmanaged<RawResponder>.fromOpaque(userdata!).takeUnretainedValue()
@@ -180,6 +180,11 @@ final class RawResponder: RawClient, @unchecked Sendable {
 final class ArrivalCounter: Sendable {
     let count = Atomic<Int>(0)
     let last = Mutex<ContinuousClock.Instant?>(nil)
+
+    func arrived() {
+        count.add(1, ordering: .relaxed)
+        last.withLock { $0 = clock.now }
+    }
 }
 
 /// Waits until `count()` reaches `target` or stops growing for 5 s.

@@ -263,8 +263,8 @@ private func log(_ level: Int32, _ text: String) {
     tiesim_broker_log(level, text)
 }
 
-/// Clock `clock` (wall or monotonic) in milliseconds. The monotonic one is the coarse clock (a few ms
-/// apart at most, as the kernel's tick): mosquitto ticks the plugin at every turn of its loop, once per
+/// Clock `clock` (wall or monotonic) in milliseconds. The monotonic one is the coarse clock (it moves
+/// by the kernel's tick, a jiffy: 1–10 ms): mosquitto ticks the plugin at every turn of its loop, once per
 /// message under load, and what the time decides there (announcements, TTLs, held queries) is measured
 /// in hundreds of milliseconds.
 private func milliseconds(_ clock: clockid_t) -> Int64 {

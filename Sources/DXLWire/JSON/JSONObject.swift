@@ -1,7 +1,3 @@
-#if canImport(Glibc)
-import Glibc
-#endif
-
 /// A JSON object's members in the order they were added, as Python's dicts keep them: a payload built
 /// member by member is written in that order (unless sorted keys are asked for), and one parsed keeps the
 /// order it came in. Two objects are equal when they have the same members, whatever their order. A
@@ -174,22 +170,14 @@ public struct JSONObject: Sendable, Hashable, Sequence, ExpressibleByDictionaryL
         static func == (a: ExactKey, b: ExactKey) -> Bool { same(a.text, b.text) }
 
         func hash(into hasher: inout Hasher) {
-            let hashed: Void? = text.utf8.withContiguousStorageIfAvailable { hasher.combine(bytes: UnsafeRawBufferPointer($0)) }
-            if hashed == nil { for byte in text.utf8 { hasher.combine(byte) } }
+            var text = text
+            text.withUTF8 { hasher.combine(bytes: UnsafeRawBufferPointer($0)) }
         }
 
         /// Whether `a` and `b` have the same UTF-8 bytes.
         @inline(__always)
         static func same(_ a: String, _ b: String) -> Bool {
-            let x = a.utf8, y = b.utf8
-            guard x.count == y.count else { return false }
-            let compared: Bool?? = x.withContiguousStorageIfAvailable { first in
-                y.withContiguousStorageIfAvailable { second in
-                    first.isEmpty || memcmp(first.baseAddress!, second.baseAddress!, first.count) == 0
-                }
-            }
-            if let compared, let compared { return compared }
-            return x.elementsEqual(y)
+            a.utf8.count == b.utf8.count && JSONValue.compareUTF8(a, b) == 0
         }
     }
 }

@@ -116,12 +116,18 @@ extension JSONValue {
     /// Whether `a` sorts before `b` by code point, as Python compares strings: their UTF-8 bytes compared
     /// (UTF-8's byte order is its code points' order).
     static func precedesByCodePoint(_ a: String, _ b: String) -> Bool {
+        compareUTF8(a, b) < 0
+    }
+
+    /// `a` against `b` by their UTF-8 bytes, as Python compares strings: negative when `a` comes first,
+    /// zero when the bytes are the same (Swift's `==` also calls canonically equivalent texts equal).
+    static func compareUTF8(_ a: String, _ b: String) -> Int {
         var a = a, b = b
         return a.withUTF8 { x in
             b.withUTF8 { y in
                 let shared = min(x.count, y.count)
-                let order = shared == 0 ? 0 : memcmp(x.baseAddress!, y.baseAddress!, shared)
-                return order != 0 ? order < 0 : x.count < y.count
+                let order = shared == 0 ? 0 : Int(memcmp(x.baseAddress!, y.baseAddress!, shared))
+                return order != 0 ? order : x.count - y.count
             }
         }
     }
