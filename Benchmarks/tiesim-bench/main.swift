@@ -95,12 +95,6 @@ func runSeconds(pid: Int32) -> Double {
     return nanoseconds / 1e9
 }
 
-/// The CPU time (user and system) process `pid` has used so far, in seconds.
-func cpuSeconds(pid: Int32) -> Double {
-    let times = cpuTimes(pid: pid)
-    return times.user + times.system
-}
-
 /// glibc's `sched_setaffinity`, which its Swift module leaves out (it is a GNU extension).
 @_silgen_name("sched_setaffinity")
 func setAffinity(_ pid: Int32, _ size: Int, _ mask: UnsafeRawPointer) -> Int32

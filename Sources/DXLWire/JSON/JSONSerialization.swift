@@ -96,31 +96,22 @@ extension JSONValue {
         }
     }
 
-    /// Key order of `sort_keys=True`: Python dicts keyed by ints (reputations by provider id) sort
-    /// numerically, string keys by code point. Python cannot sort a mix of the two; here integers come
-    /// first, so that the order is total and equal objects print alike.
-    static func keyOrder(_ a: String, _ b: String) -> Bool {
-        keyOrder(integerKey(a), a, integerKey(b), b)
-    }
-
-    /// `keyOrder` with the keys' integers (`integerKey`) already read.
+    /// Key order of `sort_keys=True`, with the keys' integers (`integerKey`) already read: Python dicts
+    /// keyed by ints (reputations by provider id) sort numerically, string keys by code point. Python
+    /// cannot sort a mix of the two; here integers come first, so that the order is total and equal
+    /// objects print alike.
     static func keyOrder(_ x: Int?, _ a: String, _ y: Int?, _ b: String) -> Bool {
         switch (x, y) {
         case let (x?, y?): return x < y
         case (.some, nil): return true
         case (nil, .some): return false
-        case (nil, nil): return precedesByCodePoint(a, b)
+        case (nil, nil): return compareUTF8(a, b) < 0
         }
     }
 
-    /// Whether `a` sorts before `b` by code point, as Python compares strings: their UTF-8 bytes compared
-    /// (UTF-8's byte order is its code points' order).
-    static func precedesByCodePoint(_ a: String, _ b: String) -> Bool {
-        compareUTF8(a, b) < 0
-    }
-
-    /// `a` against `b` by their UTF-8 bytes, as Python compares strings: negative when `a` comes first,
-    /// zero when the bytes are the same (Swift's `==` also calls canonically equivalent texts equal).
+    /// `a` against `b` by their UTF-8 bytes, as Python compares strings (UTF-8's byte order is its code
+    /// points' order): negative when `a` comes first, zero when the bytes are the same (Swift's `==`
+    /// also calls canonically equivalent texts equal).
     static func compareUTF8(_ a: String, _ b: String) -> Int {
         var a = a, b = b
         return a.withUTF8 { x in
