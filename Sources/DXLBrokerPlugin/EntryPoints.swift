@@ -144,13 +144,9 @@ private let onMessage: MOSQ_FUNC_generic_callback = { _, data, _ in
         case .pass:
             break
         case .drop:
-            replacePayload(event, count: BrokerCore.droppedMarker.count) { copy in
-                BrokerCore.droppedMarker.withUnsafeBytes { copy.copyMemory(from: $0.baseAddress!, byteCount: $0.count) }
-            }
+            replacePayload(event, with: BrokerCore.droppedMarker)
         case .replace(let bytes):
-            replacePayload(event, count: bytes.count) { copy in
-                bytes.withUnsafeBytes { if let base = $0.baseAddress { copy.copyMemory(from: base, byteCount: $0.count) } }
-            }
+            replacePayload(event, with: bytes)
         case .restamp(let range, let clientId, let brokerId):
             // Stamped straight into the buffer mosquitto will own.
             replacePayload(event, count: DXLHeader.restampedCount(payload, range: range, clientId: clientId, brokerId: brokerId)) { copy in
@@ -168,6 +164,13 @@ private func replacePayload(_ event: UnsafeMutablePointer<mosquitto_evt_message>
     write(copy)
     event.pointee.payload = copy
     event.pointee.payloadlen = UInt32(count)
+}
+
+/// Gives the message `bytes` as its payload (see above).
+private func replacePayload(_ event: UnsafeMutablePointer<mosquitto_evt_message>, with bytes: [UInt8]) {
+    replacePayload(event, count: bytes.count) { copy in
+        bytes.withUnsafeBytes { if let base = $0.baseAddress { copy.copyMemory(from: base, byteCount: $0.count) } }
+    }
 }
 
 private let onTick: MOSQ_FUNC_generic_callback = { _, _, _ in
@@ -214,38 +217,45 @@ private func perform(_ actions: [BrokerAction]) {
 /// so that most lookups are one comparison.
 private struct KnownIds {
     var ids: [UInt: String] = [:]
-    var lastPublisher: (key: UInt, id: String) = (0, "")
-    var lastRecipient: (key: UInt, id: String) = (0, "")
+    var lastPublisher = Last()
+    var lastRecipient = Last()
+
+    /// One client's id, kept for the next lookup of the same connection.
+    struct Last {
+        var key: UInt = 0
+        var id = ""
+
+        /// The id of `client`: this one's when it is that connection, else looked up in `ids` and kept.
+        mutating func id(of client: OpaquePointer, in ids: [UInt: String]) -> String {
+            let key = connectionKey(client)
+            if self.key != key { self = Last(key: key, id: KnownIds.id(of: client, in: ids)) }
+            return id
+        }
+    }
 
     mutating func remember(_ id: String, for client: OpaquePointer) {
         ids[connectionKey(client)] = id
-        lastPublisher = (0, "")
-        lastRecipient = (0, "")
+        lastPublisher = Last()
+        lastRecipient = Last()
     }
 
     /// Forgets `client` (mosquitto may reuse its address for another connection).
     mutating func forget(_ client: OpaquePointer) {
         ids[connectionKey(client)] = nil
-        lastPublisher = (0, "")
-        lastRecipient = (0, "")
+        lastPublisher = Last()
+        lastRecipient = Last()
     }
 
-    func id(of client: OpaquePointer) -> String {
+    func id(of client: OpaquePointer) -> String { Self.id(of: client, in: ids) }
+
+    static func id(of client: OpaquePointer, in ids: [UInt: String]) -> String {
         if let known = ids[connectionKey(client)] { return known }
         return mosquitto_client_id(client).map { String(cString: $0) } ?? ""
     }
 
-    mutating func publisher(_ client: OpaquePointer) -> String {
-        let key = connectionKey(client)
-        if lastPublisher.key != key { lastPublisher = (key, id(of: client)) }
-        return lastPublisher.id
-    }
+    mutating func publisher(_ client: OpaquePointer) -> String { lastPublisher.id(of: client, in: ids) }
 
-    mutating func recipient(_ client: OpaquePointer) -> String {
-        let key = connectionKey(client)
-        if lastRecipient.key != key { lastRecipient = (key, id(of: client)) }
-        return lastRecipient.id
-    }
+    mutating func recipient(_ client: OpaquePointer) -> String { lastRecipient.id(of: client, in: ids) }
 }
 
 @exclusivity(unchecked) nonisolated(unsafe) private var knownIds = KnownIds()
