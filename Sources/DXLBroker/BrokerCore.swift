@@ -114,17 +114,12 @@ public final class BrokerCore {
     let encodedGuid: [UInt8]
     /// The last publisher's encoded id (a stream of events mostly comes from one client). The encoding
     /// depends on the id alone, so nothing makes it stale.
-    var lastPublisher = Publisher(id: "", encoded: nil)
-    struct Publisher {
-        var id: String
-        var encoded: [UInt8]?
-    }
+    var lastPublisher: (id: String, encoded: [UInt8]) = ("", DXLHeader.encodedString(""))
 
     func encodedId(of clientId: String) -> [UInt8] {
-        if let encoded = lastPublisher.encoded, lastPublisher.id == clientId { return encoded }
-        let encoded = clients.encodedId(of: clientId)
-        lastPublisher = Publisher(id: clientId, encoded: encoded)
-        return encoded
+        if lastPublisher.id == clientId { return lastPublisher.encoded }
+        lastPublisher = (clientId, clients.encodedId(of: clientId))
+        return lastPublisher.encoded
     }
 
     /// Whether the last calls asked for any action.
