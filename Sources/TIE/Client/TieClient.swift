@@ -39,6 +39,8 @@ public final class TieClient: Sendable {
 
     // MARK: Requests
 
+    /// `hashes` in the order md5, sha1, sha256 (dxltieclient writes its caller's dict in that dict's
+    /// order: the bodies match byte for byte when the caller lists them so).
     static func orderedHashes(_ hashes: [HashType: String]) -> [(type: String, hex: String)] {
         HashType.allCases.compactMap { type in hashes[type].map { (type.rawValue, $0) } }
     }
@@ -84,9 +86,6 @@ public final class TieClient: Sendable {
             TieFirstReference(agentGuid: agent["agentGuid"]?.stringValue ?? "", date: agent["date"]?.intValue ?? 0, dictionary: agent)
         }
     }
-
-    // Hashes go in the order md5, sha1, sha256 (dxltieclient writes its caller's dict in that dict's
-    // order: the bodies match byte for byte when the caller lists them so).
 
     /// The reputations of the file with `hashes` (type → hex), keyed by provider.
     public func getFileReputation(hashes: [HashType: String]) async throws(TieError) -> TieReputations {
