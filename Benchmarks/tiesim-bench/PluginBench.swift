@@ -205,16 +205,16 @@ func benchPlugin() async throws {
         }.joined(separator: "; "))
     }
     for stream in streams {
-        let ratios = zip(rates(stream + " with"), rates(stream + " without")).map { 100 * $0 / $1 }
+        let ratios = percentages(rates(stream + " with"), of: rates(stream + " without"))
         print("plugin: \(stream) stream, median of \(rounds): \(format(median(rates(stream + " with")))) ev/s with the plugin, "
               + "\(format(median(rates(stream + " without")))) without; median ratio \(format(median(ratios), digits: 1)) % "
-              + "(rounds \(format(ratios.min()!, digits: 1))–\(format(ratios.max()!, digits: 1)) %; goal ≥ 95 %)")
+              + "(\(roundsRange(ratios)); goal ≥ 95 %)")
         // mosquitto's own CPU per event: what the plugin costs its one thread, apart from the machine's noise.
         let with = median(cpu(stream + " with")), without = median(cpu(stream + " without"))
-        let cpuRatios = zip(cpu(stream + " without"), cpu(stream + " with")).map { 100 * $0 / $1 }
+        let cpuRatios = percentages(cpu(stream + " without"), of: cpu(stream + " with"))
         print("plugin: \(stream) stream, mosquitto's CPU per event (median of \(rounds)): \(format(with, digits: 2)) µs with the plugin, "
               + "\(format(without, digits: 2)) µs without; without/with \(format(100 * without / with, digits: 1)) % "
-              + "(rounds \(format(cpuRatios.min()!, digits: 1))–\(format(cpuRatios.max()!, digits: 1)) %); user mode \(format(median(series(stream + " with") { $0.user }), digits: 2)) µs "
+              + "(\(roundsRange(cpuRatios))); user mode \(format(median(series(stream + " with") { $0.user }), digits: 2)) µs "
               + "with, \(format(median(series(stream + " without") { $0.user }), digits: 2)) without; kernel \(format(median(series(stream + " with") { $0.system }), digits: 2)) µs with, "
               + "\(format(median(series(stream + " without") { $0.system }), digits: 2)) without")
     }
@@ -244,26 +244,26 @@ func benchPlugin() async throws {
         }
         for stream in ["raw", "player"] {
             let with = paced[stream + " with"]!, without = paced[stream + " without"]!
-            let ratios = zip(without, with).map { 100 * $0 / $1 }
+            let ratios = percentages(without, of: with)
             var line = "plugin: \(stream) stream paced at \(format(Double(pacedRate))) ev/s: mosquitto's CPU per event (median of \(rounds)) "
                 + "\(format(median(with), digits: 2)) µs with the plugin, \(format(median(without), digits: 2)) µs without; capacity without/with "
-                + "\(format(median(ratios), digits: 1)) % (rounds \(format(ratios.min()!, digits: 1))–\(format(ratios.max()!, digits: 1)) %; goal ≥ 95 %)"
+                + "\(format(median(ratios), digits: 1)) % (\(roundsRange(ratios)); goal ≥ 95 %)"
             if let floor = paced[stream + " floor"] {
-                let floorRatios = zip(without, floor).map { 100 * $0 / $1 }
+                let floorRatios = percentages(without, of: floor)
                 line += "; the floor \(format(median(floor), digits: 2)) µs, without/floor \(format(median(floorRatios), digits: 1)) % "
-                    + "(rounds \(format(floorRatios.min()!, digits: 1))–\(format(floorRatios.max()!, digits: 1)) %)"
+                    + "(\(roundsRange(floorRatios)))"
             }
             print(line)
         }
     }
 
     if floor != nil && streams.contains("raw") {
-        let floorRatios = zip(rates("raw floor"), rates("raw without")).map { 100 * $0 / $1 }
-        let aboveFloor = zip(rates("raw with"), rates("raw floor")).map { 100 * $0 / $1 }
+        let floorRatios = percentages(rates("raw floor"), of: rates("raw without"))
+        let aboveFloor = percentages(rates("raw with"), of: rates("raw floor"))
         print("plugin: raw stream through the floor (a C plugin that only copies each event into a buffer \(stampBytes) bytes longer): "
               + "median \(format(median(rates("raw floor")))) ev/s, floor/without \(format(median(floorRatios), digits: 1)) % "
-              + "(rounds \(format(floorRatios.min()!, digits: 1))–\(format(floorRatios.max()!, digits: 1)) %); with/floor \(format(median(aboveFloor), digits: 1)) % "
-              + "(rounds \(format(aboveFloor.min()!, digits: 1))–\(format(aboveFloor.max()!, digits: 1)) %); mosquitto's CPU per event through the floor "
+              + "(\(roundsRange(floorRatios))); with/floor \(format(median(aboveFloor), digits: 1)) % "
+              + "(\(roundsRange(aboveFloor))); mosquitto's CPU per event through the floor "
               + "\(format(median(cpu("raw floor")), digits: 2)) µs")
     }
 
@@ -271,10 +271,10 @@ func benchPlugin() async throws {
     // stamped size (same-size stream) against the unstamped one (raw stream).
     if streams.contains("raw") && streams.contains("same-size") {
         let unstamped = median(cpu("raw without")), stampedSize = median(cpu("same-size without"))
-        let bytesRatios = zip(cpu("raw without"), cpu("same-size without")).map { 100 * $0 / $1 }
+        let bytesRatios = percentages(cpu("raw without"), of: cpu("same-size without"))
         print("plugin: the stamp's \(sameSizeBytes.count - bytes.count) bytes alone, no plugin: mosquitto's CPU per event \(format(unstamped, digits: 2)) µs "
               + "for \(bytes.count)-byte events, \(format(stampedSize, digits: 2)) µs for \(sameSizeBytes.count)-byte ones; "
-              + "ratio \(format(100 * unstamped / stampedSize, digits: 1)) % (rounds \(format(bytesRatios.min()!, digits: 1))–\(format(bytesRatios.max()!, digits: 1)) %)")
+              + "ratio \(format(100 * unstamped / stampedSize, digits: 1)) % (\(roundsRange(bytesRatios)))")
         // The plugin's cost apart from the bytes it must add: raw stream with it against the stamped size without.
         let plugged = median(cpu("raw with"))
         print("plugin: raw stream with the plugin against the stamped size without it: CPU without/with \(format(100 * stampedSize / plugged, digits: 1)) %")

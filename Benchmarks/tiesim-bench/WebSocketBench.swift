@@ -48,9 +48,9 @@ func benchWebSockets() async throws {
         print("websockets: round \(round): \(format(webSockets.last!)) ev/s over WebSockets, \(format(tls.last!)) over TLS "
               + "(\(format(100 * webSockets.last! / tls.last!, digits: 1)) %)")
     }
-    let ratios = zip(webSockets, tls).map { 100 * $0 / $1 }
+    let ratios = percentages(webSockets, of: tls)
     print("websockets: median of \(rounds): \(format(median(webSockets))) ev/s over WebSockets, \(format(median(tls))) over TLS; "
-          + "median ratio \(format(median(ratios), digits: 1)) % (rounds \(format(ratios.min()!, digits: 1))–\(format(ratios.max()!, digits: 1)) %; goal ≥ 50 %)")
+          + "median ratio \(format(median(ratios), digits: 1)) % (\(roundsRange(ratios)); goal ≥ 50 %)")
 }
 
 /// A minimal MQTT 3.1.1 subscriber on OpenSSL, over plain TLS or over WebSockets: connects with the

@@ -58,6 +58,12 @@ func seconds(_ duration: Duration) -> Double {
     Double(duration.components.seconds) + Double(duration.components.attoseconds) / 1e18
 }
 
+/// `values[i]` as a percentage of `bases[i]`, round by round.
+func percentages(_ values: [Double], of bases: [Double]) -> [Double] { zip(values, bases).map { 100 * $0 / $1 } }
+
+/// "rounds min–max %": how far apart the rounds' `ratios` (percentages) landed.
+func roundsRange(_ ratios: [Double]) -> String { "rounds \(format(ratios.min()!, digits: 1))–\(format(ratios.max()!, digits: 1)) %" }
+
 func format(_ value: Double, digits: Int = 0) -> String {
     // Rounded first, so that a carry reaches the whole part (99.96 is "100.0", not "99.0").
     let scale = pow(10, Double(digits))
