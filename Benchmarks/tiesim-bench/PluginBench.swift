@@ -20,9 +20,10 @@ import TIESimulator
 ///   time per event (user and kernel); goal: with ≥ 95 % of without. mosquitto runs on a CPU of its own.
 ///   Paced (`--paced`, 50,000 ev/s by default; 0: not run): the raw and player streams at a rate every
 ///   broker keeps up with, mosquitto's CPU time per event — the capacity each leaves.
-/// - The floor: a third broker whose C plugin (`floor_plugin.c`, built with clang at run time) only gives
-///   each event a buffer as many bytes longer as the stamp adds (80 with GUID ids), takes the raw
-///   stream too: what stamping costs before any DXL work.
+/// - The floors, two more brokers with a C plugin (`floor_plugin.c`, built with clang at run time): "floor"
+///   only gives each event a buffer as many bytes longer as the stamp adds (80 with GUID ids) and takes
+///   the raw stream too: what stamping costs before any DXL work; "no-op" answers every check at once and
+///   takes the player stream too (its events arrive stamped): what any plugin costs before it reads a byte.
 /// - With `--same-brokers` neither broker loads a plugin: the ratios are then the benchmark's own spread.
 /// - Every round restarts the brokers (`--same-processes`: not).
 /// - Routing: the plugin's own work per routed request (decode, registry lookup, stamp, re-encode and
@@ -61,14 +62,27 @@ func benchPlugin() async throws {
     prestamped.sourceBrokerId = with.guid
     let sameSizeBytes = DXLMessageCodec.encode(prestamped)
     let stampBytes = sameSizeBytes.count - bytes.count
-    // The floor: mosquitto with a C plugin that does only what stamping requires (a buffer `stampBytes`
-    // longer for each message), through which the raw stream runs too.
-    let floor = (sameBrokers ? nil : buildFloorPlugin(in: folder)).map { path in
-        var options = plainOptions
-        options.extraConfiguration = ["plugin \(path)", "plugin_opt_grow \(stampBytes)"]
-        return LocalBroker(directory: folder + "/floor", certificates: certificates, options: options)
+    // The floors: mosquitto with the C plugin. "floor" does only what stamping requires (a buffer
+    // `stampBytes` longer for each message) and takes the streams that arrive unstamped; "no-op" only
+    // answers each check and takes the player stream, whose events arrive stamped: what any plugin costs
+    // before it reads a byte.
+    let floorPath = sameBrokers ? nil : buildFloorPlugin(in: folder)
+    func floorBroker(_ name: String, grow: Int) -> LocalBroker? {
+        floorPath.map { path in
+            var options = plainOptions
+            options.extraConfiguration = ["plugin \(path)", "plugin_opt_grow \(grow)"]
+            return LocalBroker(directory: folder + "/" + name, certificates: certificates, options: options)
+        }
     }
-    let brokers = [with, without] + (floor.map { [$0] } ?? [])
+    let floors = [("floor", ["raw", "dxlclient"], floorBroker("floor", grow: stampBytes)), ("no-op", ["player"], floorBroker("no-op", grow: 0))]
+        .compactMap { name, streams, broker in broker.map { (name: name, streams: streams, broker: $0) } }
+    /// Whether broker `name` takes `stream` (the plugin's brokers take all, each floor its own).
+    func takes(_ name: String, _ stream: String) -> Bool { floors.first { $0.name == name }.map { $0.streams.contains(stream) } ?? true }
+    /// The floor that takes `stream`, if any.
+    func floorName(of stream: String) -> String? { floors.first { $0.streams.contains(stream) }?.name }
+    /// How a floor is named in the results.
+    func floorLabel(_ name: String) -> String { name == "floor" ? "the floor" : "the \(name) floor" }
+    let brokers = [with, without] + floors.map(\.broker)
     for broker in brokers { try await broker.start() }
     defer { for broker in brokers { broker.stop() } }
     let pinned = pinToLastCPU(brokers.compactMap(\.processIdentifier))
@@ -179,14 +193,14 @@ func benchPlugin() async throws {
     /// The brokers by name, in the order round `round` takes them: they take turns going first, so that
     /// none always inherits the machine's state.
     func order(_ round: Int) -> [(String, LocalBroker)] {
-        var order = [("with", with), ("without", without)] + (floor.map { [("floor", $0)] } ?? [])
+        var order = [("with", with), ("without", without)] + floors.map { ($0.name, $0.broker) }
         for _ in 0..<(round - 1) % order.count { order.append(order.removeFirst()) }
         return order
     }
     for round in 1...rounds {
         if fresh && round > 1 { try await restartBrokers() }
         for (name, broker) in order(round) {
-            for stream in streams where name != "floor" || stream == "raw" {
+            for stream in streams where takes(name, stream) {
                 let result = switch stream {
                 case "raw": try await rawStream(broker, bytes)
                 case "same-size": try await rawStream(broker, sameSizeBytes)
@@ -199,7 +213,7 @@ func benchPlugin() async throws {
         let last = measured.mapValues { $0.last! }
         print("plugin: round \(round): " + streams.map { stream in
             let with = last[stream + " with"]!, without = last[stream + " without"]!
-            let floorPart = last[stream + " floor"].map { ", floor \(format($0.rate)) (\(format(100 * $0.rate / without.rate, digits: 1)) %)" } ?? ""
+            let floorPart = floorName(of: stream).flatMap { name in last[stream + " " + name].map { ", \(name) \(format($0.rate)) (\(format(100 * $0.rate / without.rate, digits: 1)) %)" } } ?? ""
             return "\(stream) \(format(with.rate)) ev/s with, \(format(without.rate)) without (\(format(100 * with.rate / without.rate, digits: 1)) %)\(floorPart), "
                 + "mosquitto busy \(format(100 * with.busy)) / \(format(100 * without.busy)) %"
         }.joined(separator: "; "))
@@ -232,7 +246,7 @@ func benchPlugin() async throws {
         for round in 1...rounds {
             if fresh { try await restartBrokers() }
             for (name, broker) in order(round) {
-                for stream in ["raw", "player"] where name != "floor" || stream == "raw" {
+                for stream in ["raw", "player"] where takes(name, stream) {
                     let result = if stream == "player" {
                         try await playerStream(broker, pacedTimeline)
                     } else {
@@ -248,23 +262,26 @@ func benchPlugin() async throws {
             var line = "plugin: \(stream) stream paced at \(format(Double(pacedRate))) ev/s: mosquitto's CPU per event (median of \(rounds)) "
                 + "\(format(median(with), digits: 2)) µs with the plugin, \(format(median(without), digits: 2)) µs without; capacity without/with "
                 + "\(format(median(ratios), digits: 1)) % (\(roundsRange(ratios)); goal ≥ 95 %)"
-            if let floor = paced[stream + " floor"] {
+            if let name = floorName(of: stream), let floor = paced[stream + " " + name] {
                 let floorRatios = percentages(without, of: floor)
-                line += "; the floor \(format(median(floor), digits: 2)) µs, without/floor \(format(median(floorRatios), digits: 1)) % "
+                line += "; \(floorLabel(name)) \(format(median(floor), digits: 2)) µs, without/\(name) \(format(median(floorRatios), digits: 1)) % "
                     + "(\(roundsRange(floorRatios)))"
             }
             print(line)
         }
     }
 
-    if floor != nil && streams.contains("raw") {
-        let floorRatios = percentages(rates("raw floor"), of: rates("raw without"))
-        let aboveFloor = percentages(rates("raw with"), of: rates("raw floor"))
-        print("plugin: raw stream through the floor (a C plugin that only copies each event into a buffer \(stampBytes) bytes longer): "
-              + "median \(format(median(rates("raw floor")))) ev/s, floor/without \(format(median(floorRatios), digits: 1)) % "
-              + "(\(roundsRange(floorRatios))); with/floor \(format(median(aboveFloor), digits: 1)) % "
-              + "(\(roundsRange(aboveFloor))); mosquitto's CPU per event through the floor "
-              + "\(format(median(cpu("raw floor")), digits: 2)) µs")
+    let floorKinds = ["floor": "a C plugin that only copies each event into a buffer \(stampBytes) bytes longer",
+                      "no-op": "a C plugin that answers every check at once and leaves every message as it is"]
+    for (floor, stream) in floors.flatMap({ floor in floor.streams.map { (floor.name, $0) } }) where streams.contains(stream) {
+        let key = stream + " " + floor
+        let floorRatios = percentages(rates(key), of: rates(stream + " without"))
+        let aboveFloor = percentages(rates(stream + " with"), of: rates(key))
+        print("plugin: \(stream) stream through \(floorLabel(floor)) (\(floorKinds[floor]!)): "
+              + "median \(format(median(rates(key)))) ev/s, \(floor)/without \(format(median(floorRatios), digits: 1)) % "
+              + "(\(roundsRange(floorRatios))); with/\(floor) \(format(median(aboveFloor), digits: 1)) % "
+              + "(\(roundsRange(aboveFloor))); mosquitto's CPU per event through it "
+              + "\(format(median(cpu(key)), digits: 2)) µs")
     }
 
     // What the stamp's bytes alone cost, with no plugin at all: the broker without it delivering the

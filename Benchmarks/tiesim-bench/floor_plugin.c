@@ -3,7 +3,9 @@
  * into events that arrive without them. It registers the per-message callbacks a DXL broker plugin
  * needs (so that mosquitto dispatches to it as often), answers every check at once, and gives each
  * message a new buffer of mosquitto's, `plugin_opt_grow` bytes longer (the stamp's size: 80 with GUID
- * ids), without reading the message at all. Built by the benchmark at run time; never loaded by tiesim.
+ * ids), without reading the message at all. With `plugin_opt_grow 0` it leaves messages untouched: the
+ * least any plugin costs that is asked about every message (the floor for events already stamped).
+ * Built by the benchmark at run time; never loaded by tiesim.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -23,6 +25,7 @@ static int grow(int event, void *data, void *userdata)
 {
 	(void)event; (void)userdata;
 	struct mosquitto_evt_message *message = data;
+	if(grow_by == 0) return MOSQ_ERR_SUCCESS;
 	char *copy = mosquitto_malloc(message->payloadlen + grow_by);
 	if(copy == NULL) return MOSQ_ERR_SUCCESS;
 	if(message->payloadlen > 0) memcpy(copy, message->payload, message->payloadlen);
