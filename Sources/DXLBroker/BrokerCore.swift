@@ -50,18 +50,21 @@ public final class BrokerCore {
     public internal(set) var clients = ClientTable()
     /// What the other brokers announced, by broker index.
     var remote: [Int: RemoteBroker] = [:]
+    // The state every message touches is kept without runtime exclusivity checks (each access otherwise
+    // calls into the Swift runtime, twice per message and recipient): the core runs on one thread, and no
+    // access to these overlaps another.
     /// The request being delivered now, and to whom.
-    var route: Route?
+    @exclusivity(unchecked) var route: Route?
     var held: [HeldQuery] = []
-    var actions: [BrokerAction] = []
-    var announceDue = true
-    var lastAnnounce: Int64 = 0
-    var lastSecond: Int64 = 0
+    @exclusivity(unchecked) var actions: [BrokerAction] = []
+    @exclusivity(unchecked) var announceDue = true
+    @exclusivity(unchecked) var lastAnnounce: Int64 = 0
+    @exclusivity(unchecked) var lastSecond: Int64 = 0
     let startTime: Int64
     /// When this broker started, in milliseconds: tells a restarted broker from the one it replaces.
     public let session: Int64
     /// Messages in and out since the last second boundary, and the last second's rates.
-    var counted = (incoming: 0, outgoing: 0)
+    @exclusivity(unchecked) var counted = (incoming: 0, outgoing: 0)
     var rates = (incoming: 0.0, outgoing: 0.0)
     /// Journal notes sent this second, per kind, and those left out past the limit.
     var notesThisSecond: [String: Int] = [:]
@@ -114,7 +117,7 @@ public final class BrokerCore {
     let encodedGuid: [UInt8]
     /// The last publisher's encoded id (a stream of events mostly comes from one client). The encoding
     /// depends on the id alone, so nothing makes it stale.
-    var lastPublisher: (id: String, encoded: [UInt8]) = ("", DXLHeader.encodedString(""))
+    @exclusivity(unchecked) var lastPublisher: (id: String, encoded: [UInt8]) = ("", DXLHeader.encodedString(""))
 
     func encodedId(of clientId: String) -> [UInt8] {
         if lastPublisher.id == clientId { return lastPublisher.encoded }
@@ -134,7 +137,7 @@ public final class BrokerCore {
     var me: String { layout.me.guid }
 
     /// Clients whose id looks like a bridge's but whose certificate is not the bridges' (ordinary clients).
-    var impostors: Set<String> = []
+    @exclusivity(unchecked) var impostors: Set<String> = []
 
     /// Whether `clientId` is one of the fabric's bridges (its id, and, for a connection this broker
     /// accepted, the bridges' certificate).
