@@ -174,7 +174,9 @@ extension BrokerCore {
     /// After a request has been handed to its recipients: if it was meant for a client of this broker
     /// that did not receive it (gone, or no longer subscribed), the requester hears so and the service goes.
     func finalizeRoute() {
-        guard let current = route else { return }
+        // Checked before anything is copied: called for every message and loop turn, and mostly there is
+        // no route (`guard let` alone copied the whole optional first).
+        guard route != nil, let current = route else { return }
         route = nil
         guard case .client = current.target, current.checksDelivery, !current.delivered, let guid = current.service else { return }
         noDestination(current.request, serviceId: guid, requesterIsLocal: current.requesterIsLocal)
