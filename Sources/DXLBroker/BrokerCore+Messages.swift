@@ -145,13 +145,13 @@ extension BrokerCore {
 
     func routeAllowsClient(_ clientId: String, _ buffer: UnsafeRawBufferPointer) -> Bool {
         if isObserver(clientId) { return true }
-        guard let header = DXLHeader.read(buffer) else { return true }
-        guard let current = route, current.messageId == header.messageId else {
+        guard let messageId = DXLHeader.messageIdBytes(buffer) else { return true }
+        guard route?.isFor(messageId: messageId) == true, let target = route?.target else {
             // A request not routed just now (a retained one): only the client it names, if any.
             guard let request = try? DXLMessageCodec.decode(buffer) else { return false }
             return request.clientIds.isEmpty ? request.serviceId.isEmpty : request.clientIds.contains(clientId)
         }
-        switch current.target {
+        switch target {
         case .everyone: return true
         case .client(let id) where id == clientId:
             route?.delivered = true
@@ -161,8 +161,8 @@ extension BrokerCore {
     }
 
     func routeAllowsBridge(to bridged: Int, _ buffer: UnsafeRawBufferPointer) -> Bool {
-        guard let header = DXLHeader.read(buffer), let current = route, current.messageId == header.messageId else { return false }
-        switch current.target {
+        guard let messageId = DXLHeader.messageIdBytes(buffer), route?.isFor(messageId: messageId) == true, let target = route?.target else { return false }
+        switch target {
         case .everyone: return true
         case .broker(let target) where layout.isInSubtree(target, of: bridged):
             route?.delivered = true
@@ -205,4 +205,9 @@ struct Route {
     var delivered = false
     /// Whether an undelivered request is answered "no service" at the next turn (not at QoS 2).
     var checksDelivery = true
+
+    /// Whether `bytes` (a message's id, where it lies in the message) are this request's id.
+    func isFor(messageId bytes: UnsafeRawBufferPointer) -> Bool {
+        messageId.utf8.withContiguousStorageIfAvailable { $0.elementsEqual(bytes) } ?? messageId.utf8.elementsEqual(bytes)
+    }
 }

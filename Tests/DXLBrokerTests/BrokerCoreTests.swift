@@ -342,6 +342,29 @@ struct BrokerCoreTests {
         }
     }
 
+    @Test("a message id read where it lies agrees with the header read, on every message, cut and encoding")
+    func messageIdInPlace() {
+        var response = DXLMessage.response(to: .request(topic: "/r", payload: "{}"), payload: "ok")
+        response.messageId = String(repeating: "m", count: 40)
+        var accented = DXLMessage.event(topic: "/e", payload: "x")
+        accented.messageId = "é-\u{301}"
+        var inputs = [response, accented, .request(topic: "/r", payload: "{}")].map { DXLMessageCodec.encode($0) }
+        inputs += [
+            [0x03, 0x02, 0xc0, 0xa0, 0xa0],  // a nil id: read as empty
+            [0x03, 0x02, 0xa1, 0xff, 0xa0, 0xa0],  // not UTF-8: no header
+            [0x03, 0x02, 0xd9, 0x01, 0x61, 0xa0, 0xa0],  // str8
+            [0xcc, 0x03, 0x02, 0xc4, 0x01, 0x62, 0xa0, 0xa0],  // bin, behind a uint8 version
+        ]
+        for bytes in inputs {
+            for cut in 0...bytes.count {
+                Array(bytes[..<cut]).withUnsafeBytes { buffer in
+                    let inPlace = DXLHeader.messageIdBytes(buffer).map { String(decoding: $0, as: UTF8.self) }
+                    #expect(inPlace == DXLHeader.read(buffer)?.messageId, "\(bytes) cut at \(cut)")
+                }
+            }
+        }
+    }
+
     @Test("authorisation: a refused send reaches no one, a refused recipient does not receive")
     func authorization() {
         let rules = TopicAuthorization(send: [.init(topic: "/secure/#", clients: ["setter"])], receive: [.init(topic: "/private", clients: ["reader"])])

@@ -25,6 +25,24 @@ public struct DXLHeader: Sendable, Equatable {
         return DXLHeader(version: fields.version, type: fields.type, messageId: id, sourceIdsRange: fields.sourceIdsRange)
     }
 
+    /// The bytes of `buffer`'s message id, where they lie (no `String` made): what a broker compares for
+    /// each recipient of a request. nil where `read` finds no header: not a DXL message, or an id that is
+    /// not UTF-8. A nil id reads as empty, as in `read`.
+    public static func messageIdBytes(_ buffer: UnsafeRawBufferPointer) -> UnsafeRawBufferPointer? {
+        guard let fields = scan(buffer) else { return nil }
+        let rest = UnsafeRawBufferPointer(rebasing: buffer[fields.messageIdStart...])
+        var reader = MessagePackReader(rest)
+        let range: Range<Int>
+        do throws(MessagePackError) {
+            range = try reader.skipRaw() ?? 0..<0
+        } catch {
+            return nil
+        }
+        let bytes = UnsafeRawBufferPointer(rebasing: rest[range])
+        if !bytes.allSatisfy({ $0 < 0x80 }) && String(validating: bytes, as: UTF8.self) == nil { return nil }
+        return bytes
+    }
+
     /// The first fields of a message as `scan` finds them, nothing copied.
     public struct Fields: Equatable {
         public var version: Int
