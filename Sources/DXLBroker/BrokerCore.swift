@@ -50,9 +50,10 @@ public final class BrokerCore {
     public internal(set) var clients = ClientTable()
     /// What the other brokers announced, by broker index.
     var remote: [Int: RemoteBroker] = [:]
-    // The state every message touches is kept without runtime exclusivity checks (each access otherwise
-    // calls into the Swift runtime, twice per message and recipient): the core runs on one thread, and no
-    // access to these overlaps another.
+    // The state that messages, recipient checks and mosquitto's loop turns touch is kept without runtime
+    // exclusivity checks (each access otherwise calls `swift_beginAccess` in the Swift runtime): the core
+    // runs on one thread, and no access to these overlaps another — keep it so, since an overlap would
+    // no longer trap.
     /// The request being delivered now, and to whom.
     @exclusivity(unchecked) var route: Route?
     var held: [HeldQuery] = []

@@ -358,10 +358,35 @@ struct BrokerCoreTests {
         for bytes in inputs {
             for cut in 0...bytes.count {
                 Array(bytes[..<cut]).withUnsafeBytes { buffer in
-                    let inPlace = DXLHeader.messageIdBytes(buffer).map { String(decoding: $0, as: UTF8.self) }
-                    #expect(inPlace == DXLHeader.read(buffer)?.messageId, "\(bytes) cut at \(cut)")
+                    // Bytes, not Strings: String == would take canonically equal ids for the same.
+                    let inPlace = DXLHeader.messageIdBytes(buffer).map { Array($0) }
+                    #expect(inPlace == DXLHeader.read(buffer).map { Array($0.messageId.utf8) }, "\(bytes) cut at \(cut)")
                 }
             }
+        }
+    }
+
+    @Test("while a request is routed, a request whose id is only canonically equal to its id is not taken for it")
+    func routedIdComparedByBytes() {
+        let broker = Harness()
+        broker.connect("svc-a", subscribe: ["/t"])
+        broker.connect("svc-b", subscribe: ["/t"])
+        broker.connect("req")
+        broker.register("{s-a}", topics: ["/t"], client: "svc-a")
+        broker.register("{s-b}", topics: ["/t"], client: "svc-b")
+        var routed = broker.request("/t", from: "req")
+        routed.messageId = "\u{e9}"
+        let (_, received) = broker.publish(routed, from: "req", to: ["svc-a", "svc-b"])
+        guard received.count == 1, let chosen = received.first else { Issue.record("routed to \(received)"); return }
+        let other = chosen == "svc-a" ? "svc-b" : "svc-a"
+        // Handed over while that route is pending (as mosquitto hands a retained request to a new
+        // subscriber): its own id, "e" + U+0301, and naming the other client. Python tells the two ids apart.
+        var named = broker.request("/t", from: "req")
+        named.messageId = "e\u{301}"
+        named.clientIds = [other]
+        DXLMessageCodec.encode(named).withUnsafeBytes { buffer in
+            #expect(broker.core.mayRead(other, topic: "/t", payload: buffer), "the client it names did not receive it")
+            #expect(!broker.core.mayRead(chosen, topic: "/t", payload: buffer), "taken for the routed request")
         }
     }
 

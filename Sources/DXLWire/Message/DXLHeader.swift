@@ -39,8 +39,7 @@ public struct DXLHeader: Sendable, Equatable {
             return nil
         }
         let bytes = UnsafeRawBufferPointer(rebasing: rest[range])
-        if !bytes.allSatisfy({ $0 < 0x80 }) && String(validating: bytes, as: UTF8.self) == nil { return nil }
-        return bytes
+        return MessagePackReader.isUTF8(bytes) ? bytes : nil
     }
 
     /// The first fields of a message as `scan` finds them, nothing copied.

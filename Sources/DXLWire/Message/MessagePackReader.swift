@@ -118,14 +118,18 @@ package struct MessagePackReader: ~Copyable {
         let start = offset
         guard let range = try readRawRange() else { return nil }
         guard !range.isEmpty, let address = base.baseAddress else { return "" }
-        let slice = UnsafeBufferPointer(start: address.advanced(by: range.lowerBound).assumingMemoryBound(to: UInt8.self), count: range.count)
-        // ASCII (ids, topics) needs no validation; anything else is checked as UTF-8.
-        if slice.allSatisfy({ $0 < 0x80 }) { return String(decoding: slice, as: UTF8.self) }
-        guard let string = String(validating: slice, as: UTF8.self) else {
+        let bytes = UnsafeRawBufferPointer(start: address.advanced(by: range.lowerBound), count: range.count)
+        guard Self.isUTF8(bytes) else {
             offset = start
             throw .invalidUTF8(offset: start)
         }
-        return string
+        return String(decoding: bytes, as: UTF8.self)
+    }
+
+    /// Whether `bytes` are UTF-8, as a string must be: ASCII (ids, topics) is checked byte by byte, anything
+    /// else validated.
+    public static func isUTF8(_ bytes: UnsafeRawBufferPointer) -> Bool {
+        bytes.allSatisfy { $0 < 0x80 } || String(validating: bytes, as: UTF8.self) != nil
     }
 
     /// Reads a string; `nil` reads as the empty string.
