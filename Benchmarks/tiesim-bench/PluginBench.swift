@@ -22,7 +22,7 @@ import TIESimulator
 ///   broker keeps up with, mosquitto's CPU time per event — the capacity each leaves.
 /// - The floors, two more brokers with a C plugin (`floor_plugin.c`, built with clang at run time): "floor"
 ///   only gives each event a buffer as many bytes longer as the stamp adds (80 with GUID ids) and takes
-///   the raw stream too: what stamping costs before any DXL work; "no-op" answers every check at once and
+///   the unstamped streams too (raw, dxlclient): what stamping costs before any DXL work; "no-op" answers every check at once and
 ///   takes the player stream too (its events arrive stamped): what any plugin costs before it reads a byte.
 /// - With `--same-brokers` neither broker loads a plugin: the ratios are then the benchmark's own spread.
 /// - Every round restarts the brokers (`--same-processes`: not).
@@ -76,7 +76,7 @@ func benchPlugin() async throws {
     }
     let floors = [("floor", ["raw", "dxlclient"], floorBroker("floor", grow: stampBytes)), ("no-op", ["player"], floorBroker("no-op", grow: 0))]
         .compactMap { name, streams, broker in broker.map { (name: name, streams: streams, broker: $0) } }
-    /// Whether broker `name` takes `stream` (the plugin's brokers take all, each floor its own).
+    /// Whether broker `name` takes `stream` ("with" and "without" take all, each floor its own).
     func takes(_ name: String, _ stream: String) -> Bool { floors.first { $0.name == name }.map { $0.streams.contains(stream) } ?? true }
     /// The floor that takes `stream`, if any.
     func floorName(of stream: String) -> String? { floors.first { $0.streams.contains(stream) }?.name }
@@ -190,11 +190,14 @@ func benchPlugin() async throws {
         for broker in brokers { try await broker.restart() }
         _ = pinToLastCPU(brokers.compactMap(\.processIdentifier))
     }
-    /// The brokers by name, in the order round `round` takes them: they take turns going first, so that
-    /// none always inherits the machine's state.
+    /// The brokers by name, in the order round `round` takes them: every second round reversed, and
+    /// rotated by one every two rounds, so that each goes first as often as the others and each goes
+    /// before each other in half the rounds (a rotation alone put "with" before "without" in three
+    /// rounds of four, with four brokers), and none always inherits the machine's state.
     func order(_ round: Int) -> [(String, LocalBroker)] {
         var order = [("with", with), ("without", without)] + floors.map { ($0.name, $0.broker) }
-        for _ in 0..<(round - 1) % order.count { order.append(order.removeFirst()) }
+        if round.isMultiple(of: 2) { order.reverse() }
+        for _ in 0..<((round - 1) / 2) % order.count { order.append(order.removeFirst()) }
         return order
     }
     for round in 1...rounds {
@@ -233,11 +236,9 @@ func benchPlugin() async throws {
               + "\(format(median(series(stream + " without") { $0.system }), digits: 2)) without")
     }
 
-    // Paced: the raw and player streams at a rate every broker keeps up with. Saturated, a broker a little slower
-    // leaves its subscriber idle more often and pays for waking it (an IPI on this VM) on more events,
-    // which can tip a whole round into a costlier regime; paced, every broker wakes its subscriber for
-    // every burst, so mosquitto's CPU time per event is each broker's cost in the same regime — the
-    // capacity the plugin leaves (without/with).
+    // Paced: the raw and player streams at a rate every broker keeps up with, so that no broker is the
+    // bottleneck and mosquitto's CPU time per event is each broker's cost at the same load — the
+    // capacity the plugin leaves (without/with). Saturated rounds swing by ±15 % on this VM.
     let pacedRate = option("--paced", 50_000)
     if pacedRate > 0 {
         let pacedEvents = pacedRate * option("--paced-seconds", 4)
@@ -375,7 +376,7 @@ func routingCost() {
 
 /// Compiles `floor_plugin.c` (beside this file) into `folder` with the `clang` on PATH (the Swift
 /// toolchain's, on a machine that builds tiesim); nil, with the reason printed, when that cannot be done
-/// (the floor is then left out).
+/// (both floors are then left out).
 func buildFloorPlugin(in folder: String) -> String? {
     let source = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("floor_plugin.c").path
     let output = folder + "/libfloor.so"
