@@ -48,7 +48,7 @@ func benchPlugin() async throws {
     let without = LocalBroker(directory: folder + "/without", certificates: certificates, options: plainOptions)
     // `--same-brokers`: the "with" broker loses its plugin too, so that every ratio measures the benchmark's
     // own spread (an A/A test): how far from 100 % two identical brokers land on this machine.
-    let sameBrokers = CommandLine.arguments.contains("--same-brokers")
+    let sameBrokers = arguments.contains("--same-brokers")
     if sameBrokers { print("plugin: --same-brokers: neither broker loads the plugin (the ratios are the benchmark's noise)") }
     let with = LocalBroker(directory: folder + "/with", certificates: certificates, options: sameBrokers ? plainOptions : LocalBroker.Options())
     let bytes = Seed.detectionMessage
@@ -74,8 +74,10 @@ func benchPlugin() async throws {
             return LocalBroker(directory: folder + "/" + name, certificates: certificates, options: options)
         }
     }
-    let floors = [("floor", ["raw", "dxlclient"], floorBroker("floor", grow: stampBytes)), ("no-op", ["player"], floorBroker("no-op", grow: 0))]
-        .compactMap { name, streams, broker in broker.map { (name: name, streams: streams, broker: $0) } }
+    let floors = [
+        ("floor", ["raw", "dxlclient"], "a C plugin that only copies each event into a buffer \(stampBytes) bytes longer", floorBroker("floor", grow: stampBytes)),
+        ("no-op", ["player"], "a C plugin that answers every check at once and leaves every message as it is", floorBroker("no-op", grow: 0)),
+    ].compactMap { name, streams, kind, broker in broker.map { (name: name, streams: streams, kind: kind, broker: $0) } }
     /// Whether broker `name` takes `stream` ("with" and "without" take all, each floor its own).
     func takes(_ name: String, _ stream: String) -> Bool { floors.first { $0.name == name }.map { $0.streams.contains(stream) } ?? true }
     /// The floor that takes `stream`, if any.
@@ -185,7 +187,7 @@ func benchPlugin() async throws {
     // what one process's memory layout costs or saves is drawn again each round instead of biasing a
     // whole run: with the same processes throughout, the A/A medians of three runs landed up to 4 points
     // either side of 100 %; restarted, two A/A runs put the raw stream at 101.9 % and 100.4 %.
-    let fresh = !CommandLine.arguments.contains("--same-processes")
+    let fresh = !arguments.contains("--same-processes")
     func restartBrokers() async throws {
         for broker in brokers { try await broker.restart() }
         _ = pinToLastCPU(brokers.compactMap(\.processIdentifier))
@@ -272,15 +274,13 @@ func benchPlugin() async throws {
         }
     }
 
-    let floorKinds = ["floor": "a C plugin that only copies each event into a buffer \(stampBytes) bytes longer",
-                      "no-op": "a C plugin that answers every check at once and leaves every message as it is"]
-    for (floor, stream) in floors.flatMap({ floor in floor.streams.map { (floor.name, $0) } }) where streams.contains(stream) {
-        let key = stream + " " + floor
+    for (floor, stream) in floors.flatMap({ floor in floor.streams.map { (floor, $0) } }) where streams.contains(stream) {
+        let key = stream + " " + floor.name
         let floorRatios = percentages(rates(key), of: rates(stream + " without"))
         let aboveFloor = percentages(rates(stream + " with"), of: rates(key))
-        print("plugin: \(stream) stream through \(floorLabel(floor)) (\(floorKinds[floor]!)): "
-              + "median \(format(median(rates(key)))) ev/s, \(floor)/without \(format(median(floorRatios), digits: 1)) % "
-              + "(\(roundsRange(floorRatios))); with/\(floor) \(format(median(aboveFloor), digits: 1)) % "
+        print("plugin: \(stream) stream through \(floorLabel(floor.name)) (\(floor.kind)): "
+              + "median \(format(median(rates(key)))) ev/s, \(floor.name)/without \(format(median(floorRatios), digits: 1)) % "
+              + "(\(roundsRange(floorRatios))); with/\(floor.name) \(format(median(aboveFloor), digits: 1)) % "
               + "(\(roundsRange(aboveFloor))); mosquitto's CPU per event through it "
               + "\(format(median(cpu(key)), digits: 2)) µs")
     }
@@ -290,7 +290,7 @@ func benchPlugin() async throws {
     if streams.contains("raw") && streams.contains("same-size") {
         let unstamped = median(cpu("raw without")), stampedSize = median(cpu("same-size without"))
         let bytesRatios = percentages(cpu("raw without"), of: cpu("same-size without"))
-        print("plugin: the stamp's \(sameSizeBytes.count - bytes.count) bytes alone, no plugin: mosquitto's CPU per event \(format(unstamped, digits: 2)) µs "
+        print("plugin: the stamp's \(stampBytes) bytes alone, no plugin: mosquitto's CPU per event \(format(unstamped, digits: 2)) µs "
               + "for \(bytes.count)-byte events, \(format(stampedSize, digits: 2)) µs for \(sameSizeBytes.count)-byte ones; "
               + "ratio \(format(100 * unstamped / stampedSize, digits: 1)) % (\(roundsRange(bytesRatios)))")
         // The plugin's cost apart from the bytes it must add: raw stream with it against the stamped size without.
