@@ -51,7 +51,9 @@ func benchPlugin() async throws {
     let sameBrokers = arguments.contains("--same-brokers")
     if sameBrokers { print("plugin: --same-brokers: neither broker loads the plugin (the ratios are the benchmark's noise)") }
     let with = LocalBroker(directory: folder + "/with", certificates: certificates, options: sameBrokers ? plainOptions : LocalBroker.Options())
-    let bytes = Seed.detectionMessage
+    // `--event-bytes N`: the raw streams' event padded or cut to N bytes (its payload's tail), to see how
+    // the cost of the stamp's bytes depends on where they put the event's TCP segments.
+    let bytes = try resized(Seed.detectionMessage, to: option("--event-bytes", Seed.detectionMessage.count))
     let payload = try DXLMessageCodec.decode(bytes, topic: TieTopic.fileDetection).payload
     // The same event with its source ids already filled in, as long as the broker's stamp (the raw
     // clients' ids are GUIDs, as DXL clients' are): through either broker, subscribers then receive the
@@ -67,17 +69,23 @@ func benchPlugin() async throws {
     // answers each check and takes the player stream, whose events arrive stamped: what any plugin costs
     // before it reads a byte.
     let floorPath = sameBrokers ? nil : buildFloorPlugin(in: folder)
-    func floorBroker(_ name: String, grow: Int) -> LocalBroker? {
+    func floorBroker(_ name: String, grow: Int, copy: Bool = false) -> LocalBroker? {
         floorPath.map { path in
             var options = plainOptions
-            options.extraConfiguration = ["plugin \(path)", "plugin_opt_grow \(grow)"]
+            options.extraConfiguration = ["plugin \(path)", "plugin_opt_grow \(grow)", "plugin_opt_copy \(copy ? 1 : 0)"]
             return LocalBroker(directory: folder + "/" + name, certificates: certificates, options: options)
         }
     }
-    let floors = [
+    var floorKinds: [(String, [String], String, LocalBroker?)] = [
         ("floor", ["raw", "dxlclient"], "a C plugin that only copies each event into a buffer \(stampBytes) bytes longer", floorBroker("floor", grow: stampBytes)),
         ("no-op", ["player"], "a C plugin that answers every check at once and leaves every message as it is", floorBroker("no-op", grow: 0)),
-    ].compactMap { name, streams, kind, broker in broker.map { (name: name, streams: streams, kind: kind, broker: $0) } }
+    ]
+    if arguments.contains("--copy-floor") {
+        // The floor's copy without the stamp's bytes, so that the floor's shortfall splits into what the
+        // copy costs and what 80 bytes more per event delivered cost the broker.
+        floorKinds.append(("copy", ["raw"], "a C plugin that only copies each event into a new buffer of the same size", floorBroker("copy", grow: 0, copy: true)))
+    }
+    let floors = floorKinds.compactMap { name, streams, kind, broker in broker.map { (name: name, streams: streams, kind: kind, broker: $0) } }
     /// Whether broker `name` takes `stream` ("with" and "without" take all, each floor its own).
     func takes(_ name: String, _ stream: String) -> Bool { floors.first { $0.name == name }.map { $0.streams.contains(stream) } ?? true }
     /// The floor that takes `stream`, if any.
@@ -108,7 +116,8 @@ func benchPlugin() async throws {
     /// nanosecond), in user mode where the plugin runs and in the kernel (the process's clock ticks; the
     /// two add up to the first only roughly); and the share of the round it was on a CPU (`busy`). One
     /// per round, by stream and broker ("raw with", …).
-    typealias Measured = (rate: Double, cpu: Double, user: Double, system: Double, busy: Double)
+    /// `perSegment`: events per TCP data segment the subscriber received (nan: not known).
+    typealias Measured = (rate: Double, cpu: Double, user: Double, system: Double, busy: Double, perSegment: Double)
     var measured: [String: [Measured]] = [:]
     func series(_ key: String, _ pick: (Measured) -> Double) -> [Double] { measured[key, default: []].map(pick) }
     func rates(_ key: String) -> [Double] { series(key) { $0.rate } }
@@ -117,9 +126,9 @@ func benchPlugin() async throws {
     /// while `send` publishes `count` events. mosquitto's CPU time in all is taken to the nanosecond
     /// (schedstat); its user/kernel split in clock ticks.
     func delivered(_ broker: LocalBroker, count: Int, arrivals: () -> (count: Int, last: ContinuousClock.Instant?),
-                   _ send: () async throws -> Void) async throws -> Measured {
+                   segments: () -> Int = { 0 }, _ send: () async throws -> Void) async throws -> Measured {
         let pid = broker.processIdentifier ?? 0
-        let before = cpuTimes(pid: pid), ranBefore = runSeconds(pid: pid)
+        let before = cpuTimes(pid: pid), ranBefore = runSeconds(pid: pid), segmentsBefore = segments()
         let start = clock.now
         try await send()
         waitForArrivals(count) { arrivals().count }
@@ -128,13 +137,15 @@ func benchPlugin() async throws {
         let after = cpuTimes(pid: pid), ran = runSeconds(pid: pid) - ranBefore
         let elapsed = seconds(clock.now - start)
         let user = (after.user - before.user) / received * 1e6, system = (after.system - before.system) / received * 1e6
-        return (received / seconds(last - start), ran / received * 1e6, user, system, ran / elapsed)
+        let cut = segments() - segmentsBefore
+        return (received / seconds(last - start), ran / received * 1e6, user, system, ran / elapsed, cut > 0 ? received / Double(cut) : .nan)
     }
     /// `delivered` to a raw libmosquitto subscriber.
     func delivered(_ broker: LocalBroker, count: Int = events, _ send: () async throws -> Void) async throws -> Measured {
         let subscriber = RawSubscriber(certificates: certificates, port: broker.port, topic: TieTopic.fileDetection)
         defer { subscriber.close() }
-        return try await delivered(broker, count: count, arrivals: { (subscriber.received.load(ordering: .relaxed), subscriber.lastArrival.withLock { $0 }) }, send)
+        return try await delivered(broker, count: count, arrivals: { (subscriber.received.load(ordering: .relaxed), subscriber.lastArrival.withLock { $0 }) },
+                                   segments: subscriber.dataSegmentsIn, send)
     }
     /// dxl-bench's other stream: `DXLClient.sendEvent` to a `DXLClient` subscriber's event callback.
     func clientStream(_ broker: LocalBroker) async throws -> Measured {
@@ -221,6 +232,9 @@ func benchPlugin() async throws {
             let floorPart = floorName(of: stream).flatMap { name in last[stream + " " + name].map { ", \(name) \(format($0.rate)) (\(format(100 * $0.rate / without.rate, digits: 1)) %)" } } ?? ""
             return "\(stream) \(format(with.rate)) ev/s with, \(format(without.rate)) without (\(format(100 * with.rate / without.rate, digits: 1)) %)\(floorPart), "
                 + "mosquitto busy \(format(100 * with.busy)) / \(format(100 * without.busy)) %"
+                + ", CPU per event \(format(with.cpu, digits: 2)) / \(format(without.cpu, digits: 2)) µs"
+                + (with.perSegment.isNaN ? "" : ", events per TCP segment \(format(with.perSegment, digits: 1)) / \(format(without.perSegment, digits: 1))"
+                   + (floorName(of: stream).flatMap { last[stream + " " + $0] }.map { " / \(format($0.perSegment, digits: 1)) (\(format($0.cpu, digits: 2)) µs)" } ?? ""))
         }.joined(separator: "; "))
     }
     for stream in streams {
@@ -236,6 +250,14 @@ func benchPlugin() async throws {
               + "(\(roundsRange(cpuRatios))); user mode \(format(median(series(stream + " with") { $0.user }), digits: 2)) µs "
               + "with, \(format(median(series(stream + " without") { $0.user }), digits: 2)) without; kernel \(format(median(series(stream + " with") { $0.system }), digits: 2)) µs with, "
               + "\(format(median(series(stream + " without") { $0.system }), digits: 2)) without")
+        // How the broker's writes to the subscriber were cut into TCP segments: the fewer events per
+        // segment, the more the kernel spends per event (each segment crosses loopback on its own).
+        let segmented = ["with", "without"] + floors.filter { $0.streams.contains(stream) }.map(\.name)
+        let perSegment = segmented.map { name in (name, series(stream + " " + name) { $0.perSegment }.filter { !$0.isNaN }) }
+        if perSegment.allSatisfy({ !$0.1.isEmpty }) {
+            print("plugin: \(stream) stream, events per TCP segment to the subscriber (median of \(rounds); range): "
+                  + perSegment.map { name, values in "\(name) \(format(median(values), digits: 1)) (\(format(values.min()!, digits: 1))–\(format(values.max()!, digits: 1)))" }.joined(separator: ", "))
+        }
     }
 
     // Paced: the raw and player streams at a rate every broker keeps up with, so that no broker is the
@@ -314,6 +336,16 @@ func benchPlugin() async throws {
     print("plugin: no destination at a paced 1,000 req/s: \(format(unserved.throughput)) errors/s, p50 \(format(unserved.p50, digits: 3)) ms, "
           + "p99 \(format(unserved.p99, digits: 3)) ms (goal p99 < 1 ms)")
     for client in clients { await client.disconnect() }
+}
+
+/// `event` with its payload padded (spaces) or cut so that the whole message is `size` bytes.
+func resized(_ event: [UInt8], to size: Int) throws -> [UInt8] {
+    var message = try DXLMessageCodec.decode(event, topic: TieTopic.fileDetection)
+    for _ in 0..<4 where DXLMessageCodec.encode(message).count != size {
+        let change = size - DXLMessageCodec.encode(message).count
+        message.payload = change > 0 ? message.payload + Array(repeating: 0x20, count: change) : Array(message.payload.dropLast(min(-change, message.payload.count)))
+    }
+    return DXLMessageCodec.encode(message)
 }
 
 /// Routes requests through a `BrokerCore` with ten services on the topic, as mosquitto would call it:

@@ -137,6 +137,20 @@ final class RawSubscriber: RawClient, @unchecked Sendable {
         }
         start(port: port) { ready.load(ordering: .relaxed) >= 2 }
     }
+
+    /// Data segments its socket has received so far (the kernel's `tcpi_data_segs_in`): how the broker's
+    /// writes to it were cut into TCP segments. 0 when the kernel does not say.
+    func dataSegmentsIn() -> Int {
+        // Linux's `struct tcp_info` (linux/tcp.h; glibc's older copy stops before this field). The kernel
+        // only appends to it, so the offset is part of its ABI.
+        let dataSegmentsInOffset = 152
+        var info = [UInt8](repeating: 0, count: 256)
+        var length = socklen_t(info.count)
+        let socket = mosquitto_socket(mosq)
+        guard socket >= 0, info.withUnsafeMutableBytes({ getsockopt(socket, Int32(IPPROTO_TCP), TCP_INFO, $0.baseAddress, &length) }) == 0,
+              Int(length) >= dataSegmentsInOffset + 4 else { return 0 }
+        return Int(info.withUnsafeBytes { $0.loadUnaligned(fromByteOffset: dataSegmentsInOffset, as: UInt32.self) })
+    }
 }
 
 /// The fastest service there can be, for the ceiling of the request benchmark: libmosquitto's own loop

@@ -4,7 +4,9 @@
  * needs (so that mosquitto dispatches to it as often), answers every check at once, and gives each
  * message a new buffer of mosquitto's, `plugin_opt_grow` bytes longer (the stamp's size: 80 with GUID
  * ids), without reading the message at all. With `plugin_opt_grow 0` it leaves messages untouched: the
- * least any plugin costs that is asked about every message (the floor for events already stamped).
+ * least any plugin costs that is asked about every message (the floor for events already stamped);
+ * with `plugin_opt_grow 0` and `plugin_opt_copy 1` it still gives each a new buffer, of the same size:
+ * what the copy costs without the stamp's bytes.
  * Built by the benchmark at run time; never loaded by tiesim.
  */
 #include <stdlib.h>
@@ -14,6 +16,7 @@
 #include <mosquitto.h>
 
 static unsigned grow_by = 80;
+static int copy_always = 0;
 
 static int allow(int event, void *data, void *userdata)
 {
@@ -25,7 +28,7 @@ static int grow(int event, void *data, void *userdata)
 {
 	(void)event; (void)userdata;
 	struct mosquitto_evt_message *message = data;
-	if(grow_by == 0) return MOSQ_ERR_SUCCESS;
+	if(grow_by == 0 && !copy_always) return MOSQ_ERR_SUCCESS;
 	char *copy = mosquitto_malloc(message->payloadlen + grow_by);
 	if(copy == NULL) return MOSQ_ERR_SUCCESS;
 	if(message->payloadlen > 0) memcpy(copy, message->payload, message->payloadlen);
@@ -46,6 +49,7 @@ int mosquitto_plugin_init(mosquitto_plugin_id_t *identifier, void **userdata, st
 	(void)userdata;
 	for(int i = 0; i < count; i++){
 		if(strcmp(options[i].key, "grow") == 0) grow_by = (unsigned)strtoul(options[i].value, NULL, 10);
+		if(strcmp(options[i].key, "copy") == 0) copy_always = atoi(options[i].value) != 0;
 	}
 	static const struct { int event; MOSQ_FUNC_generic_callback callback; } callbacks[] = {
 		{MOSQ_EVT_ACL_CHECK, allow}, {MOSQ_EVT_MESSAGE, grow}, {MOSQ_EVT_TICK, allow}, {MOSQ_EVT_DISCONNECT, allow},
