@@ -43,7 +43,10 @@ let package = Package(
         // authorisation — as plain Swift (`DXLBroker`, tested without mosquitto), and the C entry points
         // that put it inside stock mosquitto 2.0 (`DXLBrokerPlugin`, a dynamic library).
         .target(name: "DXLBroker", dependencies: ["DXLWire"]),
-        .target(name: "DXLBrokerPlugin", dependencies: ["DXLBroker", "DXLWire", "CMosquittoBroker"]),
+        // Its C fast path for plain events and their recipients (what `DXLBroker` would decide, without
+        // entering Swift per message).
+        .target(name: "DXLBrokerFastPath", dependencies: ["CMosquittoBroker"]),
+        .target(name: "DXLBrokerPlugin", dependencies: ["DXLBroker", "DXLWire", "CMosquittoBroker", "DXLBrokerFastPath"]),
         // The DXL client library: MQTT transport (libmosquitto), DXLClient, dxlclient.config files.
         .target(
             name: "DXL",
@@ -109,7 +112,7 @@ let package = Package(
             path: "Benchmarks/tiesim-fuzz"
         ),
         .testTarget(name: "DXLTests", dependencies: ["DXL", "DXLFabric", "TestSupport"], exclude: ["Fixtures"]),
-        .testTarget(name: "DXLBrokerTests", dependencies: ["DXLBroker", "DXLWire"]),
+        .testTarget(name: "DXLBrokerTests", dependencies: ["DXLBroker", "DXLWire", "DXLBrokerFastPath"]),
         // Helpers shared by the integration tests: the Python peers, inboxes, hex.
         .target(name: "TestSupport", dependencies: ["DXL", "DXLFabric"], path: "Tests/TestSupport"),
         .testTarget(name: "DXLIntegrationTests", dependencies: ["DXL", "DXLFabric", "TestSupport"], exclude: ["python"]),

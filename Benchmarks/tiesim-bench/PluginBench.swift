@@ -69,10 +69,11 @@ func benchPlugin() async throws {
     // answers each check and takes the player stream, whose events arrive stamped: what any plugin costs
     // before it reads a byte.
     let floorPath = sameBrokers ? nil : buildFloorPlugin(in: folder)
-    func floorBroker(_ name: String, grow: Int, copy: Bool = false) -> LocalBroker? {
+    func floorBroker(_ name: String, grow: Int, copy: Bool = false, stamp: Bool = false) -> LocalBroker? {
         floorPath.map { path in
             var options = plainOptions
             options.extraConfiguration = ["plugin \(path)", "plugin_opt_grow \(grow)", "plugin_opt_copy \(copy ? 1 : 0)"]
+                + (stamp ? ["plugin_opt_stamp {\(UUID().uuidString.lowercased())}"] : [])
             return LocalBroker(directory: folder + "/" + name, certificates: certificates, options: options)
         }
     }
@@ -84,6 +85,11 @@ func benchPlugin() async throws {
         // The floor's copy without the stamp's bytes, so that the floor's shortfall splits into what the
         // copy costs and what 80 bytes more per event delivered cost the broker.
         floorKinds.append(("copy", ["raw"], "a C plugin that only copies each event into a new buffer of the same size", floorBroker("copy", grow: 0, copy: true)))
+    }
+    if arguments.contains("--stamp-floor") {
+        // The least a conforming DXL broker does with an event, in C: the header scan and the real stamp.
+        floorKinds.append(("stamp", ["raw"], "a C plugin that finds the source ids and stamps the client's and the broker's, nothing else",
+                           floorBroker("stamp", grow: 0, stamp: true)))
     }
     let floors = floorKinds.compactMap { name, streams, kind, broker in broker.map { (name: name, streams: streams, kind: kind, broker: $0) } }
     /// Whether broker `name` takes `stream` ("with" and "without" take all, each floor its own).

@@ -17,6 +17,8 @@
 
 static unsigned grow_by = 80;
 static int copy_always = 0;
+/* `plugin_opt_stamp <broker guid>`: stamp for real instead (see `stamp`). */
+static char *broker_id = NULL;
 
 static int allow(int event, void *data, void *userdata)
 {
@@ -38,6 +40,88 @@ static int grow(int event, void *data, void *userdata)
 	return MOSQ_ERR_SUCCESS;
 }
 
+/* Where the msgpack string at `offset` ends (fixstr, str8 or raw16, as DXL clients write ids); 0 when it
+ * is none of those or runs past `count`. */
+static size_t string_end(const unsigned char *bytes, size_t count, size_t offset)
+{
+	size_t end;
+	if(offset >= count) return 0;
+	if((bytes[offset] & 0xe0) == 0xa0){
+		end = offset + 1 + (bytes[offset] & 0x1f);
+	}else if(bytes[offset] == 0xd9 && offset + 1 < count){
+		end = offset + 2 + bytes[offset + 1];
+	}else if(bytes[offset] == 0xda && offset + 2 < count){
+		end = offset + 3 + ((size_t)bytes[offset + 1] << 8 | bytes[offset + 2]);
+	}else{
+		return 0;
+	}
+	return end <= count ? end : 0;
+}
+
+/* Writes `text` as a msgpack string at `out` as DXL clients do (fixstr, else raw16); returns the bytes
+ * written. */
+static size_t encode_string(unsigned char *out, const char *text)
+{
+	size_t length = strlen(text);
+	if(length > 255) length = 255;
+	if(length < 32){
+		out[0] = (unsigned char)(0xa0 | length);
+		memcpy(out + 1, text, length);
+		return length + 1;
+	}
+	out[0] = 0xda;
+	out[1] = (unsigned char)(length >> 8);
+	out[2] = (unsigned char)length;
+	memcpy(out + 3, text, length);
+	return length + 3;
+}
+
+/* The least a conforming DXL broker does with an event: finds the source ids behind the message id (as
+ * DXL clients encode them) and, unless they are already this client's and this broker's, gives the
+ * message a new buffer with them stamped in. The publisher's encoded stamp is kept for its next message. */
+static const void *last_client = NULL;
+static unsigned char encoded[2 * 258];
+static size_t encoded_length = 0;
+
+/* A client gone: mosquitto may give its address to the next one. */
+static int forget(int event, void *data, void *userdata)
+{
+	(void)event; (void)userdata;
+	const struct mosquitto_evt_disconnect *disconnect = data;
+	if(disconnect->client == last_client) last_client = NULL;
+	return MOSQ_ERR_SUCCESS;
+}
+
+static int stamp(int event, void *data, void *userdata)
+{
+	(void)event; (void)userdata;
+	struct mosquitto_evt_message *message = data;
+	const unsigned char *bytes = message->payload;
+	size_t count = message->payloadlen;
+	if(count < 5 || bytes[0] >= 0x80 || bytes[1] > 3) return MOSQ_ERR_SUCCESS;
+	size_t id_end = string_end(bytes, count, 2);
+	size_t client_end = id_end ? string_end(bytes, count, id_end) : 0;
+	size_t broker_end = client_end ? string_end(bytes, count, client_end) : 0;
+	if(broker_end == 0) return MOSQ_ERR_SUCCESS;
+	if(message->client != last_client){
+		const char *client_id = mosquitto_client_id(message->client);
+		encoded_length = encode_string(encoded, client_id ? client_id : "");
+		encoded_length += encode_string(encoded + encoded_length, broker_id);
+		last_client = message->client;
+	}
+	size_t old_length = broker_end - id_end;
+	if(old_length == encoded_length && memcmp(bytes + id_end, encoded, encoded_length) == 0) return MOSQ_ERR_SUCCESS;
+	size_t new_count = count - old_length + encoded_length;
+	unsigned char *copy = mosquitto_malloc(new_count);
+	if(copy == NULL) return MOSQ_ERR_SUCCESS;
+	memcpy(copy, bytes, id_end);
+	memcpy(copy + id_end, encoded, encoded_length);
+	memcpy(copy + id_end + encoded_length, bytes + broker_end, count - broker_end);
+	message->payload = copy;
+	message->payloadlen = (uint32_t)new_count;
+	return MOSQ_ERR_SUCCESS;
+}
+
 int mosquitto_plugin_version(int count, const int *versions)
 {
 	(void)count; (void)versions;
@@ -50,9 +134,10 @@ int mosquitto_plugin_init(mosquitto_plugin_id_t *identifier, void **userdata, st
 	for(int i = 0; i < count; i++){
 		if(strcmp(options[i].key, "grow") == 0) grow_by = (unsigned)strtoul(options[i].value, NULL, 10);
 		if(strcmp(options[i].key, "copy") == 0) copy_always = atoi(options[i].value) != 0;
+		if(strcmp(options[i].key, "stamp") == 0) broker_id = strdup(options[i].value);
 	}
-	static const struct { int event; MOSQ_FUNC_generic_callback callback; } callbacks[] = {
-		{MOSQ_EVT_ACL_CHECK, allow}, {MOSQ_EVT_MESSAGE, grow}, {MOSQ_EVT_TICK, allow}, {MOSQ_EVT_DISCONNECT, allow},
+	const struct { int event; MOSQ_FUNC_generic_callback callback; } callbacks[] = {
+		{MOSQ_EVT_ACL_CHECK, allow}, {MOSQ_EVT_MESSAGE, broker_id ? stamp : grow}, {MOSQ_EVT_TICK, allow}, {MOSQ_EVT_DISCONNECT, forget},
 	};
 	for(size_t i = 0; i < sizeof(callbacks) / sizeof(callbacks[0]); i++){
 		int rc = mosquitto_callback_register(identifier, callbacks[i].event, callbacks[i].callback, NULL, NULL);

@@ -1,5 +1,6 @@
 import CMosquittoBroker
 import DXLBroker
+import DXLBrokerFastPath
 import DXLWire
 #if canImport(Glibc)
 import Glibc
@@ -13,11 +14,19 @@ import Glibc
 /// thread neither a retain per callback nor a runtime access check buys anything.
 @exclusivity(unchecked) nonisolated(unsafe) private var core: Unmanaged<BrokerCore>?
 
-/// Runs `body` with the core (`MOSQ_ERR_SUCCESS` when there is none), without retaining it.
+/// Runs `body` with the core (`MOSQ_ERR_SUCCESS` when there is none), without retaining it; then tells
+/// the C fast path what the core now leaves to it (every change to those conditions happens in a call
+/// into the core).
 @inline(__always)
 private func withCore(_ body: (BrokerCore) -> Int32) -> Int32 {
     guard let core else { return MOSQ_ERR_SUCCESS.rawValue }
-    return core._withUnsafeGuaranteedRef(body)
+    return core._withUnsafeGuaranteedRef { core in
+        let result = body(core)
+        let conditions = core.shortcutConditions
+        tiesim_fast_set_conditions(conditions.routePending ? 1 : 0, conditions.sendRules ? 1 : 0,
+                                   conditions.receiveRules ? 1 : 0, conditions.impostors ? 1 : 0)
+        return result
+    }
 }
 /// The password of the broker's internal listener (`plugin_opt_proxy_secret`): the WebSocket listener
 /// tiesim runs in front of the broker connects there on behalf of a client whose certificate it checked,
@@ -56,6 +65,9 @@ public func mosquittoPluginInit(_ identifier: OpaquePointer?, _ userData: Unsafe
     core?.release()
     core = Unmanaged.passRetained(BrokerCore(layout: layout, clock: { milliseconds(CLOCK_REALTIME) }, monotonic: { milliseconds(CLOCK_MONOTONIC_COARSE) },
                                              maxMessageSize: maxMessageSize))
+    if tiesim_fast_start(layout.bridgePrefix, maxMessageSize) != 1 {
+        log(MOSQ_LOG_INFO, "tiesim-broker: the bridges' id prefix is too long for the fast path: every message goes through the core")
+    }
     let events: [(mosquitto_plugin_event, MOSQ_FUNC_generic_callback)] = [
         (MOSQ_EVT_BASIC_AUTH, onConnect), (MOSQ_EVT_ACL_CHECK, onAccessCheck), (MOSQ_EVT_MESSAGE, onMessage),
         (MOSQ_EVT_TICK, onTick), (MOSQ_EVT_DISCONNECT, onDisconnect),
@@ -70,6 +82,7 @@ public func mosquittoPluginInit(_ identifier: OpaquePointer?, _ userData: Unsafe
 
 @_cdecl("mosquitto_plugin_cleanup")
 public func mosquittoPluginCleanup(_ userData: UnsafeMutableRawPointer?, _ options: UnsafeMutablePointer<mosquitto_opt>?, _ optionCount: Int32) -> Int32 {
+    tiesim_fast_stop()
     core?.release()
     core = nil
     return MOSQ_ERR_SUCCESS.rawValue
@@ -97,6 +110,7 @@ private let onConnect: MOSQ_FUNC_generic_callback = { _, data, _ in
         }
         let id = mosquitto_client_id(client).map { String(cString: $0) } ?? ""
         knownIds.remember(id, for: client)
+        tiesim_fast_forget_publisher(UnsafeRawPointer(client))
         // A client without a clean session gets its subscriptions back from mosquitto without subscribing.
         core.connected(id, identity: identity, connection: connectionKey(client), persistent: !mosquitto_client_clean_session(client))
         if core.hasActions { perform(core.takeActions()) }
@@ -105,7 +119,9 @@ private let onConnect: MOSQ_FUNC_generic_callback = { _, data, _ in
 }
 
 private let onAccessCheck: MOSQ_FUNC_generic_callback = { _, data, _ in
-    withCore { core in
+    // An event's recipient, and every publish (decided with its message): mostly the C fast path.
+    if tiesim_fast_access(data) != 0 { return MOSQ_ERR_SUCCESS.rawValue }
+    return withCore { core in
         guard let event = data?.assumingMemoryBound(to: mosquitto_evt_acl_check.self), let client = event.pointee.client,
               let topicPointer = event.pointee.topic else {
             return MOSQ_ERR_SUCCESS.rawValue
@@ -132,13 +148,23 @@ private let onAccessCheck: MOSQ_FUNC_generic_callback = { _, data, _ in
 }
 
 private let onMessage: MOSQ_FUNC_generic_callback = { _, data, _ in
-    withCore { core in
+    // An event or response from the last publisher the core saw, with no rule or route in the way: the C
+    // fast path stamps it as the core would.
+    if tiesim_fast_message(data) != 0 { return MOSQ_ERR_SUCCESS.rawValue }
+    return withCore { core in
         guard let event = data?.assumingMemoryBound(to: mosquitto_evt_message.self), let client = event.pointee.client,
               let topicPointer = event.pointee.topic else {
             return MOSQ_ERR_SUCCESS.rawValue
         }
         let payload = UnsafeRawBufferPointer(start: event.pointee.payload, count: Int(event.pointee.payloadlen))
-        let verdict = core.message(from: knownIds.publisher(client), topic: TopicName(cString: topicPointer), payload: payload, qos: Int(event.pointee.qos))
+        let publisher = knownIds.publisher(client)
+        let verdict = core.message(from: publisher, topic: TopicName(cString: topicPointer), payload: payload, qos: Int(event.pointee.qos))
+        // Its next events on this topic may take the fast path, stamped with the same bytes (bridges' never do).
+        if let stamp = core.shortcutStamp(for: publisher), core.shortcutMaySend(publisher, topic: String(cString: topicPointer)) {
+            stamp.withUnsafeBytes { tiesim_fast_set_publisher(UnsafeRawPointer(client), $0.baseAddress?.assumingMemoryBound(to: UInt8.self), $0.count, topicPointer) }
+        } else {
+            tiesim_fast_forget_publisher(UnsafeRawPointer(client))
+        }
         if core.hasActions { perform(core.takeActions()) }
         switch verdict {
         case .pass:
@@ -175,6 +201,9 @@ private func replacePayload(_ event: UnsafeMutablePointer<mosquitto_evt_message>
 
 private let onTick: MOSQ_FUNC_generic_callback = { _, _, _ in
     withCore { core in
+        var incoming: UInt64 = 0, outgoing: UInt64 = 0
+        tiesim_fast_take_counts(&incoming, &outgoing)
+        if incoming | outgoing != 0 { core.addShortcutCounts(incoming: Int(incoming), outgoing: Int(outgoing)) }
         core.tick()
         if core.hasActions { perform(core.takeActions()) }
         return MOSQ_ERR_SUCCESS.rawValue
@@ -188,6 +217,7 @@ private let onDisconnect: MOSQ_FUNC_generic_callback = { _, data, _ in
         }
         let id = knownIds.id(of: client)
         knownIds.forget(client)
+        tiesim_fast_forget_publisher(UnsafeRawPointer(client))
         guard mosquitto_client_id(client) != nil else { return MOSQ_ERR_SUCCESS.rawValue }
         core.disconnected(id, connection: connectionKey(client))
         if core.hasActions { perform(core.takeActions()) }

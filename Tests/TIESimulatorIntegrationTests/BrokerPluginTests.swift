@@ -166,6 +166,50 @@ struct BrokerPluginTests {
         }
     }
 
+    @Test("events keep their source ids and payloads whatever comes between them: routed and unserved requests, responses, another publisher")
+    func eventsAroundRequests() async throws {
+        try await withFabric("files:\n  A.EXE:\n") { fabric in
+            let clients = try (0..<4).map { _ in try DXLClient(config: fabric.clientConfig(client: "swift")) }
+            let (subscriber, service, first, second) = (clients[0], clients[1], clients[2], clients[3])
+            for client in clients { try await client.connect() }
+            let inbox = EventInbox<DXLMessage>()
+            _ = try await subscriber.addEventCallback(topic: "/acme/stream") { inbox.append($0) }
+            let info = ServiceRegistrationInfo(serviceType: "/acme", requestHandlers: ["/acme/work": { request in
+                try? service.send(.response(to: request, payload: Array("done".utf8)))
+            }])
+            try await service.registerService(info, timeout: .seconds(5))
+            // Most events follow one another from one publisher (the broker's C fast path stamps those);
+            // between them come requests, their responses, an unserved request and the other publisher's
+            // events, each of which the core takes before the next event of the stream.
+            let count = 300
+            for index in 0..<count {
+                let publisher = index % 50 < 40 ? first : second
+                try publisher.sendEvent(topic: "/acme/stream", payload: Array("\(index)".utf8))
+                if index % 30 == 7 {
+                    let reply = try await first.request(.request(topic: "/acme/work", payload: "{}"), timeout: .seconds(5))
+                    #expect(reply.type == .response && reply.payload == Array("done".utf8))
+                }
+                if index % 45 == 11 {
+                    let unserved = try await first.request(.request(topic: "/acme/nobody", payload: "{}"), timeout: .seconds(5))
+                    #expect(unserved.type == .errorResponse)
+                }
+            }
+            let events = await inbox.wait(for: count, timeout: .seconds(20))
+            #expect(events.count == count)
+            for event in events {
+                guard let index = Int(String(decoding: event.payload, as: UTF8.self)) else {
+                    Issue.record("an event's payload changed: \(event.payload)")
+                    continue
+                }
+                let publisher = index % 50 < 40 ? first : second
+                #expect(event.sourceClientId == publisher.clientId, "event \(index)")
+                #expect(event.sourceBrokerId == fabric.brokerGuid, "event \(index)")
+            }
+            #expect(events.compactMap { Int(String(decoding: $0.payload, as: UTF8.self)) }.filter { $0 % 50 < 40 } == (0..<count).filter { $0 % 50 < 40 })
+            for client in clients { await client.disconnect() }
+        }
+    }
+
     @Test("topic authorisation: an allowed send arrives, a refused send and a refused recipient do not, and are journaled")
     func authorization() async throws {
         try await withFabric("files:\n  A.EXE:\n", configure: { options in
