@@ -55,6 +55,29 @@ struct FastPathTests {
         }
     }
 
+    @Test("20,000 seeded mutations: the C scan and the core's quick scan agree on every one")
+    func scanMatchesCoreOnMutations() {
+        let seeds = Self.inputs()
+        var random = SplitMix64(seed: 7)
+        for _ in 0..<20_000 {
+            var bytes = seeds[Int(random.next() % UInt64(seeds.count))]
+            for _ in 0..<(1 + Int(random.next() % 3)) where !bytes.isEmpty {
+                let position = Int(random.next() % UInt64(bytes.count))
+                switch random.next() % 3 {
+                case 0: bytes[position] = UInt8(truncatingIfNeeded: random.next())
+                case 1: bytes.removeSubrange(position...)
+                default: bytes.insert(UInt8(truncatingIfNeeded: random.next()), at: position)
+                }
+            }
+            bytes.withUnsafeBytes { buffer in
+                let swift = DXLHeader.quickScan(buffer)
+                var start = 0, end = 0
+                let type = buffer.baseAddress.map { tiesim_fast_scan($0.assumingMemoryBound(to: UInt8.self), buffer.count, &start, &end) } ?? -1
+                #expect(swift.map { (Int32($0.type.rawValue), $0.sourceIdsRange) } ?? (-1, 0..<0) == (type, type == -1 ? 0..<0 : start..<end), "\(bytes)")
+            }
+        }
+    }
+
     @Test("an event stamped by the C path is the core's stamped event, byte for byte; one stamped already matches the stamp")
     func stampMatchesCore() throws {
         let broker = Harness()
