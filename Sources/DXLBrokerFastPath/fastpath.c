@@ -1,5 +1,6 @@
 #include "DXLBrokerFastPath.h"
 #include <string.h>
+#include <time.h>
 #include <mosquitto.h>
 #include <mosquitto_broker.h>
 #include <mosquitto_plugin.h>
@@ -104,6 +105,17 @@ void tiesim_fast_stop(void)
     tiesim_fast.publisher = NULL;
     tiesim_fast.incoming = 0;
     tiesim_fast.outgoing = 0;
+}
+
+int tiesim_fast_tick(void)
+{
+    if (tiesim_fast.off || tiesim_fast.route_pending) return 1;
+    struct timespec now;
+    if (clock_gettime(CLOCK_MONOTONIC_COARSE, &now) != 0) return 1;
+    int64_t ms = (int64_t)now.tv_sec * 1000 + now.tv_nsec / 1000000;
+    if (ms == tiesim_fast.last_tick_ms) return 0;
+    tiesim_fast.last_tick_ms = ms;
+    return 1;
 }
 
 static int is_notes_topic(const char *topic)

@@ -200,7 +200,9 @@ private func replacePayload(_ event: UnsafeMutablePointer<mosquitto_evt_message>
 }
 
 private let onTick: MOSQ_FUNC_generic_callback = { _, _, _ in
-    withCore { core in
+    // mosquitto ticks every turn of its loop; the core's clock moves by the millisecond.
+    if tiesim_fast_tick() == 0 { return MOSQ_ERR_SUCCESS.rawValue }
+    return withCore { core in
         var incoming: UInt64 = 0, outgoing: UInt64 = 0
         tiesim_fast_take_counts(&incoming, &outgoing)
         if incoming | outgoing != 0 { core.addShortcutCounts(incoming: Int(incoming), outgoing: Int(outgoing)) }

@@ -110,6 +110,20 @@ struct FastPathTests {
         #expect(broker.core.shortcutStamp(for: "tiesim-bridge-1-to-2") == nil)
     }
 
+    @Test("mosquitto's ticks reach the core once per millisecond of its clock, and every one while a route is pending")
+    func ticks() {
+        // The only test that touches the fast path's state.
+        #expect(tiesim_fast_start("tiesim-bridge-", 1 << 20) == 1)
+        defer { tiesim_fast_stop() }
+        tiesim_fast_set_conditions(1, 0, 0, 0)
+        #expect((0..<1_000).allSatisfy { _ in tiesim_fast_tick() == 1 })
+        tiesim_fast_set_conditions(0, 0, 0, 0)
+        // A thousand turns of the loop take far less than a millisecond: most are left out.
+        #expect((0..<1_000).filter { _ in tiesim_fast_tick() == 1 }.count < 100)
+        #expect(tiesim_fast_start(String(repeating: "b", count: 64), 1 << 20) == 0)  // a prefix too long: off
+        #expect(tiesim_fast_tick() == 1)
+    }
+
     @Test("the core says when the fast path must leave messages to it: a pending route, rules, impostors")
     func conditions() {
         let broker = Harness()

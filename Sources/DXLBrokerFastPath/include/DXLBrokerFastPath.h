@@ -30,6 +30,8 @@ typedef struct tiesim_fast_state {
     char topic[256];
     /// Bridges' client ids start with this (NUL-terminated).
     char bridge_prefix[64];
+    /// The coarse monotonic clock's millisecond at the core's last tick.
+    int64_t last_tick_ms;
     /// Messages taken in and deliveries allowed since the core last took the counts.
     uint64_t incoming;
     uint64_t outgoing;
@@ -66,6 +68,11 @@ int tiesim_fast_start(const char *bridge_prefix, size_t max_message_size);
 
 /// Turns it off: everything goes to the core.
 void tiesim_fast_stop(void);
+
+/// `MOSQ_EVT_TICK` (every turn of mosquitto's loop): 1 when the core must tick — a route is pending, or
+/// the coarse monotonic clock (the core's) reached another millisecond since its last tick — else 0:
+/// within one millisecond a tick has nothing to do.
+int tiesim_fast_tick(void);
 
 /// `MOSQ_EVT_MESSAGE`: 1 when the fast path took the message (stamped or passed it), 0 when the core
 /// must.
