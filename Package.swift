@@ -112,7 +112,7 @@ let package = Package(
             path: "Benchmarks/tiesim-fuzz"
         ),
         .testTarget(name: "DXLTests", dependencies: ["DXL", "DXLFabric", "TestSupport"], exclude: ["Fixtures"]),
-        .testTarget(name: "DXLBrokerTests", dependencies: ["DXLBroker", "DXLWire", "DXLBrokerFastPath"]),
+        .testTarget(name: "DXLBrokerTests", dependencies: ["DXLBroker", "DXLWire", "DXLBrokerFastPath", "CMosquittoBroker"]),
         // Helpers shared by the integration tests: the Python peers, inboxes, hex.
         .target(name: "TestSupport", dependencies: ["DXL", "DXLFabric"], path: "Tests/TestSupport"),
         .testTarget(name: "DXLIntegrationTests", dependencies: ["DXL", "DXLFabric", "TestSupport"], exclude: ["python"]),

@@ -13,18 +13,21 @@ extension BrokerCore {
         public var receiveRules: Bool
         /// Some client that is no bridge has a bridge's id.
         public var impostors: Bool
+        /// The next `tick()` has something to do however soon it comes (an announcement held back).
+        public var tickDue: Bool
 
-        public init(routePending: Bool, sendRules: Bool, receiveRules: Bool, impostors: Bool) {
+        public init(routePending: Bool, sendRules: Bool, receiveRules: Bool, impostors: Bool, tickDue: Bool = false) {
             self.routePending = routePending
             self.sendRules = sendRules
             self.receiveRules = receiveRules
             self.impostors = impostors
+            self.tickDue = tickDue
         }
     }
 
     public var shortcutConditions: ShortcutConditions {
         ShortcutConditions(routePending: route != nil, sendRules: !layout.authorization.send.isEmpty,
-                           receiveRules: !layout.authorization.receive.isEmpty, impostors: !impostors.isEmpty)
+                           receiveRules: !layout.authorization.receive.isEmpty, impostors: !impostors.isEmpty, tickDue: announceDue)
     }
 
     /// What bridges' client ids start with.

@@ -22,11 +22,16 @@ private func withCore(_ body: (BrokerCore) -> Int32) -> Int32 {
     guard let core else { return MOSQ_ERR_SUCCESS.rawValue }
     return core._withUnsafeGuaranteedRef { core in
         let result = body(core)
-        let conditions = core.shortcutConditions
-        tiesim_fast_set_conditions(conditions.routePending ? 1 : 0, conditions.sendRules ? 1 : 0,
-                                   conditions.receiveRules ? 1 : 0, conditions.impostors ? 1 : 0)
+        syncFastPath(core)
         return result
     }
+}
+
+/// Tells the C fast path what `core` now leaves to it.
+private func syncFastPath(_ core: BrokerCore) {
+    let conditions = core.shortcutConditions
+    tiesim_fast_set_conditions(conditions.routePending ? 1 : 0, conditions.sendRules ? 1 : 0, conditions.receiveRules ? 1 : 0,
+                               conditions.impostors ? 1 : 0, conditions.tickDue ? 1 : 0)
 }
 /// The password of the broker's internal listener (`plugin_opt_proxy_secret`): the WebSocket listener
 /// tiesim runs in front of the broker connects there on behalf of a client whose certificate it checked,
@@ -68,6 +73,7 @@ public func mosquittoPluginInit(_ identifier: OpaquePointer?, _ userData: Unsafe
     if tiesim_fast_start(layout.bridgePrefix, maxMessageSize) != 1 {
         log(MOSQ_LOG_INFO, "tiesim-broker: the bridges' id prefix is too long for the fast path: every message goes through the core")
     }
+    core.map { syncFastPath($0.takeUnretainedValue()) }
     let events: [(mosquitto_plugin_event, MOSQ_FUNC_generic_callback)] = [
         (MOSQ_EVT_BASIC_AUTH, onConnect), (MOSQ_EVT_ACL_CHECK, onAccessCheck), (MOSQ_EVT_MESSAGE, onMessage),
         (MOSQ_EVT_TICK, onTick), (MOSQ_EVT_DISCONNECT, onDisconnect),

@@ -19,6 +19,8 @@ typedef struct tiesim_fast_state {
     int receive_rules;
     /// Some client that is no bridge has a bridge's id: recipient checks go to the core.
     int impostors;
+    /// The core has something to do on its next tick (an announcement it holds back): ticks go to it.
+    int tick_due;
     /// The fabric's message size limit.
     size_t max_message_size;
     /// The client (mosquitto's pointer) whose events the fast path stamps, and the stamp: its encoded id
@@ -57,7 +59,7 @@ void tiesim_fast_set_publisher(const void *client, const unsigned char *stamp, s
 void tiesim_fast_forget_publisher(const void *client);
 
 /// Sets what the core said the fast path must leave to it (see the fields above).
-void tiesim_fast_set_conditions(int route_pending, int send_rules, int receive_rules, int impostors);
+void tiesim_fast_set_conditions(int route_pending, int send_rules, int receive_rules, int impostors, int tick_due);
 
 /// Hands over the counts and starts them again from 0.
 void tiesim_fast_take_counts(uint64_t *incoming, uint64_t *outgoing);
@@ -69,9 +71,9 @@ int tiesim_fast_start(const char *bridge_prefix, size_t max_message_size);
 /// Turns it off: everything goes to the core.
 void tiesim_fast_stop(void);
 
-/// `MOSQ_EVT_TICK` (every turn of mosquitto's loop): 1 when the core must tick — a route is pending, or
-/// the coarse monotonic clock (the core's) reached another millisecond since its last tick — else 0:
-/// within one millisecond a tick has nothing to do.
+/// `MOSQ_EVT_TICK` (every turn of mosquitto's loop): 1 when the core must tick — a route is pending, it
+/// holds something back for its next tick, or the coarse monotonic clock (the core's) reached another
+/// millisecond since its last tick — else 0: otherwise, within one millisecond a tick has nothing to do.
 int tiesim_fast_tick(void);
 
 /// `MOSQ_EVT_MESSAGE`: 1 when the fast path took the message (stamped or passed it), 0 when the core
