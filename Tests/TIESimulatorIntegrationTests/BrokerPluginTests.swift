@@ -210,6 +210,32 @@ struct BrokerPluginTests {
         }
     }
 
+    @Test("one connection's events on an allowed topic, then on a refused one, then the allowed one again: only the allowed arrive")
+    func refusedBetweenAllowed() async throws {
+        try await withFabric("files:\n  A.EXE:\n", configure: { options in
+            options.authorization = TopicAuthorization(send: [.init(topic: "/acme/guarded/#", clients: ["client"])])
+        }) { fabric in
+            let subscriber = try DXLClient(config: fabric.clientConfig(client: "client"))
+            let publisher = try DXLClient(config: fabric.clientConfig(client: "swift"))
+            try await subscriber.connect()
+            try await publisher.connect()
+            let inbox = EventInbox<DXLMessage>()
+            _ = try await subscriber.addEventCallback(topic: "/acme/#") { inbox.append($0) }
+            // The broker stamps the first events of the stream through its core and the rest through its
+            // fast path; a send on a refused topic from the same connection must still meet the rule.
+            for index in 0..<20 { try publisher.sendEvent(topic: "/acme/open", payload: Array("open-\(index)".utf8)) }
+            try publisher.sendEvent(topic: "/acme/guarded/x", payload: Array("refused".utf8))
+            for index in 20..<40 { try publisher.sendEvent(topic: "/acme/open", payload: Array("open-\(index)".utf8)) }
+            let events = await inbox.wait(for: 40, timeout: .seconds(20))
+            #expect(events.map { String(decoding: $0.payload, as: UTF8.self) } == (0..<40).map { "open-\($0)" })
+            #expect(events.allSatisfy { $0.sourceClientId == publisher.clientId && $0.sourceBrokerId == fabric.brokerGuid })
+            _ = await eventually(timeout: .seconds(10)) { fabric.journal.all.contains { $0.kind == .denied } }
+            #expect(fabric.journal.all.filter { $0.kind == .denied }.compactMap(\.note).contains { $0.contains("may not send on /acme/guarded/x") })
+            await publisher.disconnect()
+            await subscriber.disconnect()
+        }
+    }
+
     @Test("topic authorisation: an allowed send arrives, a refused send and a refused recipient do not, and are journaled")
     func authorization() async throws {
         try await withFabric("files:\n  A.EXE:\n", configure: { options in
