@@ -15,14 +15,6 @@ extension BrokerCore {
         public var impostors: Bool
         /// The next `tick()` has something to do however soon it comes (an announcement held back).
         public var tickDue: Bool
-
-        public init(routePending: Bool, sendRules: Bool, receiveRules: Bool, impostors: Bool, tickDue: Bool = false) {
-            self.routePending = routePending
-            self.sendRules = sendRules
-            self.receiveRules = receiveRules
-            self.impostors = impostors
-            self.tickDue = tickDue
-        }
     }
 
     public var shortcutConditions: ShortcutConditions {
