@@ -42,15 +42,21 @@ extension MQTTTransport {
 
     func didConnect(_ rc: Int32) {
         let (waiter, isReconnect, target): (CheckedContinuation<Void, any Error>?, Bool, (host: String, port: Int)) = state.withLock { state in
-            let waiter = state.connectWaiter
-            state.connectWaiter = nil
+            // While a newer connect is dialling, the answer is the newest one's: kept for it, and an older
+            // waiter is left for it to supersede.
+            let waiter = state.dialling > 0 ? nil : state.connectWaiter
+            if state.dialling > 0 {
+                state.earlyConnack = rc
+            } else {
+                state.connectWaiter = nil
+            }
             if rc == 0 {
                 state.isConnected = true
                 // The broker accepted us: it is the one we are on now, and backoff starts over.
                 if !state.dialled.host.isEmpty { state.connectTarget = state.dialled }
                 state.failures = 0
             }
-            let isReconnect = waiter == nil && state.hasConnected && rc == 0
+            let isReconnect = waiter == nil && state.dialling == 0 && state.hasConnected && rc == 0
             if rc == 0 { state.hasConnected = true }
             return (waiter, isReconnect, state.connectTarget)
         }
@@ -68,8 +74,10 @@ extension MQTTTransport {
 
     func didDisconnect(_ rc: Int32) {
         let (waiter, target, subscribers) = state.withLock { state in
-            let waiter = state.connectWaiter
-            state.connectWaiter = nil
+            // While a newer connect is dialling (it closes the old connection), an older waiter is left for
+            // it to supersede: failing it would shut the transport down under the newer connect.
+            let waiter = state.dialling > 0 ? nil : state.connectWaiter
+            if state.dialling == 0 { state.connectWaiter = nil }
             state.isConnected = false
             // A SUBACK cannot come on a connection that is gone: those waiting for one hear so now.
             defer { state.subscribeWaiters.removeAll() }

@@ -41,6 +41,10 @@ public final class MQTTTransport: @unchecked Sendable {
 
     struct State {
         var connectWaiter: CheckedContinuation<Void, any Error>?
+        /// `connect` calls that have dialled (or are dialling) and not yet started waiting: a CONNACK that
+        /// comes meanwhile is theirs (kept in `earlyConnack` for the newest), not an older waiter's.
+        var dialling = 0
+        var earlyConnack: Int32?
         /// How many `connect` calls there were; `connectWaiter` is the last one's (its timeout fails that one only).
         var connectAttempts = 0
         var connectTarget = (host: "", port: 0)
@@ -198,6 +202,10 @@ public final class MQTTTransport: @unchecked Sendable {
         }
         closingFlag.store(false, ordering: .sequentiallyConsistent)
         forgetUnwritten()
+        state.withLock { state in
+            state.dialling += 1
+            state.earlyConnack = nil
+        }
         // mosquitto_connect does the TCP connect and TLS handshake synchronously: keep it off the
         // cooperative thread pool, and off the global queue too — on Linux that queue runs at most one
         // thread per core, so a few handshakes elsewhere in the process (a test suite connecting dozens of
@@ -209,20 +217,34 @@ public final class MQTTTransport: @unchecked Sendable {
             }
         }
         guard rc == MOSQ_ERR_SUCCESS.rawValue else {
+            state.withLock { $0.dialling -= 1 }
             throw TransportError.connectFailed(host: host, port: port, reason: Self.errorText(rc))
         }
         do {
             try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
                 // A connect still waiting (a concurrent call) is told it was replaced, not left hanging.
-                let (attempt, replaced, needsStart) = state.withLock { state in
+                // The broker may have answered this one already (the network thread was running while it
+                // dialled): then it is answered now.
+                let (attempt, replaced, needsStart, early) = state.withLock { state in
                     state.connectAttempts += 1
+                    state.dialling -= 1
+                    let early = state.earlyConnack
+                    state.earlyConnack = nil
                     defer {
-                        state.connectWaiter = continuation
+                        if early == nil { state.connectWaiter = continuation }
                         state.loopRunning = true
                     }
-                    return (state.connectAttempts, state.connectWaiter, !state.loopRunning)
+                    return (state.connectAttempts, state.connectWaiter, !state.loopRunning, early)
                 }
                 replaced?.resume(throwing: Superseded())
+                if let early {
+                    if early == 0 {
+                        continuation.resume()
+                    } else {
+                        continuation.resume(throwing: TransportError.refused(host: host, port: port, reason: String(cString: mosquitto_connack_string(early))))
+                    }
+                    return
+                }
                 if needsStart { startNetworkThread() }
                 Task { [weak self] in
                     try? await Task.sleep(for: timeout)
