@@ -4,7 +4,7 @@
 // asks again after every call into the core, and hands back what it counted.
 extension BrokerCore {
     /// The conditions under which the shortcut must leave messages and checks to the core.
-    public struct ShortcutConditions: Equatable, Sendable {
+    public struct ShortcutConditions: Sendable {
         /// A routed request is being handed to its recipients (finished with the next message or tick).
         public var routePending: Bool
         /// Topic authorization rules on sending (the shortcut then only takes the topic `shortcutMaySend`
@@ -21,9 +21,6 @@ extension BrokerCore {
         ShortcutConditions(routePending: route != nil, sendRules: !layout.authorization.send.isEmpty,
                            receiveRules: !layout.authorization.receive.isEmpty, impostors: !impostors.isEmpty, tickDue: announceDue)
     }
-
-    /// What bridges' client ids start with.
-    public var bridgePrefix: String { layout.bridgePrefix }
 
     /// The bytes `message(from: clientId, …)` puts in place of an event's source ids: `clientId` then this
     /// broker's GUID, encoded. Nil for a bridge's id, whose messages the core always takes.
