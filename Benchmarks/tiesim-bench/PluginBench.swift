@@ -412,16 +412,20 @@ func routingCost() {
           + "(\(delivered == 6 * count ? "each delivered once" : "DELIVERY MISMATCH \(delivered)"))")
 }
 
-/// Compiles `floor_plugin.c` (beside this file) into `folder` with the `clang` on PATH (the Swift
+/// Compiles `floor_plugin.c` (beside this file, with the broker plugin's `fastpath.c`) into `folder` with the `clang` on PATH (the Swift
 /// toolchain's, on a machine that builds tiesim); nil, with the reason printed, when that cannot be done
 /// (both floors are then left out).
 func buildFloorPlugin(in folder: String) -> String? {
-    let source = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("floor_plugin.c").path
+    let here = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
+    let source = here.appendingPathComponent("floor_plugin.c").path
+    // The stamp floor scans and stamps with the broker plugin's own C.
+    let fastPath = here.appendingPathComponent("../../Sources/DXLBrokerFastPath").standardized
     let output = folder + "/libfloor.so"
     try? FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
     let compiler = Process()
     compiler.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-    compiler.arguments = ["clang", "-O2", "-shared", "-fPIC", "-o", output, source]
+    compiler.arguments = ["clang", "-O2", "-shared", "-fPIC", "-I", fastPath.appendingPathComponent("include").path, "-o", output, source,
+                          fastPath.appendingPathComponent("fastpath.c").path]
     do {
         try compiler.run()
         compiler.waitUntilExit()

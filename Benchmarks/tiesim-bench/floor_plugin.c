@@ -7,8 +7,10 @@
  * least any plugin costs that is asked about every message (the floor for events already stamped);
  * with `plugin_opt_grow 0` and `plugin_opt_copy 1` it still gives each a new buffer, of the same size:
  * what the copy costs without the stamp's bytes.
- * Built by the benchmark at run time; never loaded by tiesim.
+ * With `plugin_opt_stamp` it stamps for real, through the broker plugin's own header scan and stamp
+ * (`DXLBrokerFastPath`, compiled in beside it). Built by the benchmark at run time; never loaded by tiesim.
  */
+#include "DXLBrokerFastPath.h"
 #include <stdlib.h>
 #include <string.h>
 #include <mosquitto_broker.h>
@@ -38,24 +40,6 @@ static int grow(int event, void *data, void *userdata)
 	message->payload = copy;
 	message->payloadlen += grow_by;
 	return MOSQ_ERR_SUCCESS;
-}
-
-/* Where the msgpack string at `offset` ends (fixstr, str8 or raw16, as DXL clients write ids); 0 when it
- * is none of those or runs past `count`. */
-static size_t string_end(const unsigned char *bytes, size_t count, size_t offset)
-{
-	size_t end;
-	if(offset >= count) return 0;
-	if((bytes[offset] & 0xe0) == 0xa0){
-		end = offset + 1 + (bytes[offset] & 0x1f);
-	}else if(bytes[offset] == 0xd9 && offset + 1 < count){
-		end = offset + 2 + bytes[offset + 1];
-	}else if(bytes[offset] == 0xda && offset + 2 < count){
-		end = offset + 3 + ((size_t)bytes[offset + 1] << 8 | bytes[offset + 2]);
-	}else{
-		return 0;
-	}
-	return end <= count ? end : 0;
 }
 
 /* Writes `text` as a msgpack string at `out` as DXL clients do (fixstr, else raw16); returns the bytes
@@ -97,12 +81,8 @@ static int stamp(int event, void *data, void *userdata)
 	(void)event; (void)userdata;
 	struct mosquitto_evt_message *message = data;
 	const unsigned char *bytes = message->payload;
-	size_t count = message->payloadlen;
-	if(count < 5 || bytes[0] >= 0x80 || bytes[1] > 3) return MOSQ_ERR_SUCCESS;
-	size_t id_end = string_end(bytes, count, 2);
-	size_t client_end = id_end ? string_end(bytes, count, id_end) : 0;
-	size_t broker_end = client_end ? string_end(bytes, count, client_end) : 0;
-	if(broker_end == 0) return MOSQ_ERR_SUCCESS;
+	size_t count = message->payloadlen, id_end = 0, broker_end = 0;
+	if(bytes == NULL || tiesim_fast_scan(bytes, count, &id_end, &broker_end) < 0) return MOSQ_ERR_SUCCESS;
 	if(message->client != last_client){
 		const char *client_id = mosquitto_client_id(message->client);
 		encoded_length = encode_string(encoded, client_id ? client_id : "");
@@ -114,9 +94,7 @@ static int stamp(int event, void *data, void *userdata)
 	size_t new_count = count - old_length + encoded_length;
 	unsigned char *copy = mosquitto_malloc(new_count);
 	if(copy == NULL) return MOSQ_ERR_SUCCESS;
-	memcpy(copy, bytes, id_end);
-	memcpy(copy + id_end, encoded, encoded_length);
-	memcpy(copy + id_end + encoded_length, bytes + broker_end, count - broker_end);
+	tiesim_fast_write_stamped(bytes, count, id_end, broker_end, encoded, encoded_length, copy);
 	message->payload = copy;
 	message->payloadlen = (uint32_t)new_count;
 	return MOSQ_ERR_SUCCESS;
