@@ -67,6 +67,11 @@ void tiesim_fast_set_publisher(const void *client, const unsigned char *stamp, s
     tiesim_fast.publisher = client;
 }
 
+int tiesim_fast_holds(const void *client, const char *topic)
+{
+    return client != NULL && client == tiesim_fast.publisher && topic != NULL && strcmp(topic, tiesim_fast.topic) == 0;
+}
+
 void tiesim_fast_forget_publisher(const void *client)
 {
     if (client == tiesim_fast.publisher) tiesim_fast.publisher = NULL;

@@ -166,10 +166,14 @@ private let onMessage: MOSQ_FUNC_generic_callback = { _, data, _ in
         let publisher = knownIds.publisher(client)
         let verdict = core.message(from: publisher, topic: TopicName(cString: topicPointer), payload: payload, qos: Int(event.pointee.qos))
         // Its next events on this topic may take the fast path, stamped with the same bytes (bridges' never do).
-        if let stamp = core.shortcutStamp(for: publisher), core.shortcutMaySend(publisher, topic: String(cString: topicPointer)) {
-            stamp.withUnsafeBytes { tiesim_fast_set_publisher(UnsafeRawPointer(client), $0.baseAddress?.assumingMemoryBound(to: UInt8.self), $0.count, topicPointer) }
-        } else {
-            tiesim_fast_forget_publisher(UnsafeRawPointer(client))
+        // Both depend on the client and the topic alone: a client's requests, which always come here, do
+        // not work them out again.
+        if tiesim_fast_holds(UnsafeRawPointer(client), topicPointer) == 0 {
+            if let stamp = core.shortcutStamp(for: publisher), core.shortcutMaySend(publisher, topic: String(cString: topicPointer)) {
+                stamp.withUnsafeBytes { tiesim_fast_set_publisher(UnsafeRawPointer(client), $0.baseAddress?.assumingMemoryBound(to: UInt8.self), $0.count, topicPointer) }
+            } else {
+                tiesim_fast_forget_publisher(UnsafeRawPointer(client))
+            }
         }
         if core.hasActions { perform(core.takeActions()) }
         switch verdict {

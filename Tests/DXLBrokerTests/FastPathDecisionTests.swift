@@ -95,6 +95,9 @@ struct FastPathDecisionTests {
     func messages() throws {
         let broker = try Self.started(maxMessageSize: 4096)
         defer { tiesim_fast_stop() }
+        #expect(tiesim_fast_holds(UnsafeRawPointer(Self.publisher), "/acme/e") == 1)
+        #expect(tiesim_fast_holds(UnsafeRawPointer(Self.publisher), "/acme/other") == 0)
+        #expect(tiesim_fast_holds(UnsafeRawPointer(Self.other), "/acme/e") == 0)
         let response = DXLMessageCodec.encode(.response(to: .request(topic: "/r", payload: "{}"), payload: "ok"))
         for bytes in [Self.event, response] {
             let core = bytes.withUnsafeBytes { broker.core.message(from: Self.publisherId, topic: "/acme/e", payload: $0) }

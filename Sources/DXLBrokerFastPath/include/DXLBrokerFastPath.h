@@ -55,6 +55,9 @@ void tiesim_fast_write_stamped(const unsigned char *bytes, size_t count, size_t 
 /// holds: none).
 void tiesim_fast_set_publisher(const void *client, const unsigned char *stamp, size_t length, const char *topic);
 
+/// 1 when `client` is the publisher and `topic` its topic already (nothing to set again), else 0.
+int tiesim_fast_holds(const void *client, const char *topic);
+
 /// Forgets `client` as the publisher (it disconnected: mosquitto may give its address to another).
 void tiesim_fast_forget_publisher(const void *client);
 
